@@ -1,0 +1,63 @@
+"""Plug-ins by explicit registry, imported lazily; third parties add theirs by entry point.
+
+Each plug-in family maps a user-facing name to ``"module:Class"``. Entry-point groups
+``isobench.runtimes``, ``isobench.workloads`` and ``isobench.samplers`` extend the maps.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from isobench.errors import ConfigError
+
+RUNTIMES: dict[str, str] = {
+    "native": "isobench.runtimes.native:NativeRuntime",
+    "docker-bridge": "isobench.runtimes.docker:DockerBridgeRuntime",
+    "docker-host": "isobench.runtimes.docker:DockerHostRuntime",
+    "gvisor": "isobench.runtimes.docker:GvisorRuntime",
+    "vm": "isobench.runtimes.qemu:QemuRuntime",
+}
+
+WORKLOADS: dict[str, str] = {
+    "records-api": "isobench.workloads.records_api.workload:RecordsApiWorkload",
+    "validator": "isobench.workloads.validator.workload:ValidatorWorkload",
+    "burn": "isobench.workloads.burn:BurnWorkload",
+}
+
+SAMPLERS: dict[str, str] = {
+    "cpu": "isobench.telemetry.cpu:CpuSampler",
+    "memory": "isobench.telemetry.memory:MemorySampler",
+    "network": "isobench.telemetry.network:NetworkSampler",
+    "disk": "isobench.telemetry.disk:DiskSampler",
+    "guest": "isobench.telemetry.guest:GuestSampler",
+}
+
+_GROUPS = {
+    "runtime": ("isobench.runtimes", RUNTIMES),
+    "workload": ("isobench.workloads", WORKLOADS),
+    "sampler": ("isobench.samplers", SAMPLERS),
+}
+
+
+def names(family: str) -> list[str]:
+    """Every registered name of a family (``runtime``, ``workload``, ``sampler``)."""
+    group, table = _GROUPS[family]
+    extra = [ep.name for ep in entry_points().select(group=group)]
+    return sorted({*table, *extra})
+
+
+def load(family: str, name: str) -> Any:
+    """The class registered under ``name``; a ConfigError naming the valid names otherwise."""
+    group, table = _GROUPS[family]
+    target = table.get(name)
+    if target is None:
+        for ep in entry_points().select(group=group):
+            if ep.name == name:
+                return ep.load()
+        raise ConfigError(
+            f"unknown {family} '{name}'", fix=f"use one of: {', '.join(names(family))}"
+        )
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)

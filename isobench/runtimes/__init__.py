@@ -1,0 +1,1 @@
+"""Runtimes: the ways the same rootfs is run (process, container, VM)."""

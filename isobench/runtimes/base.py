@@ -1,0 +1,151 @@
+"""The runtime contract.
+
+Lifecycle, called by the runner in this order for every trial::
+
+    runtime = RuntimeClass(ctx)
+    reason = runtime.check()                     # None, or why it cannot run here (doctor uses it)
+    instance = runtime.start(artifacts, spec, resources, host_port)
+    ... runner polls http://127.0.0.1:<host_port><ready_path>; runtime.exited(instance) is polled
+        beside it, so a dead process or VM fails fast instead of waiting for the deadline ...
+    ... samplers read instance.pids / cgroups / net_iface / qemu_pid ...
+    runtime.stop(instance)                       # always called, also after errors and Ctrl-C
+
+Guarantees a runtime gives:
+- ``start`` returns as soon as the workload was launched (not when it is ready); on failure it
+  raises ``StartError`` after removing whatever it created.
+- The workload is reachable only through 127.0.0.1:<host_port>.
+- ``stop`` is idempotent and removes everything the instance created (containers, VM processes,
+  mounts, cgroups, network namespaces, taps, temporary files). It never raises for "already gone".
+- Everything created carries the ``isobench`` label/prefix and is recorded under
+  ``paths.state_dir()`` so ``isobench clean`` can remove leftovers of a killed run.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from isobench.images.spec import Artifacts
+from isobench.proc import CommandRunner, SubprocessRunner
+from isobench.workloads.base import LaunchSpec
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The resources every runtime gets, identically.
+
+    Attributes:
+        cpus: host CPUs the workload is pinned to (taskset, ``--cpuset-cpus``, QEMU threads).
+        memory_mb: memory limit (cgroup, ``--memory``, VM RAM).
+        loadgen_cpus: host CPUs the load generator (and isobench itself) is pinned to.
+    """
+
+    cpus: tuple[int, ...] = (0,)
+    memory_mb: int = 1024
+    loadgen_cpus: tuple[int, ...] = (1,)
+
+    @property
+    def cpuset(self) -> str:
+        return ",".join(str(c) for c in self.cpus)
+
+    @property
+    def vcpus(self) -> int:
+        return len(self.cpus)
+
+
+@dataclass
+class Instance:
+    """A running workload, as the runner and the samplers see it.
+
+    Attributes:
+        runtime: the runtime's name.
+        host_port: port on 127.0.0.1 where the workload answers.
+        launched_at: ``time.monotonic()`` just before launch (startup time is measured from it).
+        pids: host pids whose process trees make up the runtime's cost: the native process; for a
+            container its init process plus containerd-shim and docker-proxy; for a VM the QEMU
+            process (all its threads). Samplers walk each pid's descendants.
+        cgroups: cgroup controller → absolute cgroup directory, where the runtime has one
+            (``{"cpuacct": ..., "memory": ..., "blkio": ...}`` on cgroup v1, ``{"unified": ...}``
+            on v2).
+        net_iface: host-side network interface carrying only this instance's traffic (a
+            container's veth, a VM's tap), or None when traffic crosses loopback.
+        qemu_pid: the QEMU process, for VMs.
+        guest_agent_port: 127.0.0.1 port of the in-guest telemetry agent, for VMs that have one.
+        facts: recorded with every trial: ``network_path`` (``loopback``, ``docker-proxy``,
+            ``host-network``, ``qemu-user-net``...), ``accel`` (``kvm``/``tcg``), ``emulated``
+            (``true``/``false``), ``pinning``, ids.
+        log_path: where the workload's console/stdout went.
+        handle: runtime-private state (Popen, container id, ...).
+    """
+
+    runtime: str
+    host_port: int
+    launched_at: float
+    pids: list[int] = field(default_factory=list)
+    cgroups: dict[str, Path] = field(default_factory=dict)
+    net_iface: str | None = None
+    qemu_pid: int | None = None
+    guest_agent_port: int | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    log_path: Path | None = None
+    handle: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.host_port}"
+
+
+@dataclass
+class RuntimeContext:
+    """What a runtime needs from outside: a command runner and a working directory."""
+
+    runner: CommandRunner = field(default_factory=SubprocessRunner)
+    work_dir: Path = field(default_factory=lambda: Path("/tmp/isobench"))
+    run_id: str = "adhoc"
+
+
+class Runtime(ABC):
+    """A runtime plug-in.
+
+    Class attributes:
+        name: the name users type (``docker-bridge``).
+        kind: ``process``, ``container`` or ``vm``.
+        artifact: which artifact it runs: ``rootfs``, ``docker_image`` or ``vm``.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    artifact: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, ctx: RuntimeContext | None = None) -> None:
+        self.ctx = ctx or RuntimeContext()
+
+    @abstractmethod
+    def check(self) -> str | None:
+        """None if this runtime can run on this host, else one line: why, and the fix."""
+
+    def facts(self) -> dict[str, Any]:
+        """Host-level facts recorded in the manifest (versions, acceleration, network path)."""
+        return {}
+
+    @property
+    def emulated(self) -> bool:
+        """True when figures from this runtime are not comparable (e.g. a VM under TCG)."""
+        return False
+
+    @abstractmethod
+    def start(
+        self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
+    ) -> Instance:
+        """Launch the workload; return without waiting for readiness."""
+
+    def exited(self, instance: Instance) -> str | None:
+        """None while the instance runs, else a one-line reason it is gone (with a log excerpt)."""
+        return None
+
+    @abstractmethod
+    def stop(self, instance: Instance) -> None:
+        """Stop and remove everything the instance created. Idempotent, never raises if gone."""

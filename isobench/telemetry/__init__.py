@@ -1,0 +1,1 @@
+"""Telemetry measured from the host, the same way for every runtime."""

@@ -1,0 +1,1 @@
+"""Workloads: what runs inside every runtime, and how it is loaded."""

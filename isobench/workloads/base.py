@@ -1,0 +1,99 @@
+"""The workload contract.
+
+A workload says what goes into the rootfs (``rootfs_spec``), how its server is started inside any
+runtime (``launch_spec``), and what load drives it by default (``default_scenario``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from isobench.images.spec import RootfsSpec
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """How to start the workload's server inside the rootfs, identically in every runtime.
+
+    ``argv`` and ``env`` values may contain the placeholders ``{bind}`` (address to listen on: the
+    runtime fills in ``127.0.0.1`` where the host network is shared, ``0.0.0.0`` behind a bridge or
+    inside a VM) and ``{port}`` (the port to listen on: isobench uses the same number inside and on
+    the host's 127.0.0.1).
+
+    Attributes:
+        argv: absolute command inside the rootfs.
+        env: environment variables (a clean environment: nothing is inherited from the host).
+        workdir: working directory inside the rootfs.
+        ready_path: HTTP path that answers 200 once the server is ready.
+        user: user to run as (None: root), as Docker's ``User``.
+        writable_paths: paths the workload writes to (tmpfs or an upper layer in every runtime).
+    """
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    ready_path: str = "/healthz"
+    user: str | None = None
+    writable_paths: tuple[str, ...] = ("/tmp",)
+
+    def render(self, bind: str, port: int) -> LaunchSpec:
+        """The spec with placeholders filled in."""
+
+        def fill(text: str) -> str:
+            return text.replace("{bind}", bind).replace("{port}", str(port))
+
+        return LaunchSpec(
+            argv=tuple(fill(a) for a in self.argv),
+            env={k: fill(v) for k, v in self.env.items()},
+            workdir=self.workdir,
+            ready_path=self.ready_path,
+            user=self.user,
+            writable_paths=self.writable_paths,
+        )
+
+
+class Workload(ABC):
+    """A workload plug-in. Subclasses are registered in ``isobench.workloads.registry``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = dict(options or {})
+
+    @abstractmethod
+    def rootfs_spec(self) -> RootfsSpec:
+        """What the rootfs holds; its content hash is the image cache key."""
+
+    @abstractmethod
+    def launch_spec(self) -> LaunchSpec:
+        """How the server starts (same in every runtime)."""
+
+    @abstractmethod
+    def default_scenario(self) -> dict[str, Any]:
+        """The default load scenario, in the benchfile's ``scenario`` form."""
+
+    def check(self) -> str | None:
+        """None when the workload can run with its options here, else a one-line reason."""
+        return None
+
+    def drive(
+        self,
+        endpoint: str,
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Apply the scenario's load to ``endpoint`` (``http://127.0.0.1:PORT``).
+
+        Returns the k6-style summary (``{"metrics": {...}, "thresholds": {...}, ...}``). The
+        default drives HTTP with the built-in load engine; workloads with a protocol of their own
+        (the validator's gossip, a peer client such as pgbench) override it.
+        """
+        from isobench.load.api import run_load
+
+        return run_load(endpoint, scenario, cpus=cpus, on_progress=on_progress).summary

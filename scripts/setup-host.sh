@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Idempotent host setup for isobench on Debian 12: installs what is missing, creates .venv,
+# and starts dockerd when its socket does not answer. Safe to run again; fast when all is there.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+log_dir="${ISOBENCH_LOG_DIR:-/var/log/isobench}"
+mkdir -p "$log_dir"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (isobench needs chroot, cgroups, docker and QEMU): sudo $0"
+
+# --- Debian packages -------------------------------------------------------------------------
+# command-or-file : package
+need=(
+  "dockerd:docker.io"
+  "qemu-system-x86_64:qemu-system-x86"
+  "qemu-img:qemu-utils"
+  "debootstrap:debootstrap"
+  "mkfs.ext4:e2fsprogs"
+  "ip:iproute2"
+  "/bin/busybox:busybox-static"
+  "taskset:util-linux"
+  "wrk:wrk"
+  "nginx:nginx-light"
+  "chromium:chromium"
+  "ps:procps"
+  "runsc:runsc"
+)
+missing=()
+for item in "${need[@]}"; do
+  what="${item%%:*}"; pkg="${item##*:}"
+  if [[ "$what" == /* ]]; then [ -e "$what" ] || missing+=("$pkg")
+  else command -v "$what" >/dev/null 2>&1 || missing+=("$pkg"); fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >"$log_dir/apt-update.log" 2>&1 || die "apt-get update failed (see $log_dir/apt-update.log)"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log_dir/apt-install.log" 2>&1 \
+    || die "apt-get install ${missing[*]} failed (see $log_dir/apt-install.log)"
+else
+  say "Debian packages present"
+fi
+
+# --- Python environment ----------------------------------------------------------------------
+venv="$here/.venv"
+stamp="$venv/.isobench-installed"
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating $venv"
+  python3 -m venv "$venv"
+fi
+if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
+  say "installing isobench and its Python dependencies into .venv"
+  "$venv/bin/pip" install -q --upgrade pip >"$log_dir/pip.log" 2>&1 || true
+  "$venv/bin/pip" install -q -e "$here[dev]" >>"$log_dir/pip.log" 2>&1 \
+    || die "pip install failed (see $log_dir/pip.log)"
+  touch "$stamp"
+else
+  say "Python environment up to date"
+fi
+
+# --- Docker engine ---------------------------------------------------------------------------
+"$here/scripts/start-dockerd.sh"
+
+say "host ready: $("$venv/bin/isobench" --version)"
