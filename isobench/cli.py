@@ -3,24 +3,242 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Any
 
-from isobench import __version__
+from rich.console import Console
+
+from isobench import __version__, plugins
+from isobench.errors import IsobenchError
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str) -> list[int]:
+    return [int(v) for v in _csv(value)]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="isobench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="isobench",
+        description="What does it cost a workload to run natively, in a container, or in a VM?",
+    )
     parser.add_argument("--version", action="version", version=f"isobench {__version__}")
-    parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    doc = sub.add_parser("doctor", help="what this host can run, and the fix for what it cannot")
+    doc.add_argument("--runtimes", type=_csv, default=None, help="runtimes to check (default all)")
+    doc.add_argument("--no-probe", action="store_true", help="skip the KVM probe boot")
+
+    run = sub.add_parser("run", help="benchmark a workload across runtimes")
+    run.add_argument("-f", "--benchfile", type=Path, help="YAML benchfile")
+    run.add_argument("--preset", help="an article's set-up: seed-003, seed-000")
+    run.add_argument("--workload", help=f"one of: {', '.join(plugins.names('workload'))}")
+    run.add_argument("--runtimes", type=_csv, help="comma-separated runtimes")
+    run.add_argument("--baseline", help="runtime the others are compared to (default native)")
+    run.add_argument("--scenario", help="default, idle, steady, seed-003, ...")
+    run.add_argument("--trials", type=int, help="trials per runtime (interleaved)")
+    run.add_argument("--duration", help="measured load per trial, e.g. 20s")
+    run.add_argument("--warmup", help="discarded load before measuring, e.g. 3s")
+    run.add_argument("--quick", action="store_true", help="short trials (for a first look)")
+    run.add_argument("--aa", action="store_true", help="A/A self-check: the baseline as two arms")
+    run.add_argument("--seed", type=int, help="plan seed")
+    run.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
+    run.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
+    run.add_argument("--memory", type=int, help="memory limit in MiB (default 1024)")
+    run.add_argument("--storage", help="records-api storage: sqlite, postgres, mongodb")
+    run.add_argument("--database-url", help="PostgreSQL URL for --storage postgres")
+    run.add_argument("--mongodb-uri", help="MongoDB URI for --storage mongodb")
+    run.add_argument("--out", type=Path, help="run directory (default isobench-runs/<time>)")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html")
+
+    rep = sub.add_parser("report", help="write report.html (and CSV) for a run directory")
+    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("--no-print", action="store_true")
+
+    cmp_ = sub.add_parser("compare", help="compare two runs (before/after a change)")
+    cmp_.add_argument("run_a", type=Path)
+    cmp_.add_argument("run_b", type=Path)
+
+    build = sub.add_parser("build", help="build the rootfs, Docker image and VM disk of a workload")
+    build.add_argument("--workload", default="records-api")
+    build.add_argument("--runtimes", type=_csv, default=None)
+
+    sub.add_parser("clean", help="remove leftover containers, VMs, mounts isobench created")
+    sub.add_parser("list", help="runtimes, workloads, presets")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        build_parser().print_help()
-        return 2
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from isobench.presets import get_preset
+
+    data: dict[str, Any] = {}
+    if args.preset:
+        data.update(get_preset(args.preset).benchfile)
+        data["preset"] = args.preset
+    if args.quick:
+        data.update({"duration": "5s", "warmup": "1s", "trials": 3})
+    opts: dict[str, Any] = {}
+    for key in ("storage", "database_url", "mongodb_uri"):
+        if getattr(args, key):
+            opts[key] = getattr(args, key)
+    resources: dict[str, Any] = {}
+    if args.cpus:
+        resources["cpus"] = args.cpus
+    if args.loadgen_cpus:
+        resources["loadgen_cpus"] = args.loadgen_cpus
+    if args.memory:
+        resources["memory_mb"] = args.memory
+    data.update(
+        {
+            "workload": args.workload,
+            "runtimes": args.runtimes,
+            "baseline": args.baseline,
+            "scenario": args.scenario,
+            "trials": args.trials,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "seed": args.seed,
+            "aa": args.aa or None,
+            "workload_options": opts or None,
+            "resources": resources or None,
+        }
+    )
+    return data
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from isobench.benchfile import load_benchfile
+    from isobench.results import RunStore
+    from isobench.runner import Runner, default_run_dir
+    from isobench.ui import RichEvents
+
+    if args.resume:
+        store = RunStore(args.resume)
+        bench = load_benchfile(None, store.read_manifest()["benchfile"])
+    else:
+        bench = load_benchfile(args.benchfile, _run_overrides(args))
+        store = RunStore(args.out or default_run_dir())
+    console.print(
+        f"[bold]isobench[/] {bench.workload} on {', '.join(bench.runtimes)} → {store.root}"
+    )
+    with RichEvents(console) as events:
+        runner = Runner(bench, store, events)
+        try:
+            runner.run(resume=bool(args.resume))
+        except KeyboardInterrupt:
+            err_console.print(
+                f"interrupted: results so far are in {store.root}; "
+                f"continue with `isobench run --resume {store.root}`"
+            )
+            return 130
+    from isobench.report.summary import print_run
+
+    failed = print_run(console, store.root)
+    if not args.no_report:
+        from isobench.report.html import write_html
+
+        path = write_html(store.root)
+        console.print(f"report: {path}")
+    return 1 if failed else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from isobench.host import doctor
+
+    names = args.runtimes or plugins.names("runtime")
+    report = doctor(names, probe_kvm=not args.no_probe)
+    for check in report.checks:
+        mark = "[green]ok[/]  " if check.ok else "[yellow]no[/]  "
+        fix = f"  [dim]fix: {check.fix}[/]" if check.fix and not check.ok else ""
+        console.print(f"{mark}{check.name}: {check.detail}{fix}")
+    for name, reason in report.runtimes.items():
+        if reason is None:
+            console.print(f"[green]ok[/]  runtime {name}")
+        else:
+            console.print(f"[red]no[/]  runtime {name}: {reason}")
+    bad = report.runnable(names)
+    return 1 if (args.runtimes and bad) else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from isobench.report.html import write_html
+    from isobench.report.summary import print_run
+
+    if not args.no_print:
+        print_run(console, args.run_dir)
+    console.print(f"report: {write_html(args.run_dir)}")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from isobench.report.compare import compare_runs, print_compare
+
+    print_compare(console, compare_runs(args.run_a, args.run_b))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from isobench.images.build import build_artifacts
+
+    workload = plugins.load("workload", args.workload)({})
+    need = {"rootfs"}
+    for name in args.runtimes or plugins.names("runtime"):
+        need.add(plugins.load("runtime", name).artifact)
+    arts = build_artifacts(workload.rootfs_spec(), need, progress=lambda s: console.log(s))
+    console.print_json(json.dumps({"key": arts.key, "sizes": dict(arts.sizes)}))
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from isobench.runtimes.cleanup import clean_leftovers
+
+    removed = clean_leftovers()
+    for item in removed:
+        console.print(f"removed {item}")
+    console.print(f"{len(removed)} leftovers removed")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from isobench.presets import PRESETS
+
+    console.print("runtimes:  " + ", ".join(plugins.names("runtime")))
+    console.print("workloads: " + ", ".join(plugins.names("workload")))
+    console.print("presets:   " + ", ".join(f"{p.name} ({p.title})" for p in PRESETS.values()))
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "doctor": cmd_doctor,
+    "report": cmd_report,
+    "compare": cmd_compare,
+    "build": cmd_build,
+    "clean": cmd_clean,
+    "list": cmd_list,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except IsobenchError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,4 +24,4 @@ def state_dir() -> Path:
 
 
 LABEL = "isobench"
-"""Label/prefix put on everything isobench creates (containers, images, netns, taps), for cleanup."""
+"""Label/prefix on everything isobench creates (containers, images, netns, taps), for cleanup."""

@@ -88,7 +88,7 @@ class SubprocessRunner:
 class FakeRunner:
     """A scripted runner for unit tests of driver logic (never evidence that a runtime works).
 
-    ``responses`` maps a command prefix (space-joined) to a result; the longest matching prefix wins.
+    ``responses`` maps a command prefix (space-joined) to a result; the longest prefix wins.
     Every call is recorded in ``calls``.
     """
 

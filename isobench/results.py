@@ -182,7 +182,9 @@ class RunStore:
     def read_manifest(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.manifest_path.read_text())
         if data.get("version") != RESULTS_VERSION:
-            raise ValueError(f"{self.manifest_path}: unsupported results version {data.get('version')}")
+            raise ValueError(
+                f"{self.manifest_path}: unsupported results version {data.get('version')}"
+            )
         return data
 
     def append_trial(self, trial: TrialRecord, samples: Iterable[Sample] = ()) -> None:

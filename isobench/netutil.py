@@ -1,0 +1,76 @@
+"""Ports on 127.0.0.1 and readiness polling."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from collections.abc import Callable
+
+from isobench.errors import StartError
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_port_free(port: int) -> None:
+    """Raise StartError naming the fix when ``port`` is taken on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise StartError(
+                f"port {port} on 127.0.0.1 is taken",
+                fix="stop what listens there or pick another --port",
+            ) from exc
+
+
+def http_status(port: int, path: str, timeout: float = 0.5) -> int | None:
+    """Status of GET http://127.0.0.1:port/path, or None when nothing answered in time."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def wait_ready(
+    port: int,
+    path: str,
+    *,
+    launched_at: float,
+    deadline_s: float,
+    exited: Callable[[], str | None],
+    interval: float = 0.05,
+) -> float:
+    """Poll until GET path answers 200; return seconds since ``launched_at`` (monotonic).
+
+    Polls with sub-second timeouts (QEMU's user-net accepts connections even while the guest is
+    hung) and checks ``exited()`` between polls, so a dead instance fails at once with its reason.
+    """
+    end = launched_at + deadline_s
+    while True:
+        status = http_status(port, path)
+        now = time.monotonic()
+        if status == 200:
+            return now - launched_at
+        reason = exited()
+        if reason:
+            raise StartError(f"instance exited before it was ready: {reason}")
+        if now > end:
+            raise StartError(
+                f"no HTTP 200 from 127.0.0.1:{port}{path} within {deadline_s:.0f} s "
+                f"(last status {status})",
+                fix="see the instance log in the run directory",
+            )
+        time.sleep(interval)

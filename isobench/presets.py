@@ -1,0 +1,100 @@
+"""Article presets: the set-ups of the two articles isobench checks, with their figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from isobench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ArticleClaim:
+    """A figure an article reports, to print beside isobench's measurement of the same thing.
+
+    Attributes:
+        label: what it is, in the article's words.
+        metric: where isobench's figure comes from: ``load:<metric>:<stat>`` (the load summary),
+            ``telemetry:<key>`` (the trial's telemetry), ``startup_s`` or ``size:<artifact>``.
+        values: the article's figure per side (``vm`` / ``container``).
+        unit: unit of the values.
+        scale: factor from isobench's unit to the article's.
+    """
+
+    label: str
+    metric: str
+    values: dict[str, float]
+    unit: str
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    benchfile: dict[str, Any]
+    claims: tuple[ArticleClaim, ...] = field(default_factory=tuple)
+    # which isobench runtime stands for each side of the article's comparison
+    sides: dict[str, str] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "seed-003": Preset(
+        name="seed-003",
+        title="FastAPI /records on a VM vs in Docker (k6: 10 VUs, 30 s, sleep(1))",
+        benchfile={
+            "workload": "records-api",
+            "scenario": "seed-003",
+            "runtimes": ["native", "docker-bridge", "vm"],
+            "trials": 3,
+        },
+        claims=(
+            ArticleClaim(
+                "http_reqs rate", "load:http_reqs:rate", {"vm": 5.10, "container": 4.97}, "req/s"
+            ),
+            ArticleClaim(
+                "http_req_duration avg",
+                "load:http_req_duration:avg",
+                {"vm": 907.8, "container": 960.4},
+                "ms",
+            ),
+        ),
+        sides={"vm": "vm", "container": "docker-bridge"},
+    ),
+    "seed-000": Preset(
+        name="seed-000",
+        title="Validator (snapshotter) node on a VM vs in a container",
+        benchfile={
+            "workload": "validator",
+            "scenario": "default",
+            "runtimes": ["native", "docker-bridge", "docker-host", "vm"],
+            "trials": 3,
+            "duration": "60s",
+        },
+        claims=(
+            ArticleClaim(
+                "CPU user % (mpstat)",
+                "telemetry:cpu_user_percent_mean",
+                {"vm": 5.17, "container": 0.09},
+                "%",
+            ),
+            ArticleClaim(
+                "network KB/s (nethogs)",
+                "telemetry:net_kb_per_s",
+                {"vm": 21.209, "container": 5.968},
+                "KB/s",
+            ),
+            ArticleClaim("image size", "size", {"vm": 10e9, "container": 0.5e9}, "bytes"),
+        ),
+        sides={"vm": "vm", "container": "docker-bridge"},
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown preset '{name}'", fix=f"use one of: {', '.join(sorted(PRESETS))}"
+        ) from None

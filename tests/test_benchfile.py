@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from isobench.benchfile import load_benchfile, parse_duration
+from isobench.errors import ConfigError
+from isobench.plugins import load
+
+
+def test_defaults_cover_four_runtimes_with_native_baseline() -> None:
+    bench = load_benchfile(None)
+    assert bench.runtimes == ["native", "docker-bridge", "docker-host", "vm"]
+    assert bench.baseline_runtime == "native"
+    assert bench.resources.cpus == [0] and bench.resources.memory_mb == 1024
+
+
+def test_yaml_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_text("workload: records-api\nruntimes: [docker-host, vm]\ntrials: 4\nduration: 10s\n")
+    bench = load_benchfile(path, {"trials": 6, "duration": None})
+    assert bench.trials == 6
+    assert bench.duration_s == 10.0
+    assert bench.baseline_runtime == "docker-host"
+
+
+def test_bad_yaml_is_one_line_naming_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("runtimes: [native\ntrials: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_benchfile(path)
+    assert "not valid YAML at line" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_key_and_bad_value_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="trails"):
+        load_benchfile(None, {"trails": 3})
+    with pytest.raises(ConfigError, match="trials"):
+        load_benchfile(None, {"trials": 0})
+    with pytest.raises(ConfigError, match="twice"):
+        load_benchfile(None, {"runtimes": ["vm", "vm"]})
+
+
+def test_unknown_runtime_names_the_valid_ones() -> None:
+    with pytest.raises(ConfigError) as err:
+        load("runtime", "dockr")
+    assert "unknown runtime 'dockr'" in str(err.value)
+    assert "docker-bridge" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30.0), ("500ms", 0.5), ("2m", 120.0), (7, 7.0), ("1.5", 1.5)]
+)
+def test_parse_duration(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_parse_duration_rejects_garbage() -> None:
+    with pytest.raises(ConfigError):
+        parse_duration("soon")

@@ -1,0 +1,39 @@
+import json
+from pathlib import Path
+
+from isobench.results import RunStore, Sample, TrialRecord, atomic_write_json
+
+
+def _trial(pos: int) -> TrialRecord:
+    return TrialRecord(
+        runtime="native", trial=pos, position=pos, round=pos, status="ok",
+        started_at=1.0, ended_at=2.0, startup_s=0.3,
+        load={"metrics": {"http_reqs": {"count": 10, "rate": 5.0}}},
+    )
+
+
+def test_trials_and_samples_round_trip(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    store.write_manifest({"run_id": "x"})
+    store.append_trial(_trial(0), [Sample("cpu_percent", 12.5, "%", 3.0, {"runtime": "native"})])
+    store.append_trial(_trial(1))
+    assert [t.position for t in store.trials()] == [0, 1]
+    assert store.trials()[0].metric("http_reqs", "rate") == 5.0
+    assert store.samples()[0].metadata["runtime"] == "native"
+    assert store.read_manifest()["version"] == 1
+
+
+def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    store.append_trial(_trial(0))
+    with store.trials_path.open("a") as fh:
+        fh.write('{"runtime": "nat')  # a crash mid-write
+    assert len(store.trials()) == 1
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "summary.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
