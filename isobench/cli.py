@@ -140,14 +140,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"continue with `isobench run --resume {store.root}`"
             )
             return 130
-    from isobench.report.summary import print_run
+    from isobench.run_summary import print_run
 
     failed = print_run(console, store.root)
     if not args.no_report:
+        from isobench.report.export import write_csv
         from isobench.report.html import write_html
 
-        path = write_html(store.root)
-        console.print(f"report: {path}")
+        write_csv(store.root)
+        console.print(f"report: {write_html(store.root)}")
     return 1 if failed else 0
 
 
@@ -170,19 +171,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from isobench.report.export import write_csv, write_json
     from isobench.report.html import write_html
-    from isobench.report.summary import print_run
+    from isobench.run_summary import print_run
 
     if not args.no_print:
         print_run(console, args.run_dir)
-    console.print(f"report: {write_html(args.run_dir)}")
+    for path in [write_html(args.run_dir), *write_csv(args.run_dir), write_json(args.run_dir)]:
+        console.print(f"wrote {path}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from isobench.report.compare import compare_runs, print_compare
+    from isobench.report.compare import compare_runs, print_run_comparison
 
-    print_compare(console, compare_runs(args.run_a, args.run_b))
+    print_run_comparison(console, compare_runs(args.run_a, args.run_b))
     return 0
 
 
@@ -199,9 +202,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    from isobench.proc import SubprocessRunner
     from isobench.runtimes.cleanup import clean_leftovers
 
-    removed = clean_leftovers()
+    removed = clean_leftovers(SubprocessRunner())
     for item in removed:
         console.print(f"removed {item}")
     console.print(f"{len(removed)} leftovers removed")

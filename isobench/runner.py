@@ -31,6 +31,8 @@ from isobench.workloads.base import Workload
 
 READY_DEADLINE_S = 60.0
 READY_DEADLINE_EMULATED_S = 180.0
+MIN_EFFECT = 0.05
+"""The smallest relative difference a run is meant to resolve; noisier hosts get a warning."""
 
 
 class Events(Protocol):
@@ -157,15 +159,23 @@ class Runner:
     def manifest(self, prep: Prepared) -> dict[str, Any]:
         return {
             "run_id": self.store.root.name,
-            "created": time.time(),
+            "created_at": time.time(),
             "status": "running",
             "benchfile": self.bench.model_dump(),
-            "workload": prep.workload.name,
-            "workload_options": prep.workload.options,
-            "scenario_name": prep.scenario_name,
-            "scenario": prep.scenario,
-            "baseline": self.bench.baseline_runtime,
-            "arms": arms_for(self.bench),
+            "config": {
+                "workload": prep.workload.name,
+                "workload_options": prep.workload.options,
+                "scenario_name": prep.scenario_name,
+                "scenario": prep.scenario,
+                "runtimes": list(self.bench.runtimes),
+                "baseline": self.bench.baseline_runtime,
+                "arms": arms_for(self.bench),
+                "trials": self.bench.trials,
+                "warmup_s": self.bench.warmup_s,
+                "min_effect": MIN_EFFECT,
+                "preset": self.bench.preset,
+                "aa": self.bench.aa,
+            },
             "resources": {
                 "cpus": list(prep.resources.cpus),
                 "memory_mb": prep.resources.memory_mb,
@@ -176,11 +186,15 @@ class Runner:
                 "load_generator": list(prep.resources.loadgen_cpus),
                 "isobench": list(prep.resources.loadgen_cpus),
             },
-            "plan": [p.to_json() for p in prep.plan],
-            "seed": self.bench.seed,
+            "plan": {"seed": self.bench.seed, "order": [p.to_json() for p in prep.plan]},
             "host": host_facts(),
             "runtimes": {
-                name: {**rt.facts(), "kind": rt.kind, "emulated": rt.emulated}
+                name: {
+                    **rt.facts(),
+                    "kind": rt.kind,
+                    "artifact": rt.artifact,
+                    "emulated": rt.emulated,
+                }
                 for name, rt in prep.runtimes.items()
             },
             "artifacts": {
@@ -223,7 +237,12 @@ class Runner:
                 exited=lambda: runtime.exited(inst),
             )
             record.startup_s = startup
-            record.facts = {**inst.facts, "emulated": runtime.emulated, "runtime": runtime.name}
+            record.facts = {
+                **inst.facts,
+                "emulated": runtime.emulated,
+                "runtime": runtime.name,
+                "scenario": prep.scenario_name,
+            }
             samples.append(Sample("startup_s", startup, "s", metadata={**labels, "source": "host"}))
             self._measure(prep, planned, inst, record, samples, labels)
             record.status = "ok"
@@ -301,7 +320,7 @@ class Runner:
             done: set[int] = set()
             if resume and self.store.manifest_path.exists():
                 manifest = self.store.read_manifest()
-                prep.plan = [PlannedTrial(**p) for p in manifest["plan"]]
+                prep.plan = [PlannedTrial(**p) for p in manifest["plan"]["order"]]
                 done = {t.position for t in self.store.trials()}
                 manifest["status"] = "running"
                 self.store.write_manifest(manifest)

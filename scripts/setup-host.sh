@@ -28,6 +28,8 @@ need=(
   "chromium:chromium"
   "ps:procps"
   "runsc:runsc"
+  "pg_ctlcluster:postgresql"
+  "redis-server:redis-server"
 )
 missing=()
 for item in "${need[@]}"; do
@@ -62,7 +64,11 @@ else
   say "Python environment up to date"
 fi
 
-# --- Docker engine ---------------------------------------------------------------------------
+# --- Docker engine (+ gVisor's runsc registered as a Docker runtime) ------------------------------
 "$here/scripts/start-dockerd.sh"
+if [ -x "$here/scripts/register-runsc.sh" ]; then
+  "$here/scripts/register-runsc.sh" >"$log_dir/register-runsc.log" 2>&1 \
+    || say "warning: could not register runsc with dockerd (see $log_dir/register-runsc.log); gvisor runtime unavailable"
+fi
 
 say "host ready: $("$venv/bin/isobench" --version)"

@@ -1,0 +1,113 @@
+"""An article's figures beside isobench's measurement of the same thing, with a verdict on each."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from isobench.presets import ArticleClaim, Preset
+from isobench.results import TrialRecord
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """One article claim checked: the article's two figures, isobench's two, and the verdict."""
+
+    label: str
+    unit: str
+    article: dict[str, float]
+    measured: dict[str, float | None]
+    runtimes: dict[str, str]
+    verdict: str
+
+
+def measured_value(
+    claim: ArticleClaim, trials: Sequence[TrialRecord], runtime: str, sizes: Mapping[str, int]
+) -> float | None:
+    """Median over a runtime's ok trials of the figure a claim names."""
+    if claim.metric == "size":
+        key = (
+            "vm_disk"
+            if runtime == "vm"
+            else "docker_image"
+            if runtime.startswith("docker")
+            else "rootfs"
+        )
+        size = sizes.get(key)
+        return None if size is None else float(size)
+    values: list[float] = []
+    for trial in trials:
+        if trial.runtime != runtime or trial.status != "ok":
+            continue
+        value: float | None
+        if claim.metric.startswith("load:"):
+            _, metric, stat = claim.metric.split(":", 2)
+            value = trial.metric(metric, stat)
+        elif claim.metric.startswith("telemetry:"):
+            raw = trial.telemetry.get(claim.metric.split(":", 1)[1])
+            value = None if raw is None else float(raw)
+        elif claim.metric == "startup_s":
+            value = trial.startup_s
+        else:
+            value = None
+        if value is not None:
+            values.append(value * claim.scale)
+    return statistics.median(values) if values else None
+
+
+def _gap(values: Mapping[str, float | None]) -> float | None:
+    vm, ctr = values.get("vm"), values.get("container")
+    if vm is None or ctr is None or vm == 0:
+        return None
+    return (ctr - vm) / vm
+
+
+def _verdict(claim: ArticleClaim, measured: dict[str, float | None], vm_emulated: bool) -> str:
+    art_gap = _gap(claim.values)
+    got_gap = _gap(measured)
+    art = "n/a" if art_gap is None else f"{art_gap * 100:+.1f} %"
+    if got_gap is None:
+        return f"article: container vs VM {art}; not measured here"
+    got = f"{got_gap * 100:+.1f} %"
+    if vm_emulated and claim.metric != "size":
+        return (
+            f"article: container vs VM {art}; isobench {got}, but the VM ran under TCG "
+            "(emulated) — not comparable, no verdict on this claim"
+        )
+    same_sign = (art_gap or 0) * got_gap > 0
+    return f"article: container vs VM {art}; isobench {got} — " + (
+        "same direction" if same_sign else "NOT reproduced"
+    )
+
+
+def check_claims(
+    preset: Preset,
+    trials: Sequence[TrialRecord],
+    sizes: Mapping[str, int],
+    emulated: Mapping[str, bool],
+) -> list[ClaimCheck]:
+    """Every claim of a preset, checked against the trials of a run."""
+    out = []
+    for claim in preset.claims:
+        measured = {
+            side: measured_value(claim, trials, runtime, sizes)
+            for side, runtime in preset.sides.items()
+        }
+        vm_emulated = bool(emulated.get(preset.sides.get("vm", "vm")))
+        out.append(
+            ClaimCheck(
+                claim.label,
+                claim.unit,
+                dict(claim.values),
+                measured,
+                dict(preset.sides),
+                _verdict(claim, measured, vm_emulated),
+            )
+        )
+    return out
+
+
+def claims_json(checks: Sequence[ClaimCheck]) -> list[dict[str, Any]]:
+    return [c.__dict__ for c in checks]

@@ -1,0 +1,104 @@
+#!/bin/sh
+# PID 1 of an isobench VM guest (busybox ash inside the initramfs; PID 1 never leaves it).
+#
+# Mounts the read-only root disk at /newroot, puts tmpfs on the workload's writable paths and /run,
+# brings up user-mode networking, starts the telemetry agent (busybox httpd on :9100 serving
+# /cgi-bin/stats) and runs the workload chrooted into /newroot with exactly the environment, working
+# directory and user of its launch spec. Its output goes to the console prefixed "[workload] ".
+# When it exits: "isobench: workload exited rc=N", then power off.
+#
+# The launch spec is a shell fragment written by isobench.runtimes.qemu (ISB_CMD, ISB_USER,
+# ISB_WRITABLE, ISB_IP, ISB_GW), read from fw_cfg opt/isobench/launch or, failing that, from the
+# base64 kernel argument isb_launch=. Kernel argument isb_mode=probe only prints the probe marker.
+export PATH=/bin
+NEWROOT=/newroot
+FWCFG=/sys/firmware/qemu_fw_cfg/by_name/opt/isobench/launch/raw
+
+log() { echo "isobench-init: $*"; }
+finish() {
+    echo "isobench: workload exited rc=$1"
+    sync
+    poweroff -f
+    sleep 3600
+}
+die() { log "FATAL: $*"; finish 255; }
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+mode=run
+launch_b64=
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        isb_mode=*) mode=${arg#isb_mode=} ;;
+        isb_launch=*) launch_b64=${arg#isb_launch=} ;;
+    esac
+done
+
+if [ "$mode" = probe ]; then
+    echo "ISOBENCH-PROBE-OK"
+    poweroff -f
+    sleep 3600
+fi
+
+while read -r mod; do
+    [ -n "$mod" ] && { insmod "/lib/modules/$mod" || log "insmod $mod failed"; }
+done < /lib/modules/modules.order
+
+i=0
+while [ ! -b /dev/vda ]; do
+    i=$((i + 1))
+    [ $i -gt 400 ] && die "no /dev/vda after 20 s"
+    usleep 50000
+done
+mkdir -p $NEWROOT
+mount -t ext4 -o ro /dev/vda $NEWROOT || die "cannot mount /dev/vda read-only"
+
+if [ -r "$FWCFG" ]; then
+    cat "$FWCFG" > /launch.sh
+elif [ -n "$launch_b64" ]; then
+    echo "$launch_b64" | base64 -d > /launch.sh
+else
+    die "no launch spec (neither fw_cfg opt/isobench/launch nor isb_launch=)"
+fi
+ISB_CMD= ; ISB_USER= ; ISB_WRITABLE= ; ISB_IP=10.0.2.15/24 ; ISB_GW=10.0.2.2
+. /launch.sh
+[ -n "$ISB_CMD" ] || die "launch spec has no ISB_CMD"
+
+# tmpfs on /run and the writable paths, keeping the mode and owner of the directory underneath.
+for p in /run $ISB_WRITABLE; do
+    d=$NEWROOT$p
+    if [ ! -d "$d" ]; then
+        log "writable path $p does not exist in the root disk; skipped"
+        continue
+    fi
+    perm=$(stat -c '%a %u:%g' "$d")
+    mount -t tmpfs -o "mode=${perm% *}" tmpfs "$d" || die "cannot mount tmpfs on $p"
+    chown "${perm#* }" "$d"
+done
+for p in proc dev sys; do
+    mount --bind /$p $NEWROOT/$p || die "cannot bind /$p"
+done
+
+# Busybox inside the chroot (on the /run tmpfs) for cd/env/su around the workload's own argv.
+mkdir -p $NEWROOT/run/isobench/bin
+cp /bin/busybox $NEWROOT/run/isobench/bin/busybox
+for a in sh env su; do ln -s busybox $NEWROOT/run/isobench/bin/$a; done
+
+hostname isobench
+ip link set lo up
+ip link set eth0 up || log "no eth0"
+ip addr add "$ISB_IP" dev eth0 || log "cannot set $ISB_IP"
+ip route add default via "$ISB_GW" || log "cannot route via $ISB_GW"
+
+httpd -p 9100 -h /www || log "telemetry agent did not start"
+
+if [ -n "$ISB_USER" ]; then
+    set -- /run/isobench/bin/su -p -s /run/isobench/bin/sh "$ISB_USER" -c "$ISB_CMD"
+else
+    set -- /run/isobench/bin/sh -c "$ISB_CMD"
+fi
+echo "isobench: workload starting"
+{ chroot $NEWROOT "$@" < /dev/null 2>&1; echo $? > /workload.rc; } | awk '{ print "[workload] " $0; fflush() }'
+finish "$(cat /workload.rc 2>/dev/null || echo 255)"

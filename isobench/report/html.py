@@ -1,0 +1,254 @@
+"""One self-contained report.html: inline CSS and inline SVG plots, no network needed."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from isobench.report import fmt, plots
+from isobench.report.rundata import RunData, image_size, load_run
+from isobench.stats import EMULATED_VERDICT, comparison_for
+
+CSS = (Path(__file__).with_name("report.css")).read_text()
+TABLE_METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "startup_s", "cpu_ms_per_req",
+                 "mem_peak_mib", "net_bytes_per_req")
+
+
+def e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def write_html(run_dir: Path) -> Path:
+    """Write ``run_dir/report.html`` and return its path."""
+    data = load_run(run_dir)
+    out = run_dir / "report.html"
+    out.write_text(render(data))
+    return out
+
+
+def render(data: RunData) -> str:
+    a, m = data.analysis, data.manifest
+    config = m.get("config") or {}
+    title = f"isobench \u2014 {config.get('workload', 'run')}"
+    sizes = {rt: image_size(m, rt) for rt in a["runtimes"]}
+    body = [
+        _header(data, title),
+        _banners(a),
+        _section("Verdict", _summary_cards(a) + _verdict_table(a, sizes) + _warnings(a)),
+        _section("Throughput, latency, startup", _grid([
+            plots.metric_bars(a, "rps", "Throughput (median, 95 % CI)", "requests / s"),
+            plots.latency_curves(data.trials, a),
+            plots.startup_strip(data.trials, a),
+            plots.size_bars(sizes, a["emulated"]),
+        ])),
+        _section("Resources per request", _grid([
+            plots.metric_bars(a, "cpu_ms_per_req", "Host CPU per request (median, 95 % CI)",
+                              "ms CPU / request"),
+            plots.metric_bars(a, "mem_peak_mib", "Peak memory (median, 95 % CI)", "MiB"),
+            plots.metric_bars(a, "net_bytes_per_req", "Network bytes per request", "bytes"),
+            plots.ratio_forest(a),
+        ])),
+        _section("Over time (from samples.jsonl)",
+                 _grid([svg for _, svg in plots.time_series(data.samples, a)])),
+        _idle(a),
+        _section("Host, pinning and plan", _host(m) + _plan(m, a)),
+        _section("Method", _method(a)),
+    ]
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>"
+        + "".join(body) + "</main></body></html>\n"
+    )
+
+
+def _section(title: str, inner: str) -> str:
+    if not inner:
+        return ""
+    return f"<section><h2>{e(title)}</h2>{inner}</section>"
+
+
+def _grid(svgs: Sequence[str | None]) -> str:
+    figs = [f"<figure class=\"plot\">{svg}</figure>" for svg in svgs if svg]
+    return f"<div class=\"grid\">{''.join(figs)}</div>" if figs else ""
+
+
+def _header(data: RunData, title: str) -> str:
+    m, a = data.manifest, data.analysis
+    config = m.get("config") or {}
+    host = m.get("host") or {}
+    facts = [
+        ("run", m.get("run_id", data.root.name)),
+        ("created", m.get("created_at", "")),
+        ("scenario", config.get("scenario", a.get("scenario", ""))),
+        ("trials / runtime", max((v.get("n_trials", 0) for v in a["per_runtime"].values()),
+                                 default=0)),
+        ("baseline", a["baseline"]),
+        ("host", host.get("hostname", "")),
+    ]
+    chips = "".join(f"<span class=\"fact\"><b>{e(k)}</b> {e(v)}</span>" for k, v in facts if v)
+    return f"<header><h1>{e(title)}</h1><div class=\"facts\">{chips}</div></header>"
+
+
+def _banners(a: Mapping[str, Any]) -> str:
+    if not a["emulated"]:
+        return ""
+    names = ", ".join(a["emulated"])
+    return (
+        "<div class=\"banner emulated\"><b>Emulated runtime: " + e(names) + "</b> \u2014 ran "
+        "without hardware acceleration (e.g. QEMU TCG). Its figures are shown for completeness "
+        "but are <b>not comparable</b>: no verdict is claimed for it.</div>"
+    )
+
+
+def _summary_cards(a: Mapping[str, Any]) -> str:
+    cards = []
+    primary = a["metrics"][0]["name"] if a["metrics"] else None
+    for rt in a["runtimes"]:
+        if rt == a["baseline"] or primary is None:
+            continue
+        comp = comparison_for(a, rt, primary)
+        status = fmt.status_of(comp)
+        if status == "emulated":
+            headline, line = "not comparable", EMULATED_VERDICT
+        else:
+            headline = fmt.change_cell(comp).split(" [")[0] if comp else "\u2013"
+            line = comp["verdict"].split(": ", 1)[1] if comp else "no data"
+        label = a["metrics"][0]["label"]
+        cards.append(
+            f"<div class=\"card {status}\"><div class=\"rt\">{e(rt)}</div>"
+            f"<div class=\"big\">{e(headline)}</div><div class=\"sub\">{e(label)} vs "
+            f"{e(a['baseline'])}</div><div class=\"line\">{e(line)}</div></div>"
+        )
+    return f"<div class=\"cards\">{''.join(cards)}</div>" if cards else ""
+
+
+def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
+    metrics = {x["name"]: x for x in a["metrics"]}
+    cols = [metrics[n] for n in TABLE_METRICS if n in metrics]
+    head = "".join(f"<th>{e(c['label'])}<small>{e(c['unit'])}</small></th>" for c in cols)
+    rows = []
+    base_size = sizes.get(a["baseline"])
+    for rt in a["runtimes"]:
+        info = a["per_runtime"].get(rt, {})
+        emu = info.get("emulated")
+        name = e(rt) + (" <span class=\"tag emulated\">emulated</span>" if emu else "")
+        n = f"<small>n={info.get('n_trials', 0)}"
+        n += f", <span class=\"worse\">{info['n_failed']} failed</span>" if info.get("n_failed") \
+            else ""
+        cells = [f"<th class=\"rt\">{name}{n}</small></th>"]
+        for c in cols:
+            entry = info.get("metrics", {}).get(c["name"])
+            if entry is None:
+                cells.append("<td class=\"none\">\u2013</td>")
+                continue
+            comp = comparison_for(a, rt, c["name"])
+            val = fmt.value(entry["median"])
+            if rt == a["baseline"]:
+                sub = "<small>baseline</small>"
+                cls = "base"
+            else:
+                cls = fmt.status_of(comp)
+                sub = f"<small>{e(fmt.ratio_cell(comp))}</small>"
+            title = e(comp["verdict"]) if comp else ""
+            cells.append(f"<td class=\"{cls}\" title=\"{title}\">{val}{sub}</td>")
+        size = sizes.get(rt)
+        ratio = (f"<small>\u00d7{size / base_size:.2f}</small>"
+                 if size and base_size and rt != a["baseline"] else "<small>&nbsp;</small>")
+        cells.append(f"<td>{e(fmt.human_bytes(size))}{ratio}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    legend = (
+        "<p class=\"legend\">Median of the trials; below it the ratio to "
+        f"<b>{e(a['baseline'])}</b> with its 95 % bootstrap CI. <span class=\"better\">green"
+        "</span> significantly better, <span class=\"worse\">red</span> significantly worse, "
+        "<span class=\"ns\">grey</span> no significant difference, <span class=\"emulated\">"
+        "yellow</span> emulated \u2014 not comparable. Hover a cell for its verdict.</p>"
+    )
+    verdicts = "".join(
+        f"<li class=\"{fmt.status_of(c)}\">{e(c['verdict'])}</li>" for c in a["comparisons"]
+        if not c["emulated"]
+    )
+    listing = (f"<details><summary>All verdicts ({len(a['comparisons'])})</summary>"
+               f"<ul class=\"verdicts\">{verdicts}</ul></details>") if verdicts else ""
+    return (f"<table class=\"verdict\"><thead><tr><th>runtime</th>{head}<th>image"
+            f"<small>size</small></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            + legend + listing)
+
+
+def _warnings(a: Mapping[str, Any]) -> str:
+    noise = a.get("noise", {})
+    parts = []
+    for rt in a["runtimes"]:
+        cv = noise.get(rt, {}).get("primary_cv")
+        if cv is not None:
+            parts.append(f"{e(rt)} <b>{cv * 100:.1f} %</b>")
+    first: dict[str, Any] = next(iter(noise.values()), {})
+    metric = first.get("primary_metric", "")
+    out = ""
+    if parts:
+        out += (f"<p class=\"noise\">Host noise (coefficient of variation of {e(metric)}): "
+                + ", ".join(parts) + "</p>")
+    for w in a.get("warnings", []):
+        out += f"<div class=\"banner warn\">{e(w)}</div>"
+    return out
+
+
+def _idle(a: Mapping[str, Any]) -> str:
+    if "idle" in a:
+        idle = {"runtimes": a["runtimes"], "emulated": a["emulated"], **a["idle"]}
+    elif a.get("scenario") == "idle":
+        idle = dict(a)
+    else:
+        return ""
+    return _section("Idle overhead (runtime up, no load)", _grid([
+        plots.metric_bars(idle, "idle_cpu_percent", "Idle CPU (median, 95 % CI)", "% of a CPU"),
+        plots.metric_bars(idle, "mem_peak_mib", "Idle memory (median, 95 % CI)", "MiB"),
+    ]))
+
+
+def _kv_table(items: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{e(k)}</th><td>{e(v if not isinstance(v, dict | list) else json.dumps(v))}"
+        "</td></tr>" for k, v in items.items()
+    )
+    return f"<table class=\"kv\">{rows}</table>"
+
+
+def _host(m: Mapping[str, Any]) -> str:
+    blocks = []
+    for key, title in (("host", "Host"), ("resources", "Resources (same for every runtime)"),
+                       ("pinning", "Pinning"), ("config", "Configuration")):
+        if m.get(key):
+            blocks.append(f"<div><h3>{title}</h3>{_kv_table(m[key])}</div>")
+    runtimes = m.get("runtimes") or {}
+    if runtimes:
+        rows = "".join(
+            f"<tr><th>{e(rt)}</th><td>{e(', '.join(f'{k}={v}' for k, v in f.items()))}</td></tr>"
+            for rt, f in runtimes.items() if isinstance(f, dict)
+        )
+        blocks.append(f"<div><h3>Runtimes</h3><table class=\"kv\">{rows}</table></div>")
+    return f"<div class=\"cols\">{''.join(blocks)}</div>"
+
+
+def _plan(m: Mapping[str, Any], a: Mapping[str, Any]) -> str:
+    plan = m.get("plan") or {}
+    order = plan.get("order") or []
+    if not order:
+        return ""
+    col = plots.colors(a["runtimes"], a["emulated"])
+    chips = "".join(
+        f"<span class=\"chip\" style=\"border-color:{col.get(str(o.get('runtime')), '#999')}\" "
+        f"title=\"position {e(o.get('position', i))}, round {e(o.get('round', ''))}\">"
+        f"{e(o.get('runtime'))}#{e(o.get('trial', ''))}</span>"
+        for i, o in enumerate(order) if isinstance(o, dict)
+    )
+    return (f"<h3>Plan order (interleaved, seed {e(plan.get('seed', '?'))})</h3>"
+            f"<div class=\"plan\">{chips}</div>")
+
+
+def _method(a: Mapping[str, Any]) -> str:
+    method = a.get("method", {})
+    rows = {k: method[k] for k in ("ci", "ratio", "multiple_comparisons", "noise") if k in method}
+    return _kv_table(rows)

@@ -1,0 +1,246 @@
+"""Plots as inline SVG strings (matplotlib, Agg backend, no network, no files)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from isobench.report import fmt
+from isobench.results import Sample, TrialRecord
+
+PALETTE = ("#1f5fa8", "#d1495b", "#2e933c", "#b07a16", "#6f4aa1", "#00798c", "#8c564b")
+EMULATED_COLOR = "#9a9a9a"
+plt.rcParams.update({
+    "font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False,
+    "axes.spines.right": False, "axes.grid": True, "grid.color": "#e6e6e6", "svg.fonttype": "none",
+    "axes.titlesize": 10, "axes.titleweight": "bold",
+})
+
+
+def colors(runtimes: Sequence[str], emulated: Sequence[str]) -> dict[str, str]:
+    out, i = {}, 0
+    for rt in runtimes:
+        if rt in emulated:
+            out[rt] = EMULATED_COLOR
+        else:
+            out[rt] = PALETTE[i % len(PALETTE)]
+            i += 1
+    return out
+
+
+def to_svg(fig: Figure) -> str:
+    """Render a figure to an inline ``<svg>`` element and close it."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    start = text.find("<svg")
+    svg = text[start:]
+    return re.sub(r'(<svg[^>]*?) width="[^"]*" height="[^"]*"', r"\1", svg, count=1)
+
+
+def metric_bars(analysis: Mapping[str, Any], metric: str, title: str, unit: str) -> str | None:
+    """Median per runtime with its bootstrap 95 % CI as an error bar."""
+    runtimes = [rt for rt in analysis["runtimes"]
+                if metric in analysis["per_runtime"].get(rt, {}).get("metrics", {})]
+    if not runtimes:
+        return None
+    col = colors(analysis["runtimes"], analysis["emulated"])
+    med, err_lo, err_hi = [], [], []
+    for rt in runtimes:
+        entry = analysis["per_runtime"][rt]["metrics"][metric]
+        m = entry["median"]
+        lo, hi = entry["ci"] or (m, m)
+        med.append(m)
+        err_lo.append(max(0.0, m - lo))
+        err_hi.append(max(0.0, hi - m))
+    fig, ax = plt.subplots(figsize=(5.2, 0.55 * len(runtimes) + 0.9))
+    y = range(len(runtimes))
+    bars = ax.barh(list(y), med, xerr=[err_lo, err_hi], color=[col[r] for r in runtimes],
+                   capsize=4, height=0.6, error_kw={"ecolor": "#333", "lw": 1})
+    for bar, rt in zip(bars, runtimes, strict=True):
+        if rt in analysis["emulated"]:
+            bar.set_hatch("///")
+            bar.set_edgecolor("#666")
+    ax.set_yticks(list(y), [f"{r} (emulated)" if r in analysis["emulated"] else r
+                            for r in runtimes])
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.set_title(title, loc="left")
+    for i, m in enumerate(med):
+        ax.text(m + err_hi[i], i, f"  {fmt.value(m)}", va="center", fontsize=8)
+    ax.margins(x=0.15)
+    ax.grid(axis="y", visible=False)
+    return to_svg(fig)
+
+
+def size_bars(sizes: Mapping[str, int | None], emulated: Sequence[str]) -> str | None:
+    items = [(rt, s) for rt, s in sizes.items() if s]
+    if not items:
+        return None
+    col = colors([rt for rt, _ in items], emulated)
+    fig, ax = plt.subplots(figsize=(5.2, 0.55 * len(items) + 0.9))
+    mib = [s / 2**20 for _, s in items]
+    ax.barh(range(len(items)), mib, color=[col[rt] for rt, _ in items], height=0.6)
+    ax.set_yticks(range(len(items)), [rt for rt, _ in items])
+    ax.invert_yaxis()
+    ax.set_xlabel("MiB")
+    ax.set_title("Image size (artifact each runtime runs)", loc="left")
+    for i, v in enumerate(mib):
+        ax.text(v, i, f"  {v:,.0f} MiB", va="center", fontsize=8)
+    ax.margins(x=0.18)
+    ax.grid(axis="y", visible=False)
+    return to_svg(fig)
+
+
+def _percentile_key(stat: str) -> float | None:
+    if stat == "med":
+        return 50.0
+    match = re.fullmatch(r"p\(([\d.]+)\)", stat)
+    return float(match.group(1)) if match else None
+
+
+def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -> str | None:
+    """Median over trials of each latency percentile (p50 … p99.9), one line per runtime."""
+    per_rt: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for t in trials:
+        dur = t.load.get("metrics", {}).get("http_req_duration", {})
+        for stat, v in dur.items():
+            q = _percentile_key(stat)
+            if q is not None and v is not None:
+                per_rt[t.runtime][q].append(float(v))
+    if not per_rt:
+        return None
+    col = colors(analysis["runtimes"], analysis["emulated"])
+    fig, ax = plt.subplots(figsize=(5.6, 3.3))
+    ticks: set[float] = set()
+    for rt in analysis["runtimes"]:
+        if rt not in per_rt:
+            continue
+        qs = sorted(per_rt[rt])
+        xs = [-_log10(100 - q) for q in qs]
+        ys = [sorted(per_rt[rt][q])[len(per_rt[rt][q]) // 2] for q in qs]
+        ticks.update(qs)
+        style = "--" if rt in analysis["emulated"] else "-"
+        label = f"{rt} (emulated)" if rt in analysis["emulated"] else rt
+        ax.plot(xs, ys, style, marker="o", ms=3.5, color=col.get(rt), label=label)
+    ordered = sorted(ticks)
+    ax.set_xticks([-_log10(100 - q) for q in ordered], [f"p{q:g}" for q in ordered])
+    ax.set_yscale("log")
+    ax.set_ylabel("latency, ms (log)")
+    ax.set_title("Latency percentiles (median over trials)", loc="left")
+    ax.legend(frameon=False, fontsize=8)
+    return to_svg(fig)
+
+
+def _log10(x: float) -> float:
+    import math
+
+    return math.log10(max(x, 1e-6))
+
+
+def startup_strip(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -> str | None:
+    """Every trial's startup time as a dot, the median as a bar."""
+    runtimes = [rt for rt in analysis["runtimes"]
+                if any(t.runtime == rt and t.startup_s is not None for t in trials)]
+    if not runtimes:
+        return None
+    col = colors(analysis["runtimes"], analysis["emulated"])
+    fig, ax = plt.subplots(figsize=(5.2, 0.55 * len(runtimes) + 0.9))
+    for i, rt in enumerate(runtimes):
+        vals = sorted(t.startup_s for t in trials if t.runtime == rt and t.startup_s is not None)
+        ax.scatter(vals, [i] * len(vals), color=col[rt], s=18, alpha=0.75, zorder=3)
+        mid = vals[len(vals) // 2]
+        ax.plot([mid, mid], [i - 0.3, i + 0.3], color="#222", lw=2, zorder=4)
+        ax.text(max(vals), i, f"   {mid:.3g} s", va="center", fontsize=8)
+    ax.set_yticks(range(len(runtimes)), runtimes)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds, launch to first HTTP 200 (log)")
+    ax.set_title("Startup time (dots: trials, bar: median)", loc="left")
+    ax.margins(x=0.2)
+    ax.grid(axis="y", visible=False)
+    return to_svg(fig)
+
+
+SERIES_ORDER = ("cpu", "rss", "mem", "net_rx", "net_tx", "net", "disk")
+
+
+def _series_rank(metric: str) -> int:
+    for i, prefix in enumerate(SERIES_ORDER):
+        if metric.startswith(prefix):
+            return i
+    return len(SERIES_ORDER)
+
+
+def time_series(
+    samples: Sequence[Sample], analysis: Mapping[str, Any], max_metrics: int = 4
+) -> list[tuple[str, str]]:
+    """One small-multiples SVG per time-series metric: every trial a thin line, time from its start.
+
+    Uses the ``host`` view where a sample has a ``source``; returns ``[(metric, svg)]``.
+    """
+    groups: dict[str, dict[tuple[str, Any], list[Sample]]] = defaultdict(lambda: defaultdict(list))
+    units: dict[str, str] = {}
+    for s in samples:
+        meta = s.metadata
+        if "runtime" not in meta or meta.get("source", "host") != "host":
+            continue
+        groups[s.metric][(meta["runtime"], meta.get("trial"))].append(s)
+        units[s.metric] = s.unit
+    series = {m: g for m, g in groups.items() if max(len(v) for v in g.values()) >= 3}
+    chosen = sorted(series, key=lambda m: (_series_rank(m), m))[:max_metrics]
+    col = colors(analysis["runtimes"], analysis["emulated"])
+    out = []
+    for metric in chosen:
+        unit = units[metric]
+        scale, shown_unit = (2**20, "MiB") if unit == "bytes" else (1.0, unit)
+        if unit == "B/s":
+            scale, shown_unit = 2**20, "MiB/s"
+        fig, ax = plt.subplots(figsize=(5.6, 2.9))
+        labelled: set[str] = set()
+        for (rt, _trial), items in sorted(series[metric].items(), key=lambda kv: str(kv[0])):
+            items = sorted(items, key=lambda s: s.timestamp)
+            t0 = items[0].timestamp
+            label = None if rt in labelled else rt
+            labelled.add(rt)
+            ax.plot([s.timestamp - t0 for s in items], [s.value / scale for s in items],
+                    color=col.get(rt, "#444"), lw=1.1, alpha=0.7, label=label)
+        ax.set_xlabel("seconds since trial start")
+        ax.set_ylabel(shown_unit)
+        ax.set_title(f"{metric} over time (host view, every trial)", loc="left")
+        ax.legend(frameon=False, fontsize=8, ncol=2)
+        out.append((metric, to_svg(fig)))
+    return out
+
+
+def ratio_forest(analysis: Mapping[str, Any]) -> str | None:
+    """Ratio to baseline with 95 % CI for every comparison (emulated runtimes left out)."""
+    comps = [c for c in analysis["comparisons"] if not c["emulated"] and c["ratio"] is not None]
+    if not comps:
+        return None
+    col = {"better": "#2e933c", "worse": "#c0392b", "none": "#8a8a8a"}
+    fig, ax = plt.subplots(figsize=(6.0, 0.28 * len(comps) + 1.0))
+    for i, c in enumerate(comps):
+        lo, hi = c["ci"]
+        color = col[c["direction"]]
+        ax.plot([lo, hi], [i, i], color=color, lw=2)
+        ax.plot([c["ratio"]], [i], "o", color=color, ms=4)
+    ax.axvline(1.0, color="#333", lw=0.8)
+    ax.set_yticks(range(len(comps)), [f"{c['runtime']} \u00b7 {c['label']}" for c in comps],
+                  fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel(f"ratio to {analysis['baseline']} (log; green better, red worse, grey n.s.)")
+    ax.set_title("Every comparison: ratio of medians with 95 % CI", loc="left")
+    ax.grid(axis="y", visible=False)
+    return to_svg(fig)

@@ -1,0 +1,91 @@
+"""Loading a run directory into plain data for the reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from isobench.errors import IsobenchError
+from isobench.results import RunStore, Sample, TrialRecord
+from isobench.stats import analyze
+
+
+class RunDirError(IsobenchError):
+    """A path given as a run directory is not one."""
+
+
+@dataclass
+class RunData:
+    """Everything a report needs from one run directory."""
+
+    root: Path
+    manifest: dict[str, Any]
+    trials: list[TrialRecord]
+    samples: list[Sample]
+    analysis: dict[str, Any]
+
+
+def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
+    """Read manifest, trials and samples and analyse them (seeded, so reproducible).
+
+    The analysis is recomputed rather than read from summary.json so a report always matches
+    the trials on disk; baseline, seed and min_effect come from the manifest's config.
+    """
+    store = RunStore(run_dir)
+    if not store.manifest_path.exists():
+        raise RunDirError(
+            f"{run_dir} is not a run directory (no manifest.json)",
+            fix="pass the directory `isobench run` printed (e.g. results/<run-id>)",
+        )
+    try:
+        manifest = store.read_manifest()
+    except ValueError as exc:
+        raise RunDirError(str(exc), fix="use the isobench version that wrote this run") from exc
+    trials = store.trials()
+    if not trials:
+        raise RunDirError(f"{run_dir} has no finished trials", fix="run `isobench run` again")
+    config = manifest.get("config") or {}
+    analysis = analyze(
+        trials,
+        baseline=str(config.get("baseline", "native")),
+        min_effect=float(config.get("min_effect", 0.05)),
+        seed=int((manifest.get("plan") or {}).get("seed", 0) or 0),
+        emulated=emulated_from_manifest(manifest),
+    )
+    samples = store.samples() if with_samples else []
+    return RunData(run_dir, manifest, trials, samples, analysis)
+
+
+def emulated_from_manifest(manifest: dict[str, Any]) -> list[str]:
+    """Runtimes the manifest's ``runtimes`` facts mark ``emulated``."""
+    out = []
+    for name, facts in (manifest.get("runtimes") or {}).items():
+        value = facts.get("emulated") if isinstance(facts, dict) else None
+        if value is True or str(value).lower() == "true":
+            out.append(name)
+    return out
+
+
+def image_size(manifest: dict[str, Any], runtime: str) -> int | None:
+    """Bytes of the artifact a runtime runs (what the article calls the image size).
+
+    Uses ``manifest["runtimes"][rt]["artifact"]`` (``rootfs``/``docker_image``/``vm``) when
+    present, else guesses from the name; a VM counts its disk plus kernel and initrd.
+    """
+    sizes = (manifest.get("artifacts") or {}).get("sizes") or {}
+    facts = (manifest.get("runtimes") or {}).get(runtime) or {}
+    artifact = facts.get("artifact") if isinstance(facts, dict) else None
+    if artifact is None:
+        if runtime.startswith(("docker", "gvisor", "runsc", "crun")):
+            artifact = "docker_image"
+        elif runtime.startswith(("vm", "qemu")):
+            artifact = "vm"
+        else:
+            artifact = "rootfs"
+    if artifact == "vm":
+        if "vm_disk" not in sizes:
+            return None
+        return int(sizes["vm_disk"]) + int(sizes.get("vm_boot", 0))
+    value = sizes.get(artifact)
+    return None if value is None else int(value)

@@ -1,0 +1,109 @@
+"""The comparison table in the terminal (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from isobench.report import fmt
+from isobench.report.rundata import image_size
+from isobench.stats import EMULATED_VERDICT, comparison_for, pct
+
+STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
+COLUMNS = (("rps", "req/s"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("startup_s", "startup"))
+
+
+def _metric_cell(analysis: Mapping[str, Any], runtime: str, metric: str, unit: str) -> Text:
+    entry = analysis["per_runtime"].get(runtime, {}).get("metrics", {}).get(metric)
+    if entry is None:
+        return Text("\u2013", style="grey50")
+    text = Text(fmt.value(entry["median"]))
+    if runtime == analysis["baseline"]:
+        text.append("\nbaseline\n", style="grey50")
+        return text
+    comp = comparison_for(analysis, runtime, metric)
+    if comp is not None and comp.get("ratio") is not None:
+        style = STYLES[fmt.status_of(comp)]
+        lo, hi = comp["ci"]
+        text.append(f"\n\u00d7{fmt.ratio(comp['ratio'])}", style=style)
+        text.append(f"\n[{fmt.ratio(lo)}, {fmt.ratio(hi)}]", style=style or "grey50")
+    return text
+
+
+def _verdict(analysis: Mapping[str, Any], runtime: str) -> Text:
+    if runtime == analysis["baseline"]:
+        return Text("baseline", style="grey50")
+    comps = [c for c in analysis["comparisons"] if c["runtime"] == runtime]
+    if not comps:
+        return Text("no data to compare", style="grey50")
+    if any(c["emulated"] for c in comps):
+        return Text(EMULATED_VERDICT, style="bold yellow")
+    significant = [c for c in comps if c["significant"]]
+    if not significant:
+        return Text("no significant difference", style="grey50")
+    out = Text()
+    for i, c in enumerate(significant):
+        if i:
+            out.append(", ")
+        change = c["change_pct"]
+        shown = pct(change) if abs(change) < 10 else pct(round(change)).replace(".0", "")
+        out.append(f"{c['label']} {shown} %", style=STYLES[c["direction"]])
+    return out
+
+
+def print_comparison(
+    console: Console, analysis: Mapping[str, Any], manifest: Mapping[str, Any]
+) -> None:
+    """Print the one comparison table, the host-noise line and the method lines.
+
+    Args:
+        console: where to print.
+        analysis: the result of :func:`isobench.stats.analyze`.
+        manifest: the run's manifest (for image sizes and the workload name).
+    """
+    baseline = analysis["baseline"]
+    units = {m["name"]: m["unit"] for m in analysis["metrics"]}
+    config = manifest.get("config") or {}
+    title = f"isobench \u2014 {config.get('workload', 'workload')} vs {baseline}"
+    table = Table(title=title, title_style="bold", show_lines=True, header_style="bold")
+    table.add_column("runtime", no_wrap=True)
+    shown = [(m, label) for m, label in COLUMNS if m in units]
+    for m, label in shown:
+        unit = "" if units[m] == label else f" {units[m]}"
+        table.add_column(f"{label}{unit}", justify="right", no_wrap=True)
+    table.add_column("image", justify="right", no_wrap=True)
+    table.add_column("significant changes (Holm, \u03b1=0.05)", min_width=22)
+    base_size = image_size(dict(manifest), baseline)
+    for rt in analysis["runtimes"]:
+        info = analysis["per_runtime"].get(rt, {})
+        name = Text(rt, style="bold")
+        if info.get("emulated"):
+            name.append(" (emulated)", style="yellow")
+        name.append(f"\nn={info.get('n_trials', 0)}", style="grey50")
+        if info.get("n_failed"):
+            name.append(f", {info['n_failed']} failed", style="red")
+        cells = [_metric_cell(analysis, rt, m, units[m]) for m, _ in shown]
+        size = image_size(dict(manifest), rt)
+        size_text = Text(fmt.human_bytes(size))
+        if size is not None and base_size and rt != baseline:
+            size_text.append(f"\n\u00d7{size / base_size:.2f}", style="grey50")
+        table.add_row(name, *cells, size_text, _verdict(analysis, rt))
+    console.print(table)
+    noise = analysis.get("noise", {})
+    parts = []
+    for rt in analysis["runtimes"]:
+        cv = noise.get(rt, {}).get("primary_cv")
+        if cv is not None:
+            parts.append(f"{rt} {cv * 100:.1f} %")
+    if parts:
+        metric = next(iter(noise.values())).get("primary_metric", "")
+        console.print(f"[bold]host noise[/] (CV of {metric}): " + ", ".join(parts))
+    for warning in analysis.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}")
+    method = analysis.get("method", {})
+    console.print(f"[grey50]multiple comparisons: {method.get('multiple_comparisons', '')}[/]")
+    console.print(f"[grey50]CIs: {method.get('ratio', '')}[/]")

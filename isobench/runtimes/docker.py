@@ -1,0 +1,305 @@
+"""Docker runtimes: bridge network with a published port, host network, and gVisor (runsc).
+
+All three run the rootfs's Docker image (``docker import`` of the same tree) through the ``docker``
+CLI with the same pinning (``--cpuset-cpus``), memory limit (``--memory`` = ``--memory-swap``),
+environment, working directory, user and tmpfs mounts as the other runtimes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+
+from isobench.errors import StartError
+from isobench.images.spec import Artifacts
+from isobench.paths import LABEL
+from isobench.proc import CommandResult
+from isobench.runtimes.base import Instance, Resources, Runtime
+from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
+from isobench.runtimes.native import DEFAULT_PATH, assert_port_free
+from isobench.workloads.base import LaunchSpec
+
+ENGINE_FIX = "scripts/start-dockerd.sh"
+_COUNTERS: dict[tuple[str, str], itertools.count[int]] = {}
+
+
+def _next_name(run_id: str, runtime: str) -> str:
+    counter = _COUNTERS.setdefault((run_id, runtime), itertools.count())
+    return f"{LABEL}-{run_id}-{runtime}-{next(counter)}"
+
+
+def _tail(result: CommandResult, lines: int = 1) -> str:
+    text = (result.stderr or result.stdout).strip().splitlines()
+    return " | ".join(text[-lines:])[:300]
+
+
+def find_docker_proxy(host_port: int) -> int | None:
+    """The pid of the docker-proxy relaying 127.0.0.1:host_port, if one runs."""
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = proc.info.get("cmdline") or []
+        if cmd and Path(cmd[0]).name == "docker-proxy" and "-host-port" in cmd:
+            with contextlib.suppress(ValueError, IndexError):
+                if int(cmd[cmd.index("-host-port") + 1]) == host_port:
+                    return int(proc.pid)
+    return None
+
+
+def host_veth(pid: int) -> str | None:
+    """Host-side name of the veth whose peer is the container's eth0 (container init ``pid``)."""
+    try:
+        peer = int(Path(f"/proc/{pid}/root/sys/class/net/eth0/iflink").read_text())
+    except (OSError, ValueError):
+        return None
+    for iface in Path("/sys/class/net").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if int((iface / "ifindex").read_text()) == peer:
+                return iface.name
+    return None
+
+
+class DockerRuntime(Runtime):
+    """Common driver; subclasses choose the network mode and the OCI runtime."""
+
+    kind = "container"
+    artifact = "docker_image"
+    bind: ClassVar[str] = "127.0.0.1"
+    network_path: ClassVar[str] = "host-network"
+    oci_runtime: ClassVar[str | None] = None
+
+    # --- checks and facts ---------------------------------------------------------------------
+
+    def _engine(self) -> tuple[str | None, dict[str, Any]]:
+        try:
+            result = self.ctx.runner.run(
+                ["docker", "info", "--format", "{{json .}}"], check=False, timeout=20)
+        except (OSError, Exception) as exc:  # binary missing, timeout
+            return f"docker CLI failed: {exc} (fix: apt-get install docker.io; {ENGINE_FIX})", {}
+        if not result.ok:
+            return f"Docker engine not answering: {_tail(result)} (fix: {ENGINE_FIX})", {}
+        try:
+            info: dict[str, Any] = json.loads(result.stdout)
+        except ValueError:
+            return f"docker info gave no JSON (fix: {ENGINE_FIX})", {}
+        if info.get("ServerErrors"):
+            return f"Docker engine not answering: {info['ServerErrors'][0]} (fix: {ENGINE_FIX})", {}
+        return None, info
+
+    def check(self) -> str | None:
+        reason, _ = self._engine()
+        return reason
+
+    def facts(self) -> dict[str, Any]:
+        _, info = self._engine()
+        return {
+            "network_path": self.network_path,
+            "docker_server_version": info.get("ServerVersion"),
+            "docker_cgroup_driver": info.get("CgroupDriver"),
+            "docker_cgroup_version": info.get("CgroupVersion"),
+            "docker_storage_driver": info.get("Driver"),
+            "oci_runtime": self.oci_runtime or info.get("DefaultRuntime"),
+        }
+
+    # --- launch ---------------------------------------------------------------------------------
+
+    def network_args(self, host_port: int) -> list[str]:
+        return ["--network", "host"]
+
+    def run_argv(self, image: str, name: str, spec: LaunchSpec, resources: Resources,
+                 host_port: int) -> list[str]:
+        """The full ``docker run -d`` command line (``spec`` already rendered)."""
+        env = dict(spec.env)
+        env.setdefault("PATH", DEFAULT_PATH)
+        memory = f"{resources.memory_mb}m"
+        argv = ["docker", "run", "-d", "--name", name,
+                "--label", f"{LABEL}=1", "--label", f"{LABEL}.run={self.ctx.run_id}",
+                "--label", f"{LABEL}.runtime={self.name}"]
+        if self.oci_runtime:
+            argv += ["--runtime", self.oci_runtime]
+        argv += self.network_args(host_port)
+        argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory, "--memory-swap", memory,
+                 "--workdir", spec.workdir]
+        if spec.user:
+            argv += ["--user", spec.user]
+        for path in spec.writable_paths:
+            argv += ["--tmpfs", path]
+        for key, value in sorted(env.items()):
+            argv += ["--env", f"{key}={value}"]
+        argv += ["--entrypoint", spec.argv[0], image, *spec.argv[1:]]
+        return argv
+
+    def start(
+        self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
+    ) -> Instance:
+        if not artifacts.docker_image:
+            raise StartError(f"{self.name} needs the Docker image of the rootfs",
+                             fix="build artifacts with need={'docker_image'}")
+        assert_port_free(host_port)
+        rendered = spec.render(self.bind, host_port)
+        runner = self.ctx.runner
+        for _ in range(20):
+            name = _next_name(self.ctx.run_id, self.name)
+            argv = self.run_argv(artifacts.docker_image, name, rendered, resources, host_port)
+            launched = time.monotonic()
+            result = runner.run(argv, check=False, timeout=120)
+            if result.ok or "is already in use" not in result.stderr:
+                break
+        if not result.ok:
+            runner.run(["docker", "rm", "-f", name], check=False, timeout=60)
+            err = _tail(result)
+            if "address already in use" in err or "port is already allocated" in err:
+                raise StartError(f"port {host_port} on 127.0.0.1 is already taken ({err})",
+                                 fix="pick another port or stop what listens there")
+            if "unknown or invalid runtime" in err:
+                raise StartError(f"Docker does not know runtime {self.oci_runtime}: {err}",
+                                 fix="scripts/register-runsc.sh")
+            raise StartError(f"docker run failed for {self.name}: {err}",
+                             fix=f"check `docker info` ({ENGINE_FIX})")
+        container_id = result.stdout.strip().splitlines()[-1]
+        try:
+            instance = self._describe(name, container_id, host_port, launched, resources)
+        except BaseException:
+            runner.run(["docker", "rm", "-f", container_id], check=False, timeout=60)
+            raise
+        return instance
+
+    def _describe(self, name: str, container_id: str, host_port: int, launched: float,
+                  resources: Resources) -> Instance:
+        out = self.ctx.runner.run(
+            ["docker", "inspect", "--format",
+             "{{.State.Pid}} {{.HostConfig.Memory}} {{.HostConfig.CpusetCpus}}", container_id],
+            check=False, timeout=30)
+        fields = out.stdout.split() if out.ok else []
+        pid = int(fields[0]) if fields and fields[0].isdigit() else 0
+        memory = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+        pids: list[int] = []
+        if pid:
+            pids.append(pid)
+            with contextlib.suppress(psutil.Error):
+                parent = psutil.Process(pid).parent()
+                if parent is not None and "containerd-shim" in parent.name():
+                    pids.append(parent.pid)
+        cgroups: dict[str, Path] = cgroup_dirs(pid) if pid else {}
+        if not cgroups:  # the container died already: Docker's default cgroupfs layout
+            cgroups = {c: CGROUP_ROOT / c / "docker" / container_id
+                       for c in ("memory", "cpuacct", "cpuset", "blkio")}
+        facts: dict[str, Any] = {
+            "network_path": self.network_path,
+            "pinning": f"--cpuset-cpus {resources.cpuset}",
+            "memory_limit": memory,
+            "container": name,
+            "container_id": container_id,
+        }
+        if self.oci_runtime:
+            facts["oci_runtime"] = self.oci_runtime
+        instance = Instance(runtime=self.name, host_port=host_port, launched_at=launched,
+                            pids=pids, cgroups=cgroups, facts=facts,
+                            log_path=self.ctx.work_dir / "logs" / f"{name}.log",
+                            handle={"name": name, "id": container_id, "pid": pid})
+        self._network_details(instance, pid)
+        return instance
+
+    def _network_details(self, instance: Instance, pid: int) -> None:
+        """Hook for bridge mode (veth, docker-proxy)."""
+
+    # --- liveness and stop ----------------------------------------------------------------------
+
+    def exited(self, instance: Instance) -> str | None:
+        pid = (instance.handle or {}).get("pid")
+        if pid and psutil.pid_exists(pid):
+            with contextlib.suppress(psutil.Error):
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    return None
+        cid = (instance.handle or {}).get("id", "")
+        state = self.ctx.runner.run(
+            ["docker", "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}} "
+             "{{.State.OOMKilled}} {{.State.Error}}", cid], check=False, timeout=30)
+        if state.ok and state.stdout.startswith("true"):
+            return None
+        logs = self.ctx.runner.run(["docker", "logs", "--tail", "5", cid], check=False,
+                                   timeout=30)
+        detail = " | ".join((logs.stdout + logs.stderr).strip().splitlines()[-5:])
+        return (f"container {instance.facts.get('container')} exited "
+                f"(running exit-code oom error: {state.stdout.strip() or 'gone'})"
+                + (f": {detail}" if detail else ""))
+
+    def stop(self, instance: Instance) -> None:
+        handle = instance.handle or {}
+        cid = handle.get("id") or handle.get("name")
+        if not cid:
+            return
+        runner = self.ctx.runner
+        if instance.log_path is not None:
+            with contextlib.suppress(Exception):
+                logs = runner.run(["docker", "logs", cid], check=False, timeout=30)
+                if logs.ok:
+                    instance.log_path.parent.mkdir(parents=True, exist_ok=True)
+                    instance.log_path.write_text(logs.stdout + logs.stderr)
+        runner.run(["docker", "rm", "-f", "--volumes", cid], check=False, timeout=120)
+
+
+class DockerBridgeRuntime(DockerRuntime):
+    """Default Docker networking: a bridge, the port published on 127.0.0.1 (via docker-proxy)."""
+
+    name = "docker-bridge"
+    description = "Docker (runc), bridge network, port published on 127.0.0.1"
+    bind = "0.0.0.0"
+    network_path = "docker-proxy"
+
+    def network_args(self, host_port: int) -> list[str]:
+        return ["--network", "bridge", "--publish", f"127.0.0.1:{host_port}:{host_port}"]
+
+    def _network_details(self, instance: Instance, pid: int) -> None:
+        proxy = find_docker_proxy(instance.host_port)
+        if proxy is not None:
+            instance.pids.append(proxy)
+            instance.facts["docker_proxy_pid"] = proxy
+        else:  # userland-proxy disabled: traffic goes through iptables DNAT instead
+            instance.facts["network_path"] = "docker-nat"
+        if pid:
+            instance.net_iface = host_veth(pid)
+
+
+class DockerHostRuntime(DockerRuntime):
+    """Docker (runc) sharing the host's network namespace."""
+
+    name = "docker-host"
+    description = "Docker (runc), host network"
+    bind = "127.0.0.1"
+    network_path = "host-network"
+
+
+class GvisorRuntime(DockerRuntime):
+    """gVisor's runsc under Docker, host network, ptrace platform."""
+
+    name = "gvisor"
+    description = "gVisor (runsc, ptrace platform) under Docker, host network"
+    bind = "127.0.0.1"
+    network_path = "host-network"
+    oci_runtime = "runsc"
+
+    def check(self) -> str | None:
+        reason, info = self._engine()
+        if reason:
+            return reason
+        runsc = info.get("Runtimes", {}).get("runsc")
+        if runsc is None:
+            return ("Docker has no 'runsc' runtime registered "
+                    "(fix: apt-get install runsc && scripts/register-runsc.sh)")
+        args = runsc.get("runtimeArgs") or runsc.get("runtimeargs") or []
+        if "--network=host" not in args:
+            return ("runsc is registered without --network=host, which it needs here "
+                    "(fix: scripts/register-runsc.sh)")
+        if any(a.startswith("--platform=") and a != "--platform=ptrace" for a in args):
+            return "runsc must use the ptrace platform here (fix: scripts/register-runsc.sh)"
+        return None
+
+    def facts(self) -> dict[str, Any]:
+        facts = super().facts()
+        facts["gvisor_platform"] = "ptrace"
+        return facts

@@ -1,0 +1,351 @@
+"""The VM runtime: the rootfs disk booted read-only by QEMU, reached through user-net hostfwd.
+
+KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEMU runs under TCG
+(``-accel tcg -cpu max``), ``emulated`` is True and every trial says so. The whole QEMU process
+(all threads) is pinned to ``resources.cpus`` with taskset. The launch spec reaches the guest init
+(``isobench/images/guest/init.sh``) through fw_cfg as a small shell fragment.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from isobench import paths
+from isobench.errors import StartError
+from isobench.images.spec import Artifacts, VmArtifacts
+from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.runtimes.kvm_probe import ProbeResult, cached_probe, probe_kvm
+from isobench.workloads.base import LaunchSpec
+
+QEMU = "qemu-system-x86_64"
+AGENT_GUEST_PORT = 9100
+GUEST_BIN = "/run/isobench/bin"
+EXIT_MARK = "isobench: workload exited rc="
+PANIC_MARK = "Kernel panic"
+CMDLINE = "console=ttyS0 panic=-1 quiet"
+MAX_CMDLINE_LAUNCH = 1200
+"""Base64 launch specs longer than this go only through fw_cfg (kernel cmdline is 2 KiB)."""
+
+Prober = Callable[[Path, Path], ProbeResult]
+
+
+def vm_dir() -> Path:
+    """``paths.state_dir()/vm``: one JSON record per running VM, for ``clean_vms``."""
+    path = paths.state_dir() / "vm"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def render_launch(spec: LaunchSpec) -> str:
+    """The guest init's launch fragment for an already rendered spec (shell-quoted assignments)."""
+    env = [f"{k}={v}" for k, v in spec.env.items()]
+    cmd = " ".join(
+        [
+            "cd", shlex.quote(spec.workdir), "&&", "exec", f"{GUEST_BIN}/env", "-i",
+            *(shlex.quote(e) for e in env), *(shlex.quote(a) for a in spec.argv),
+        ]
+    )  # fmt: skip
+    for path in spec.writable_paths:
+        if not path.startswith("/") or any(c.isspace() for c in path):
+            raise StartError(f"writable path {path!r} must be absolute, without spaces")
+    lines = {
+        "ISB_CMD": cmd,
+        "ISB_USER": spec.user or "",
+        "ISB_WRITABLE": " ".join(spec.writable_paths),
+        "ISB_IP": "10.0.2.15/24",
+        "ISB_GW": "10.0.2.2",
+    }
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in lines.items())
+
+
+@dataclass(frozen=True)
+class VmConfig:
+    """Everything the QEMU command line depends on."""
+
+    vm: VmArtifacts
+    accel: str  # "kvm" or "tcg"
+    machine: str  # "q35" or "microvm"
+    memory_mb: int
+    vcpus: int
+    host_port: int
+    guest_port: int
+    agent_port: int
+    launch_file: Path
+    serial_log: Path
+    pidfile: Path
+    name: str
+    launch_b64: str = ""
+
+
+def qemu_argv(cfg: VmConfig) -> list[str]:
+    """The ``qemu-system-x86_64`` argv for one VM (without the taskset prefix)."""
+    kvm = cfg.accel == "kvm"
+    cpu = ["-accel", "kvm", "-cpu", "host"] if kvm else ["-accel", "tcg", "-cpu", "max"]
+    append = CMDLINE
+    if cfg.launch_b64 and len(cfg.launch_b64) <= MAX_CMDLINE_LAUNCH:
+        append += f" isb_launch={cfg.launch_b64}"
+    fwd = (
+        f"hostfwd=tcp:127.0.0.1:{cfg.host_port}-:{cfg.guest_port},"
+        f"hostfwd=tcp:127.0.0.1:{cfg.agent_port}-:{AGENT_GUEST_PORT}"
+    )
+    if cfg.machine == "microvm":
+        devices = [
+            "-drive", f"id=d0,file={cfg.vm.disk},format=raw,if=none,readonly=on",
+            "-device", "virtio-blk-device,drive=d0",
+            "-netdev", f"user,id=n0,{fwd}", "-device", "virtio-net-device,netdev=n0",
+        ]  # fmt: skip
+        machine = ["-M", "microvm"]
+    else:
+        devices = [
+            "-drive", f"file={cfg.vm.disk},format=raw,if=virtio,readonly=on",
+            "-netdev", f"user,id=n0,{fwd}", "-device", "virtio-net-pci,netdev=n0",
+        ]  # fmt: skip
+        machine = ["-M", cfg.machine]
+    return [
+        QEMU, "-name", cfg.name, *machine, *cpu,
+        "-nodefaults", "-display", "none", "-no-reboot",
+        "-m", str(cfg.memory_mb), "-smp", str(cfg.vcpus),
+        "-kernel", str(cfg.vm.kernel), "-initrd", str(cfg.vm.initrd), "-append", append,
+        *devices,
+        "-fw_cfg", f"name=opt/isobench/launch,file={cfg.launch_file}",
+        "-serial", f"file:{cfg.serial_log}", "-monitor", "none", "-pidfile", str(cfg.pidfile),
+    ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A currently unused TCP port on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path | None, nbytes: int = 4096) -> str:
+    """The last ``nbytes`` of a log file, as text ('' if unreadable)."""
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - nbytes))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _excerpt(text: str, lines: int = 3) -> str:
+    kept = [ln.strip() for ln in text.splitlines() if ln.strip()][-lines:]
+    return " | ".join(kept)
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """True if ``pid`` runs and its command line contains ``marker`` (guards against pid reuse)."""
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _terminate(pid: int, marker: str, grace: float = 3.0) -> None:
+    """SIGTERM (the root disk is read-only, so this is safe), wait, then SIGKILL."""
+    if not _alive(pid, marker):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid, marker) or _zombie(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return ") Z " in Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+
+
+def clean_vms() -> list[str]:
+    """Kill VMs recorded under ``state_dir()/vm`` (leftovers of a killed run); their ids."""
+    cleaned: list[str] = []
+    for record in sorted(vm_dir().glob("*.json")):
+        try:
+            data = json.loads(record.read_text())
+            pid, name = int(data["pid"]), str(data["name"])
+        except (OSError, ValueError, KeyError):
+            record.unlink(missing_ok=True)
+            continue
+        if _alive(pid, name):
+            _terminate(pid, name)
+            cleaned.append(record.stem)
+        work = data.get("work_dir")
+        if isinstance(work, str) and Path(work).name.startswith("vm-"):
+            shutil.rmtree(work, ignore_errors=True)
+        record.unlink(missing_ok=True)
+    return cleaned
+
+
+class QemuRuntime(Runtime):
+    """The workload in a QEMU VM (KVM when a probe boot proves it works, TCG otherwise)."""
+
+    name = "vm"
+    kind = "vm"
+    artifact = "vm"
+    description = "QEMU VM from the same rootfs (ext4 disk, read-only), user-mode net hostfwd"
+
+    def __init__(
+        self,
+        ctx: RuntimeContext | None = None,
+        *,
+        machine: str = "q35",
+        prober: Prober | None = None,
+    ) -> None:
+        super().__init__(ctx)
+        self.machine = machine
+        self._prober: Prober = prober or (lambda k, i: probe_kvm(k, i))
+        self._probe: ProbeResult | None = None
+
+    # -- host level -------------------------------------------------------------------------
+    def check(self) -> str | None:
+        if shutil.which(QEMU) is None:
+            return f"{QEMU} not installed (fix: apt-get install qemu-system-x86)"
+        return None
+
+    def choose_accel(self, vm: VmArtifacts) -> str:
+        """``kvm`` if a probe boot of this kernel succeeded under KVM, else ``tcg``."""
+        if self._probe is None:
+            self._probe = self._prober(vm.kernel, vm.initrd)
+        return "kvm" if self._probe.usable else "tcg"
+
+    def _known_probe(self) -> ProbeResult | None:
+        return self._probe or cached_probe()
+
+    @property
+    def accel(self) -> str:
+        probe = self._known_probe()
+        return "kvm" if probe is not None and probe.usable else "tcg"
+
+    @property
+    def emulated(self) -> bool:
+        return self.accel == "tcg"
+
+    def qemu_version(self) -> str:
+        if shutil.which(QEMU) is None:
+            return "not installed"
+        out = self.ctx.runner.run([QEMU, "--version"], check=False, timeout=10).stdout
+        first = out.splitlines()[0] if out else ""
+        return first.replace("QEMU emulator version", "").strip() or "unknown"
+
+    def facts(self) -> dict[str, Any]:
+        probe = self._known_probe()
+        return {
+            "accel": self.accel,
+            "emulated": "true" if self.emulated else "false",
+            "kvm_probe_reason": probe.reason if probe else "not probed yet",
+            "qemu_version": self.qemu_version(),
+            "machine": self.machine,
+            "network_path": "qemu-user-net",
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(
+        self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
+    ) -> Instance:
+        if artifacts.vm is None:
+            raise StartError("no VM artifacts were built", fix="build images with the vm artifact")
+        accel = self.choose_accel(artifacts.vm)
+        vm_id = uuid.uuid4().hex[:12]
+        name = f"{paths.LABEL}-vm-{vm_id}"
+        work = self.ctx.work_dir / self.ctx.run_id / f"vm-{vm_id}"
+        work.mkdir(parents=True, exist_ok=True)
+        rendered = spec.render("0.0.0.0", host_port)
+        launch = render_launch(rendered)
+        (work / "launch.sh").write_text(launch)
+        cfg = VmConfig(
+            vm=artifacts.vm, accel=accel, machine=self.machine,
+            memory_mb=resources.memory_mb, vcpus=resources.vcpus,
+            host_port=host_port, guest_port=host_port, agent_port=free_port(),
+            launch_file=work / "launch.sh", serial_log=work / "serial.log",
+            pidfile=work / "qemu.pid", name=name,
+            launch_b64=base64.b64encode(launch.encode()).decode(),
+        )  # fmt: skip
+        argv = ["taskset", "-c", resources.cpuset, *qemu_argv(cfg)]
+        cfg.serial_log.touch()
+        launched_at = time.monotonic()
+        try:
+            with open(work / "qemu.stderr", "wb") as err:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+        except OSError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise StartError(
+                f"cannot start {QEMU}: {exc}", fix="apt-get install qemu-system-x86"
+            ) from exc
+        record = {"pid": proc.pid, "name": name, "work_dir": str(work), "started": time.time()}
+        (vm_dir() / f"{vm_id}.json").write_text(json.dumps(record))
+        facts = self.facts() | {
+            "accel": accel,
+            "emulated": "true" if accel == "tcg" else "false",
+            "pinning": f"qemu (all threads) on cpus {resources.cpuset}",
+            "vm_id": vm_id,
+            "agent_port": cfg.agent_port,
+        }
+        return Instance(
+            runtime=self.name, host_port=host_port, launched_at=launched_at,
+            pids=[proc.pid], qemu_pid=proc.pid, guest_agent_port=cfg.agent_port,
+            facts=facts, log_path=cfg.serial_log,
+            handle={"proc": proc, "id": vm_id, "name": name, "work": work},
+        )  # fmt: skip
+
+    def exited(self, instance: Instance) -> str | None:
+        handle = instance.handle or {}
+        proc: subprocess.Popen[bytes] | None = handle.get("proc")
+        console = tail(instance.log_path)
+        if proc is not None and proc.poll() is not None:
+            err = tail(handle["work"] / "qemu.stderr", 1024) if "work" in handle else ""
+            return f"qemu exited rc={proc.returncode}: {_excerpt(err + chr(10) + console)}"
+        if EXIT_MARK in console:
+            return f"workload exited in the guest: {_excerpt(console)}"
+        if PANIC_MARK in console:
+            return f"guest kernel panic: {_excerpt(console)}"
+        return None
+
+    def stop(self, instance: Instance) -> None:
+        handle = instance.handle or {}
+        proc: subprocess.Popen[bytes] | None = handle.get("proc")
+        name = str(handle.get("name", ""))
+        if proc is not None:
+            if proc.poll() is None:
+                _terminate(proc.pid, name)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        vm_id = handle.get("id")
+        if vm_id:
+            (vm_dir() / f"{vm_id}.json").unlink(missing_ok=True)
+        work: Path | None = handle.get("work")
+        if work is not None:
+            for temp in ("launch.sh", "qemu.pid"):
+                (work / temp).unlink(missing_ok=True)

@@ -1,0 +1,152 @@
+"""CPU cost of an instance, measured from the host, the same way for every runtime.
+
+Sources, best first:
+
+* the instance's cgroup (``cpuacct.usage_user/_sys`` on v1, ``cpu.stat`` on v2) when it has one:
+  it counts short-lived children that no poll ever saw;
+* otherwise the process trees of ``instance.pids`` (utime+stime+cutime+cstime of the live tree,
+  see :class:`~isobench.telemetry.poller.TreeCounter`). For a VM that is the QEMU process with all
+  its threads; ``guest_time`` (field 43 of /proc/PID/stat) says how much of it ran guest code
+  (KVM only; TCG reports 0 there — its guest code is ordinary user time).
+
+Tree processes outside the cgroup (containerd-shim, docker-proxy) are reported as ``overhead``;
+Docker's daemons (dockerd and its children, shared by every container) as ``daemon``.
+Host-wide mpstat-style shares (user, system, iowait, steal, idle) are sampled beside.
+"""
+
+from __future__ import annotations
+
+from isobench.telemetry import cgroup, procfs
+from isobench.telemetry.poller import Key, PollingSampler, TreeCounter, mean, rate
+
+DOCKERD_PIDFILE = "/var/run/docker.pid"
+
+
+def _tree_reading(stats: dict[int, procfs.PidStat]) -> dict[Key, tuple[int, tuple[float, ...]]]:
+    return {
+        (pid, st.starttime): (st.ppid, (st.utime + st.cutime, st.stime + st.cstime, st.guest_time))
+        for pid, st in stats.items()
+    }
+
+
+class CpuSampler(PollingSampler):
+    """CPU seconds and % of one core of the instance, its runtime overhead, and the host."""
+
+    name = "cpu"
+
+    def check(self) -> str | None:
+        if not self.instance.pids and self.instance.qemu_pid is None and not self.instance.cgroups:
+            return "instance has no pids and no cgroup to measure"
+        return None
+
+    def open(self) -> None:
+        self._use_cgroup = self.procs.has_cgroup and cgroup.cpu(self.instance.cgroups) is not None
+        self._members = TreeCounter(3)
+        self._overhead = TreeCounter(3)
+        self._daemon = TreeCounter(3)
+        self._cg_first: cgroup.CgroupCpu | None = None
+        self._cg_prev: cgroup.CgroupCpu | None = None
+        self._host_first = self._host_prev = procfs.host_cpu()
+        self._ctx_prev: dict[Key, int] = {}
+        self._ctx_total = 0
+        self._threads_max = 0
+        self._t_first: float | None = None
+        self._t_prev = 0.0
+        self._daemon_pid = self._find_daemon()
+
+    def _find_daemon(self) -> int | None:
+        paths = " ".join(str(p) for p in self.instance.cgroups.values())
+        if "docker" not in paths:
+            return None
+        text = procfs.read_text(DOCKERD_PIDFILE)
+        return int(text) if text and text.strip().isdigit() else None
+
+    def poll(self, now: float) -> None:
+        snap = self.procs.snapshot(now)
+        d_members = self._members.update(_tree_reading(snap.members))
+        d_overhead = self._overhead.update(_tree_reading(snap.overhead))
+        d_daemon = [0.0, 0.0, 0.0]
+        if self._daemon_pid is not None:
+            skip = frozenset(snap.members) | frozenset(snap.overhead)
+            pids = procfs.descendants([self._daemon_pid], exclude=skip)
+            stats = {p: s for p in pids if (s := procfs.pid_stat(p)) is not None}
+            d_daemon = self._daemon.update(_tree_reading(stats))
+        user, system = d_members[0], d_members[1]
+        if self._use_cgroup:
+            cg = cgroup.cpu(self.instance.cgroups)
+            if cg is not None:
+                if self._cg_first is None:
+                    self._cg_first = cg
+                prev = self._cg_prev or cg
+                user, system = max(0.0, cg.user - prev.user), max(0.0, cg.system - prev.system)
+                self._cg_prev = cg
+        ctx = 0
+        cur_ctx: dict[Key, int] = {}
+        for pid, st in snap.members.items():
+            key = (pid, st.starttime)
+            cur_ctx[key] = procfs.ctx_switches(pid)
+            ctx += max(0, cur_ctx[key] - self._ctx_prev.get(key, cur_ctx[key]))
+        self._ctx_prev = cur_ctx
+        threads = sum(st.num_threads for st in snap.members.values())
+        self._threads_max = max(self._threads_max, threads)
+        host = procfs.host_cpu()
+        if self._t_first is None:
+            self._t_first, self._t_prev = now, now
+            self._host_first = self._host_prev = host
+            return
+        dt = now - self._t_prev
+        self._t_prev = now
+        if dt <= 0:
+            return
+        self._ctx_total += ctx
+        self.emit("cpu_percent", 100.0 * (user + system) / dt, "%", now)
+        self.emit("cpu_user_percent", 100.0 * user / dt, "%", now)
+        self.emit("cpu_system_percent", 100.0 * system / dt, "%", now)
+        if snap.overhead or self._overhead.total[0] + self._overhead.total[1] > 0:
+            self.emit(
+                "cpu_overhead_percent", 100.0 * (d_overhead[0] + d_overhead[1]) / dt, "%", now
+            )
+        if self._daemon_pid is not None:
+            self.emit("cpu_daemon_percent", 100.0 * (d_daemon[0] + d_daemon[1]) / dt, "%", now)
+        if self.instance.qemu_pid is not None:
+            self.emit("cpu_guest_percent", 100.0 * d_members[2] / dt, "%", now)
+        self.emit("ctx_switches_rate", rate(0, ctx, dt), "1/s", now)
+        self.emit("threads", threads, "threads", now)
+        for share, value in procfs.host_cpu_percent(self._host_prev, host).items():
+            self.emit(f"host_cpu_{share}_percent", value, "%", now)
+        self._host_prev = host
+
+    def summary(self) -> dict[str, float]:
+        if self._t_first is None:
+            return {}
+        wall = self._t_prev - self._t_first
+        if self._use_cgroup and self._cg_first is not None and self._cg_prev is not None:
+            user = self._cg_prev.user - self._cg_first.user
+            system = self._cg_prev.system - self._cg_first.system
+        else:
+            user, system = self._members.total[0], self._members.total[1]
+        out = {
+            "cpu_seconds": user + system,
+            "cpu_user_seconds": user,
+            "cpu_system_seconds": system,
+            "cpu_wall_seconds": wall,
+            "cpu_percent_mean": 100.0 * (user + system) / wall if wall > 0 else 0.0,
+            "cpu_percent_peak": max(self.series("cpu_percent"), default=0.0),
+            "cpu_overhead_seconds": self._overhead.total[0] + self._overhead.total[1],
+            "cpu_ctx_switches": float(self._ctx_total),
+            "cpu_threads_max": float(self._threads_max),
+            "cpu_source_cgroup": 1.0 if self._use_cgroup else 0.0,
+        }
+        out["cpu_overhead_percent_mean"] = (
+            100.0 * out["cpu_overhead_seconds"] / wall if wall > 0 else 0.0
+        )
+        if self._daemon_pid is not None:
+            out["cpu_daemon_seconds"] = self._daemon.total[0] + self._daemon.total[1]
+        if self.instance.qemu_pid is not None:
+            out["cpu_guest_seconds"] = self._members.total[2]
+        for key, value in procfs.host_cpu_percent(self._host_first, self._host_prev).items():
+            out[f"host_cpu_{key}_percent_mean"] = value
+        for key in ("host_cpu_steal_percent",):
+            out[f"{key}_peak"] = max(self.series(key), default=0.0)
+        out["cpu_percent_series_mean"] = mean(self.series("cpu_percent"))
+        return out

@@ -1,0 +1,185 @@
+"""Exact byte/packet counters for one TCP port on loopback, with an nftables table of our own.
+
+Each counter set is a table ``inet isobench_tm_<pid>_<n>`` holding two named counters and a chain
+on the ``input`` hook. On loopback every packet passes ``output`` then ``input``, so counting on
+``input`` only sees each packet once: ``tcp dport PORT`` is what clients sent to the instance (its
+rx), ``tcp sport PORT`` what it answered (its tx). Counters count whole IP packets (headers
+included), as interface statistics do. Reading uses libnftables through ctypes (no fork per
+poll); the ``nft`` command is the fallback. ``close()`` deletes the table; ``cleanup_leftovers()``
+removes tables of processes that died before they could (``isobench clean``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+TABLE_PREFIX = "isobench_tm_"
+_NFT_CTX_OUTPUT_JSON = 1 << 4
+_seq = itertools.count()
+
+
+class NftError(Exception):
+    """An nftables command failed."""
+
+
+class _Nft:
+    """libnftables if it loads, else the ``nft`` command."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lib: Any = None
+        self._ctx: Any = None
+        try:
+            lib = ctypes.CDLL("libnftables.so.1")
+            lib.nft_ctx_new.restype = ctypes.c_void_p
+            lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+            lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+            lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+            lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+            lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+            ctx = lib.nft_ctx_new(0)
+            lib.nft_ctx_buffer_output(ctx)
+            lib.nft_ctx_buffer_error(ctx)
+            lib.nft_ctx_output_set_flags(ctx, _NFT_CTX_OUTPUT_JSON)
+            self._lib, self._ctx = lib, ctx
+        except (OSError, AttributeError):
+            self._lib = None
+
+    @property
+    def available(self) -> bool:
+        return self._lib is not None or shutil.which("nft") is not None
+
+    def run(self, cmd: str) -> str:
+        """Run one nft command; JSON output for list commands."""
+        with self._lock:
+            if self._lib is not None:
+                rc = self._lib.nft_run_cmd_from_buffer(self._ctx, cmd.encode())
+                out = (self._lib.nft_ctx_get_output_buffer(self._ctx) or b"").decode()
+                err = (self._lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode()
+                if rc != 0:
+                    raise NftError(f"nft {cmd!r}: {err.strip()}")
+                return out
+        proc = subprocess.run(
+            ["nft", "-j", *cmd.split()], capture_output=True, text=True, timeout=10, check=False
+        )
+        if proc.returncode != 0:
+            raise NftError(f"nft {cmd!r}: {proc.stderr.strip()}")
+        return proc.stdout
+
+
+_nft: _Nft | None = None
+
+
+def nft() -> _Nft:
+    global _nft
+    if _nft is None:
+        _nft = _Nft()
+    return _nft
+
+
+def unavailable_reason() -> str | None:
+    """None when port counters can be created here, else why not."""
+    if os.geteuid() != 0:
+        return "port byte counters need root (nftables)"
+    if not nft().available:
+        return "nftables not available (install nftables / libnftables1)"
+    return None
+
+
+@dataclass(frozen=True)
+class PortCounts:
+    """Packets and bytes (IP level) to and from the port since the counters were created."""
+
+    rx_bytes: int = 0
+    rx_packets: int = 0
+    tx_bytes: int = 0
+    tx_packets: int = 0
+
+
+class PortCounter:
+    """Counters on 127.0.0.1/::1 traffic of one TCP port; always ``close()`` it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = int(port)
+        self.table = f"{TABLE_PREFIX}{os.getpid()}_{next(_seq)}"
+        self._open = False
+
+    def open(self) -> None:
+        p = self.port
+        script = (
+            f"add table inet {self.table}\n"
+            f"add counter inet {self.table} rx\n"
+            f"add counter inet {self.table} tx\n"
+            f"add chain inet {self.table} c {{ type filter hook input priority -300 ; }}\n"
+            f'add rule inet {self.table} c iif "lo" tcp dport {p} counter name "rx"\n'
+            f'add rule inet {self.table} c iif "lo" tcp sport {p} counter name "tx"\n'
+        )
+        self._open = True  # a half-created table is removed by close() too
+        try:
+            nft().run(script)
+        except NftError:
+            self.close()
+            raise
+
+    def read(self) -> PortCounts:
+        data = json.loads(nft().run(f"list counters table inet {self.table}") or "{}")
+        values: dict[str, tuple[int, int]] = {}
+        for item in data.get("nftables", []):
+            counter = item.get("counter")
+            if counter:
+                values[counter["name"]] = (int(counter["bytes"]), int(counter["packets"]))
+        rx, tx = values.get("rx", (0, 0)), values.get("tx", (0, 0))
+        return PortCounts(rx[0], rx[1], tx[0], tx[1])
+
+    def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        with contextlib.suppress(NftError):
+            nft().run(f"delete table inet {self.table}")
+
+    def __enter__(self) -> PortCounter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def list_tables() -> list[str]:
+    """Names of isobench counter tables present on the host."""
+    data = json.loads(nft().run("list tables") or "{}")
+    return [
+        t["table"]["name"]
+        for t in data.get("nftables", [])
+        if "table" in t and t["table"]["name"].startswith(TABLE_PREFIX)
+    ]
+
+
+def cleanup_leftovers(all_owners: bool = False) -> list[str]:
+    """Delete counter tables whose creating process is gone (or all, with ``all_owners``)."""
+    removed = []
+    for name in list_tables():
+        owner = name[len(TABLE_PREFIX) :].split("_")[0]
+        if all_owners or not (owner.isdigit() and os.path.exists(f"/proc/{owner}")):
+            try:
+                nft().run(f"delete table inet {name}")
+                removed.append(name)
+            except NftError:
+                continue
+    return removed

@@ -1,0 +1,1 @@
+"""The validator-node workload: the node (``node/``), its host-side chain driver and scenario."""

@@ -1,0 +1,380 @@
+"""Host side of the validator workload: plays the rest of the chain through 127.0.0.1 only.
+
+One asyncio loop runs a block producer (real ed25519 keys and signatures, deterministic seed,
+a share of forged transactions), ``peers`` gossip peers that connect in (attest every block
+they get, ping), the snapshot collector (checks every epoch's root against the driver's own
+model) and a read-heavy JSON-RPC load. All connections go IN to the node's one port.
+
+Measured (k6-style summary, durations in ms): ``validator_block_lag`` (block sent → node's ack
+of applied), ``validator_blocks_applied`` / ``_missed`` (no ack of applied within
+``block_deadline``), ``validator_forged_rejected``, ``validator_snapshot_latency`` (last block of
+the epoch sent → signed snapshot received), ``validator_gossip_lag``, ``validator_ping_rtt``,
+``http_reqs`` / ``http_req_duration`` / ``http_req_failed`` of the RPC load, and checks of the
+node's answers (``validator_tx_mismatch``, ``validator_snapshots_invalid``,
+``validator_balance_mismatch``) that must stay 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from isobench.errors import ConfigError, IsobenchError
+from isobench.workloads.validator.ledger import Ledger, derive_key
+from isobench.workloads.validator.node import protocol
+from isobench.workloads.validator.node.chain import verify_sig
+from isobench.workloads.validator.rpcload import RpcConnection, RpcError, RpcLoad
+from isobench.workloads.validator.scenario import ChainScenario
+from isobench.workloads.validator.stats import LatencyHistogram, counter, rate
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class ValidatorDriveError(IsobenchError):
+    """The node could not be driven (unreachable, refused the gossip upgrade, went away)."""
+
+
+class GossipLink:
+    """One gossip stream to the node, opened by the HTTP upgrade; counts bytes both ways."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 welcome: dict[str, Any]) -> None:
+        self.reader, self.writer, self.welcome = reader, writer, welcome
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    @classmethod
+    async def open(cls, host: str, port: int, role: str, ident: str, key: str,
+                   timeout: float = 10.0) -> GossipLink:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            writer.write(protocol.upgrade_request(role, ident, key, host=f"{host}:{port}"))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            if not head.startswith(b"HTTP/1.1 101"):
+                writer.close()
+                raise ValidatorDriveError(
+                    f"node refused the gossip upgrade: {head.splitlines()[0].decode()!r}",
+                    fix="check that the endpoint runs the isobench validator node")
+            welcome, raw = await asyncio.wait_for(protocol.read_frame(reader), timeout)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            raise ValidatorDriveError(f"cannot open a gossip stream to {host}:{port}: {exc!r}",
+                                      fix="check that the node is up (GET /healthz)") from exc
+        link = cls(reader, writer, welcome)
+        link.bytes_in = len(head) + len(raw)
+        return link
+
+    async def recv(self) -> dict[str, Any]:
+        message, raw = await protocol.read_frame(self.reader)
+        self.bytes_in += len(raw)
+        return message
+
+    async def send(self, frame: bytes) -> None:
+        self.writer.write(frame)
+        self.bytes_out += len(frame)
+        await self.writer.drain()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _loopback_endpoint(endpoint: str) -> tuple[str, int]:
+    parts = urlsplit(endpoint)
+    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+        raise ConfigError(f"validator endpoint must be http://127.0.0.1:PORT, got {endpoint!r}",
+                          fix="isobench drives workloads through 127.0.0.1 only")
+    return "127.0.0.1", parts.port
+
+
+class ChainDriver:
+    """Drives one node for one scenario; ``await run()`` returns the k6-style summary.
+
+    After the run, ``ledger`` holds the expected chain state (tests compare the node to it).
+    """
+
+    def __init__(self, endpoint: str, scenario: ChainScenario,
+                 on_progress: Progress | None = None) -> None:
+        self.host, self.port = _loopback_endpoint(endpoint)
+        self.sc = scenario
+        self.on_progress = on_progress
+        self.ledger = Ledger(scenario.seed, scenario.accounts, scenario.forged_fraction)
+        self.sent_at: dict[int, float] = {}
+        self.expected: dict[int, tuple[int, int]] = {}
+        self.roots: dict[int, tuple[int, str]] = {}
+        self.block_lag = LatencyHistogram()
+        self.snapshot_latency = LatencyHistogram()
+        self.gossip_lag = LatencyHistogram()
+        self.ping_rtt = LatencyHistogram()
+        self.n = dict.fromkeys((
+            "sent", "applied", "on_time", "refused", "txs_applied", "forged_rejected",
+            "tx_mismatch", "snapshots", "snapshots_invalid", "attest_received", "pongs",
+            "balance_checked", "balance_mismatch"), 0)
+        self.acked_height = 0
+        self.snapshot_epochs: set[int] = set()
+        self.links: list[GossipLink] = []
+        self.node_pub = ""
+        self.rpc: RpcLoad | None = None
+        self._done = asyncio.Event()
+
+    # --- actors --------------------------------------------------------------------------
+
+    async def _produce(self, producer: GossipLink, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        blocks = int(self.sc.duration / self.sc.block_time + 1e-9)
+        for i in range(blocks):
+            await asyncio.sleep(max(start + i * self.sc.block_time - loop.time(), 0))
+            built = self.ledger.next_block(self.sc.txs_per_block)
+            self.expected[built.height] = (built.valid, built.forged)
+            if built.snapshot is not None:
+                self.roots[built.snapshot[0]] = (built.height, built.snapshot[1])
+            self.sent_at[built.height] = loop.time()
+            self.n["sent"] += 1
+            await producer.send(built.frame)
+
+    async def _acks(self, producer: GossipLink) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                ack = await producer.recv()
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                if self._done.is_set():
+                    return
+                raise ValidatorDriveError(
+                    f"node closed the producer stream after block {self.acked_height}",
+                    fix="see the node's log (it may have crashed or run out of memory)") from exc
+            if ack.get("type") != "ack":
+                continue
+            height = int(ack["height"])
+            lag = loop.time() - self.sent_at.get(height, loop.time())
+            if not ack.get("ok"):
+                self.n["refused"] += 1
+                continue
+            self.block_lag.record(lag)
+            self.n["applied"] += 1
+            self.n["on_time"] += lag <= self.sc.block_deadline
+            self.acked_height = max(self.acked_height, height)
+            rejected = dict(ack.get("rejected") or {})
+            valid, forged = self.expected.get(height, (-1, -1))
+            self.n["txs_applied"] += int(ack.get("applied", 0))
+            bad_sig = int(rejected.pop("bad_sig", 0))
+            self.n["forged_rejected"] += bad_sig
+            wrong = int(ack.get("applied", -1)) != valid or bad_sig != forged
+            if wrong or sum(rejected.values()) != 0:
+                self.n["tx_mismatch"] += 1
+
+    async def _collect(self, collector: GossipLink) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                snap = await collector.recv()
+                if snap.get("type") != "snapshot":
+                    continue
+                epoch, root = int(snap["epoch"]), str(snap["root"])
+                last, expected = self.roots.get(epoch, (-1, ""))
+                signed = verify_sig(self.node_pub, protocol.snapshot_bytes(epoch, root),
+                                    str(snap.get("sig", "")))
+                if not signed or root != expected or epoch in self.snapshot_epochs:
+                    self.n["snapshots_invalid"] += 1
+                    continue
+                self.snapshot_epochs.add(epoch)
+                self.n["snapshots"] += 1
+                self.snapshot_latency.record(loop.time() - self.sent_at.get(last, loop.time()))
+
+    async def _peer(self, link: GossipLink, index: int) -> None:
+        loop = asyncio.get_running_loop()
+        key = derive_key(self.sc.seed, "peer", index)
+        pings: dict[int, float] = {}
+
+        async def pinger() -> None:
+            seq = 0
+            while True:
+                seq += 1
+                pings[seq] = loop.time()
+                await link.send(protocol.encode_frame({"type": "ping", "seq": seq}))
+                await asyncio.sleep(self.sc.ping_interval)
+
+        task = asyncio.create_task(pinger()) if self.sc.ping_interval > 0 else None
+        try:
+            while True:
+                msg = await link.recv()
+                kind = msg.get("type")
+                if kind == "block":
+                    height, digest = int(msg["height"]), str(msg["hash"])
+                    self.gossip_lag.record(loop.time() - self.sent_at.get(height, loop.time()))
+                    sig = key.sign(protocol.attest_bytes(height, digest)).signature.hex()
+                    await link.send(protocol.encode_frame(
+                        {"type": "attest", "height": height, "hash": digest, "sig": sig,
+                         "peer": index}))
+                elif kind == "attest":
+                    self.n["attest_received"] += 1
+                elif kind == "pong":
+                    sent = pings.pop(int(msg.get("seq") or 0), None)
+                    if sent is not None:
+                        self.ping_rtt.record(loop.time() - sent)
+                        self.n["pongs"] += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if task is not None:
+                task.cancel()
+
+    async def _progress(self, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        while self.on_progress is not None:
+            await asyncio.sleep(1.0)
+            rpc = self.rpc
+            self.on_progress({
+                "elapsed": round(loop.time() - start, 1), "blocks_sent": self.n["sent"],
+                "blocks_applied": self.n["applied"],
+                "blocks_late": self.n["applied"] - self.n["on_time"],
+                "block_lag_p95_ms": round(self.block_lag.trend_ms()["p(95)"], 2),
+                "snapshots": self.n["snapshots"],
+                "rpc_reqs": (rpc.ok + rpc.failed) if rpc else 0,
+                "rpc_failed": rpc.failed if rpc else 0,
+            })
+
+    # --- run -----------------------------------------------------------------------------
+
+    async def _check_balances(self, sample: int = 20) -> None:
+        conn = RpcConnection(self.host, self.port)
+        addrs = sorted(self.ledger.balances)
+        step = max(len(addrs) // sample, 1)
+        try:
+            for addr in addrs[::step][:sample]:
+                got = await conn.call("getBalance", {"account": addr})
+                self.n["balance_checked"] += 1
+                if (got["balance"], got["nonce"]) != self.ledger.account(addr):
+                    self.n["balance_mismatch"] += 1
+        except RpcError:
+            self.n["balance_mismatch"] += 1
+        finally:
+            conn.close()
+
+    async def run(self) -> dict[str, Any]:
+        """Drive the node for the scenario's duration; the summary once every ack is in."""
+        loop = asyncio.get_running_loop()
+        sc, tasks = self.sc, []
+        try:
+            collector = await GossipLink.open(self.host, self.port, "collector", "collector", "")
+            self.links.append(collector)
+            producer = await GossipLink.open(self.host, self.port, "producer", "producer",
+                                             self.ledger.producer_pub)
+            self.links.append(producer)
+            welcome = producer.welcome
+            if int(welcome.get("height", 0)) != 0:
+                raise ValidatorDriveError(
+                    f"the node already holds {welcome['height']} blocks",
+                    fix="start a fresh node for every trial (its state lives in a tmpfs)")
+            self.node_pub = str(welcome["node"])
+            self.ledger.epoch_blocks = int(welcome.get("epoch_blocks", 10))
+            for i in range(sc.peers):
+                pub = derive_key(sc.seed, "peer", i).verify_key.encode().hex()
+                self.links.append(await GossipLink.open(self.host, self.port, "peer",
+                                                        f"peer-{i}", pub))
+            self.rpc = RpcLoad(self.host, self.port, sc.rpc_rate, sc.rpc_connections,
+                               self.ledger.addrs, lambda: self.acked_height, sc.seed)
+            start = loop.time()
+            tasks = [asyncio.create_task(self._acks(producer)),
+                     asyncio.create_task(self._collect(collector)),
+                     asyncio.create_task(self._progress(start)),
+                     *(asyncio.create_task(self._peer(link, i))
+                       for i, link in enumerate(self.links[2:]))]
+            rpc_task = asyncio.create_task(self.rpc.run(sc.duration))
+            await self._race(self._produce(producer, start), tasks[0])
+            await self._race(self._drain(), tasks[0])
+            await rpc_task
+            elapsed = loop.time() - start
+            await self._check_balances()
+            return self.summary(elapsed)
+        finally:
+            self._done.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.rpc is not None:
+                self.rpc.close()
+            for link in self.links:
+                link.close()
+
+    @staticmethod
+    async def _race(work: Any, watch: asyncio.Task[None]) -> None:
+        """Await ``work``; if ``watch`` (the ack reader) fails first, raise its error."""
+        job = asyncio.ensure_future(work)
+        await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not job.done():
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+            watch.result()
+        job.result()
+
+    async def _drain(self) -> None:
+        """Wait for the acks and snapshots still due, up to ``drain_timeout``."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.sc.drain_timeout
+        while loop.time() < until:
+            acked = self.n["applied"] + self.n["refused"] >= self.n["sent"]
+            snapped = self.snapshot_epochs.issuperset(
+                e for e, (last, _) in self.roots.items() if last <= self.acked_height)
+            if acked and snapped:
+                return
+            await asyncio.sleep(0.02)
+
+    def summary(self, elapsed: float) -> dict[str, Any]:
+        """The k6-style summary of the run."""
+        n, rpc = self.n, self.rpc
+        due = [e for e, (last, _) in self.roots.items() if last <= self.acked_height]
+        metrics: dict[str, Any] = {
+            "validator_block_lag": self.block_lag.trend_ms(),
+            "validator_blocks_sent": counter(n["sent"], elapsed),
+            "validator_blocks_applied": counter(n["applied"], elapsed),
+            "validator_blocks_missed": counter(n["sent"] - n["on_time"], elapsed),
+            "validator_blocks_refused": counter(n["refused"], elapsed),
+            "validator_txs_applied": counter(n["txs_applied"], elapsed),
+            "validator_forged_sent": counter(self.ledger.forged_total, elapsed),
+            "validator_forged_rejected": counter(n["forged_rejected"], elapsed),
+            "validator_tx_mismatch": counter(n["tx_mismatch"], elapsed),
+            "validator_snapshot_latency": self.snapshot_latency.trend_ms(),
+            "validator_snapshots": counter(n["snapshots"], elapsed),
+            "validator_snapshots_invalid": counter(n["snapshots_invalid"], elapsed),
+            "validator_snapshots_missed": counter(len(set(due) - self.snapshot_epochs), elapsed),
+            "validator_gossip_lag": self.gossip_lag.trend_ms(),
+            "validator_ping_rtt": self.ping_rtt.trend_ms(),
+            "validator_attestations_received": counter(n["attest_received"], elapsed),
+            "validator_gossip_bytes_sent": counter(sum(x.bytes_out for x in self.links), elapsed),
+            "validator_gossip_bytes_received": counter(sum(x.bytes_in for x in self.links),
+                                                       elapsed),
+            "validator_balance_checked": counter(n["balance_checked"], elapsed),
+            "validator_balance_mismatch": counter(n["balance_mismatch"], elapsed),
+        }
+        if rpc is not None:
+            metrics["http_reqs"] = counter(rpc.ok + rpc.failed, elapsed)
+            metrics["http_req_duration"] = rpc.latency.trend_ms()
+            metrics["http_req_failed"] = rate(rpc.failed, rpc.ok)
+            metrics["dropped_iterations"] = counter(rpc.dropped, elapsed)
+        return {
+            "metrics": metrics,
+            "thresholds": {},
+            "options": {"scenario": self.sc.as_dict()},
+            "state": {"testRunDurationMs": elapsed * 1000.0},
+            "errors": dict(rpc.errors) if rpc is not None else {},
+        }
+
+
+def run_driver(endpoint: str, scenario: Mapping[str, Any] | ChainScenario, *,
+               on_progress: Progress | None = None) -> dict[str, Any]:
+    """Drive the node at ``endpoint`` (``http://127.0.0.1:PORT``) and return the summary.
+
+    Raises:
+        ConfigError: a bad scenario or a non-loopback endpoint.
+        ValidatorDriveError: the node cannot be reached or goes away during the run.
+    """
+    sc = scenario if isinstance(scenario, ChainScenario) else ChainScenario.from_mapping(scenario)
+    if sc.idle:
+        time.sleep(sc.duration)
+        return {"metrics": {}, "thresholds": {}, "options": {"scenario": sc.as_dict()},
+                "state": {"testRunDurationMs": sc.duration * 1000.0}}
+    return asyncio.run(ChainDriver(endpoint, sc, on_progress).run())

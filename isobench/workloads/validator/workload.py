@@ -1,0 +1,121 @@
+"""The validator-node workload (the second article: a Powerloom-style snapshotter node).
+
+The node (``node/``, copied into the rootfs as ``validator_node``) verifies ed25519-signed
+blocks, keeps state in SQLite under a writable path, re-gossips to peers and submits a signed
+snapshot every epoch, all over one TCP port. The host-side driver (``driver.py``) plays the
+producer, the peers, the collector and an RPC read load through 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from isobench.images.spec import VENV, WORKLOAD_DIR, RootfsSpec
+from isobench.workloads.base import LaunchSpec, Workload
+from isobench.workloads.validator.scenario import DEFAULT_SCENARIO, ChainScenario
+
+NODE_PACKAGE = "validator_node"
+"""Import name of the node package inside the rootfs."""
+
+PIP_REQUIREMENTS = ("PyNaCl==1.6.2", "cffi==2.1.1", "pycparser==3.12")
+"""The node's only third-party dependency (ed25519 via libsodium), pinned with its own deps."""
+
+_OPTION_ENV = {
+    "block_time": "VALIDATOR_BLOCK_TIME",
+    "epoch_blocks": "VALIDATOR_EPOCH_BLOCKS",
+    "seed": "VALIDATOR_SEED",
+    "data_dir": "VALIDATOR_DATA_DIR",
+    "send_queue": "VALIDATOR_SEND_QUEUE",
+}
+
+
+def seed_000_article() -> dict[str, dict[str, float]]:
+    """The second article's figures (validator node on a cloud VM vs in a Docker container).
+
+    CPU user time from ``mpstat``, network from ``nethogs``, and image size: a ~10 GB VM image
+    against a Docker image of about 5 % of that.
+    """
+    return {
+        "cpu_user_percent": {"vm": 5.17, "container": 0.09},
+        "net_kb_per_s": {"vm": 21.209, "container": 5.968},
+        "image_size_bytes": {"vm": 10e9, "container": 0.5e9},
+    }
+
+
+class ValidatorWorkload(Workload):
+    """Blockchain validator/snapshotter node: steady background work, chatty gossip, RPC reads.
+
+    Options (all optional): ``block_time`` (the node's slot clock, s), ``epoch_blocks``
+    (blocks per snapshot), ``seed`` (the node's key), ``data_dir`` (SQLite state, must be under
+    a writable path), ``send_queue`` (frames buffered per gossip peer).
+    """
+
+    name = "validator"
+    description = "ed25519-verifying validator node with gossip, snapshots and JSON-RPC"
+
+    def rootfs_spec(self) -> RootfsSpec:
+        return RootfsSpec(
+            name="validator",
+            pip_requirements=PIP_REQUIREMENTS,
+            files={f"{WORKLOAD_DIR}/{NODE_PACKAGE}": Path(__file__).parent / "node"},
+        )
+
+    def launch_spec(self) -> LaunchSpec:
+        env = {"PYTHONPATH": WORKLOAD_DIR, "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONUNBUFFERED": "1", "VALIDATOR_DATA_DIR": "/tmp/validator"}
+        block_time = self.options.get("block_time", DEFAULT_SCENARIO["block_time"])
+        env["VALIDATOR_BLOCK_TIME"] = str(float(block_time))
+        for key, var in _OPTION_ENV.items():
+            if key in self.options and key != "block_time":
+                env[var] = str(self.options[key])
+        return LaunchSpec(
+            argv=(f"{VENV}/bin/python", "-m", NODE_PACKAGE, "--host", "{bind}",
+                  "--port", "{port}"),
+            env=env,
+            workdir=WORKLOAD_DIR,
+            ready_path="/healthz",
+            writable_paths=("/tmp",),
+        )
+
+    def default_scenario(self) -> dict[str, Any]:
+        return dict(DEFAULT_SCENARIO)
+
+    def steady_scenario(self) -> dict[str, Any]:
+        """A light steady load: the node's background cost with little traffic."""
+        return {**DEFAULT_SCENARIO, "txs_per_block": 10, "peers": 2, "rpc_rate": 2}
+
+    def check(self) -> str | None:
+        unknown = set(self.options) - set(_OPTION_ENV)
+        if unknown:
+            return f"unknown validator option(s): {', '.join(sorted(unknown))}"
+        data_dir = str(self.options.get("data_dir", "/tmp/validator"))
+        if not data_dir.startswith("/tmp/"):
+            return "data_dir must be under /tmp (the only writable path of the rootfs)"
+        return None
+
+    def drive(
+        self,
+        endpoint: str,
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Play the chain against the node at ``endpoint``, pinned to ``cpus`` if given.
+
+        The calling thread is pinned for the run and its previous affinity restored after.
+        """
+        from isobench.workloads.validator.driver import run_driver
+
+        sc = ChainScenario.from_mapping(scenario)
+        previous = os.sched_getaffinity(0) if cpus else None
+        if cpus:
+            os.sched_setaffinity(0, set(cpus))
+        try:
+            return run_driver(endpoint, sc, on_progress=on_progress)
+        finally:
+            if previous is not None:
+                os.sched_setaffinity(0, previous)

@@ -1,0 +1,81 @@
+"""The spine, for real: the records API built once and fetched through 127.0.0.1 in every runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from isobench import plugins
+from isobench.images.build import build_artifacts
+from isobench.images.spec import Artifacts
+from isobench.netutil import free_port, wait_ready
+from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.workloads.records_api.workload import RecordsApiWorkload
+
+pytestmark = pytest.mark.integration
+
+RUNTIMES = ["native", "docker-bridge", "docker-host", "vm"]
+
+
+@pytest.fixture(scope="module")
+def artifacts(need_docker: None, need_qemu: None) -> Artifacts:
+    spec = RecordsApiWorkload({}).rootfs_spec()
+    return build_artifacts(spec, {"rootfs", "docker_image", "vm"})
+
+
+def _get_json(port: int, path: str) -> tuple[int, object, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as resp:
+        body = resp.read()
+        return resp.status, json.loads(body), len(body)
+
+
+def _leftovers() -> dict[str, str]:
+    docker = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=isobench=1"], capture_output=True, text=True
+    ).stdout.strip()
+    qemu = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True)
+    mounts = [line for line in open("/proc/mounts") if "isobench" in line]
+    return {
+        "containers": docker,
+        "qemu": qemu.stdout.strip(),
+        "mounts": "".join(mounts),
+    }
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_records_through_loopback(name: str, artifacts: Artifacts, tmp_path) -> None:
+    runtime: Runtime = plugins.load("runtime", name)(
+        RuntimeContext(work_dir=tmp_path, run_id=f"e2e{int(time.time())}")
+    )
+    assert runtime.check() is None
+    workload = RecordsApiWorkload({})
+    spec = workload.launch_spec()
+    port = free_port()
+    instance = runtime.start(artifacts, spec, Resources(), port)
+    try:
+        deadline = 240.0 if runtime.emulated else 60.0
+        startup = wait_ready(
+            port, spec.ready_path, launched_at=instance.launched_at, deadline_s=deadline,
+            exited=lambda: runtime.exited(instance),
+        )
+        assert startup > 0
+        status, body, size = _get_json(port, "/records?limit=100")
+        assert status == 200
+        assert isinstance(body, list) and len(body) == 100
+        first = body[0]
+        assert set(first["_id"]) == {"$oid"} and "$date" in first["created_at"]
+        assert 100_000 < size < 250_000, f"{size} bytes for 100 records"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _get_json(port, "/records?limit=0")
+        assert err.value.code == 422
+        if name == "vm":
+            assert instance.facts.get("accel") in {"kvm", "tcg"}
+            assert runtime.emulated == (instance.facts.get("accel") == "tcg")
+    finally:
+        runtime.stop(instance)
+    left = _leftovers()
+    assert left == {"containers": "", "qemu": "", "mounts": ""}, left

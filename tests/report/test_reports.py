@@ -1,0 +1,81 @@
+"""Terminal table, CSV/JSON export and before/after comparison on a fixture run directory."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from isobench.report.compare import compare_runs, print_run_comparison
+from isobench.report.export import write_csv, write_json
+from isobench.report.rundata import RunDirError, image_size, load_run
+from isobench.report.terminal import print_comparison
+from tests.fixtures.make_run import make_run
+
+
+def render(run_dir: Path) -> str:
+    buf = io.StringIO()
+    data = load_run(run_dir)
+    print_comparison(Console(file=buf, width=160, color_system=None), data.analysis,
+                     data.manifest)
+    return buf.getvalue()
+
+
+def test_terminal_table_names_runtimes_verdicts_and_method(run_dir: Path) -> None:
+    out = render(run_dir)
+    assert "vm (emulated)" in out
+    assert "emulated \u2014 not comparable" in out
+    assert "docker-bridge" in out and "req/s \u22128.8 %" in out
+    assert "host noise" in out
+    assert "Holm\u2013Bonferroni over 16 comparisons" in out
+    assert "258.9 MiB" in out  # docker image size from the manifest
+
+
+def test_image_size_per_runtime(run_dir: Path) -> None:
+    manifest = load_run(run_dir, with_samples=False).manifest
+    assert image_size(manifest, "native") == 268_000_000
+    assert image_size(manifest, "vm") == 536_870_912 + 41_200_000
+    assert image_size({"artifacts": {"sizes": {"docker_image": 5}}}, "gvisor") == 5
+
+
+def test_csv_exports_read_by_pandas(run_dir: Path) -> None:
+    trials_csv, comps_csv = write_csv(run_dir)
+    trials = pd.read_csv(trials_csv)
+    assert len(trials) == 4 * 5 + 4 * 3
+    assert {"runtime", "rps", "p95_ms", "telemetry.cpu_seconds"} <= set(trials.columns)
+    native = trials[(trials.runtime == "native") & (trials.scenario == "default")]
+    assert native.rps.median() == pytest.approx(
+        load_run(run_dir).analysis["per_runtime"]["native"]["metrics"]["rps"]["median"])
+    comps = pd.read_csv(comps_csv)
+    row = comps[(comps.runtime == "docker-bridge") & (comps.metric == "rps")].iloc[0]
+    assert row.ci_low < row.ratio < row.ci_high < 1
+    assert bool(row.significant) and row.direction == "worse"
+    assert set(comps[comps.runtime == "vm"].verdict) == {"vm: emulated \u2014 not comparable"}
+    assert comps.metric.str.startswith("idle.").any()
+    doc = json.loads(write_json(run_dir).read_text())
+    assert doc["analysis"]["baseline"] == "native"
+
+
+def test_compare_detects_slowdown_and_not_identity(tmp_path: Path, run_dir: Path) -> None:
+    slower = make_run(tmp_path / "slower", seed=1, slowdown=0.9)
+    result = compare_runs(run_dir, slower)
+    assert result["runtimes"] == ["native", "docker-bridge", "docker-host", "vm"]
+    for rt in ("native", "docker-bridge", "docker-host"):
+        rps = next(c for c in result["comparisons"] if c["runtime"] == rt and c["metric"] == "rps")
+        assert rps["significant"] and rps["direction"] == "worse"
+        assert rps["ci"][0] <= 0.9 * 1.03 and rps["ci"][1] >= 0.9 * 0.97
+    same = compare_runs(run_dir, make_run(tmp_path / "again", seed=2))
+    rps_same = [c for c in same["comparisons"] if c["metric"] == "rps"]
+    assert not any(c["significant"] for c in rps_same)
+    buf = io.StringIO()
+    print_run_comparison(Console(file=buf, width=160, color_system=None), result)
+    assert "vm (emulated)" in buf.getvalue() and "significant" in buf.getvalue()
+
+
+def test_not_a_run_dir_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="not a run directory"):
+        load_run(tmp_path)

@@ -1,0 +1,141 @@
+"""Telemetry of the burn workload in every runtime, started for real (Docker, QEMU, chroot)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from isobench import plugins
+from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.telemetry import nftcount
+from isobench.telemetry.session import TelemetrySession
+from isobench.workloads.burn import BurnWorkload
+from tests.conftest import require
+
+pytestmark = pytest.mark.integration
+MB = 1024 * 1024
+PAYLOAD = 2_000_000
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(inst: Instance, path: str, timeout: float = 120) -> Any:
+    with urllib.request.urlopen(inst.endpoint + path, timeout=timeout) as resp:
+        body: bytes = resp.read()
+    return json.loads(body) if resp.headers.get("Content-Type") == "application/json" else body
+
+
+def _wait_ready(rt: Runtime, inst: Instance, deadline_s: float) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        reason = rt.exited(inst)
+        if reason is not None:
+            pytest.fail(f"{inst.runtime} exited before ready: {reason}")
+        try:
+            _get(inst, "/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"{inst.runtime} not ready after {deadline_s} s")
+
+
+def _run(name: str) -> tuple[Instance, dict[str, float], dict[str, Any]]:
+    from isobench.images.build import build_artifacts
+
+    rt: Runtime = plugins.load("runtime", name)(RuntimeContext(run_id="telemetry-it"))
+    reason = rt.check()
+    require(reason is None, f"{name}: {reason}")
+    workload = BurnWorkload()
+    artifacts = build_artifacts(workload.rootfs_spec(), {rt.artifact})
+    inst = rt.start(artifacts, workload.launch_spec(), Resources(), _port())
+    try:
+        _wait_ready(rt, inst, 180 if rt.kind == "vm" else 30)
+        session = TelemetrySession(inst, interval=0.5, labels={"runtime": name, "trial": 0})
+        session.start()
+        try:
+            time.sleep(1.0)
+            burn = _get(inst, "/burn?seconds=3")
+            alloc = _get(inst, "/alloc?mb=100")
+            time.sleep(1.5)
+            body = _get(inst, f"/payload?bytes={PAYLOAD}")
+            assert len(body) == PAYLOAD
+            time.sleep(1.0)
+        finally:
+            session.stop()
+        summary = session.summary()
+        print(name, json.dumps({k: round(v, 3) for k, v in sorted(summary.items())}))
+        print(name, "skipped:", session.skipped, "errors:", session.errors)
+        return inst, summary, {"burn": burn, "alloc": alloc, "skipped": session.skipped}
+    finally:
+        rt.stop(inst)
+        leftovers = [t for t in nftcount.list_tables() if t.split("_")[2] == str(_pid())]
+        assert leftovers == [], leftovers
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _check_host_figures(s: dict[str, float], burn: dict[str, float]) -> None:
+    """The app's own thread CPU time (it shares CPU 0 with other work) is the truth."""
+    assert s["cpu_seconds"] >= 0.9 * burn["cpu_seconds"], s
+    assert s["cpu_seconds"] <= 1.1 * burn["cpu_seconds"] + 1.0, s
+    share = 100 * burn["cpu_seconds"] / burn["seconds"]  # % of one core the burn got
+    assert s["cpu_percent_peak"] >= 0.5 * share, (share, s)
+    assert s["rss_bytes_peak"] - s["rss_bytes_start"] >= 95 * MB
+    assert PAYLOAD <= s["net_tx_bytes"] <= PAYLOAD * 1.05 + 20_000, s
+
+
+@pytest.mark.usefixtures("need_root")
+def test_native() -> None:
+    _, s, info = _run("native")
+    _check_host_figures(s, info["burn"])
+    assert s["net_source_iface"] == 0.0
+
+
+@pytest.mark.usefixtures("need_docker")
+def test_docker_bridge() -> None:
+    inst, s, info = _run("docker-bridge")
+    _check_host_figures(s, info["burn"])
+    assert s["cpu_source_cgroup"] == 1.0
+    assert s["mem_cgroup_bytes_peak"] - s["mem_cgroup_bytes_start"] >= 95 * MB
+    if inst.net_iface:
+        assert s["net_source_iface"] == 1.0
+        assert PAYLOAD <= s["net_port_tx_bytes"] <= PAYLOAD * 1.05 + 20_000
+    # shim + docker-proxy found outside the cgroup (their CPU for 2 MB is often < 1 tick)
+    assert s["mem_overhead_rss_bytes_peak"] > 0
+    assert s["cpu_overhead_seconds"] >= 0
+
+
+@pytest.mark.usefixtures("need_docker")
+def test_docker_host() -> None:
+    _, s, info = _run("docker-host")
+    _check_host_figures(s, info["burn"])
+    assert s["cpu_source_cgroup"] == 1.0
+    assert s["net_source_iface"] == 0.0
+
+
+@pytest.mark.usefixtures("need_qemu")
+def test_vm() -> None:
+    """Under TCG the figures are emulated: we check the busy vCPU is seen, not a speed."""
+    inst, s, info = _run("vm")
+    burn = info["burn"]  # guest-clock CPU time of the loop: QEMU must have burned at least that
+    assert s["cpu_seconds"] >= 0.8 * burn["cpu_seconds"], (burn, s)
+    assert s["cpu_percent_peak"] >= 0.5 * 100 * burn["cpu_seconds"] / burn["seconds"], (burn, s)
+    assert s["qemu_rss_bytes_peak"] >= 100 * MB
+    assert PAYLOAD <= s["net_tx_bytes"] <= PAYLOAD * 1.05 + 40_000, s
+    if inst.guest_agent_port is not None and "guest" not in info["skipped"]:
+        assert s["guest_tasks_max"] > 0
+        assert s["guest_cpu_user_percent_mean"] + s["guest_cpu_system_percent_mean"] > 20
+        assert s["guest_mem_used_bytes_peak"] >= 100 * MB

@@ -1,0 +1,1 @@
+"""Tests of the VM runtime: guest kernel, initramfs, disk, QEMU, KVM probe."""
