@@ -24,6 +24,7 @@ WORKLOADS: dict[str, str] = {
     "records-api": "isobench.workloads.records_api.workload:RecordsApiWorkload",
     "validator": "isobench.workloads.validator.workload:ValidatorWorkload",
     "burn": "isobench.workloads.burn:BurnWorkload",
+    "image": "isobench.workloads.image:ImageWorkload",
 }
 
 SAMPLERS: dict[str, str] = {

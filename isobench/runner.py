@@ -23,11 +23,11 @@ from isobench.benchfile import Benchfile
 from isobench.errors import IsobenchError, RuntimeUnavailable
 from isobench.host import host_facts
 from isobench.images.spec import Artifacts
-from isobench.netutil import free_port, wait_ready
+from isobench.netutil import ensure_port_free, free_port, wait_ready
 from isobench.plan import PlannedTrial, make_plan
 from isobench.results import RunStore, Sample, TrialRecord
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
-from isobench.workloads.base import Workload
+from isobench.workloads.base import LaunchSpec, Workload
 
 READY_DEADLINE_S = 60.0
 READY_DEADLINE_EMULATED_S = 180.0
@@ -224,8 +224,8 @@ class Runner:
         )
         instance: Instance | None = None
         try:
-            port = free_port()
             spec = prep.workload.launch_spec()
+            port = host_port_for(runtime, spec)
             instance = runtime.start(prep.artifacts, spec, prep.resources, port)
             inst = instance
             deadline = READY_DEADLINE_EMULATED_S if runtime.emulated else READY_DEADLINE_S
@@ -356,6 +356,18 @@ class Runner:
         self.store.write_summary(
             analyze(trials, baseline=self.bench.baseline_runtime, seed=self.bench.seed)
         )
+
+
+def host_port_for(runtime: Runtime, spec: LaunchSpec) -> int:
+    """The 127.0.0.1 port a trial reaches the workload on.
+
+    A workload with a fixed port (a user's image) is reached on that very port where it shares
+    the host's network; a runtime with a network of its own maps a free port to it.
+    """
+    if spec.port is not None and runtime.shares_host_network:
+        ensure_port_free(spec.port)
+        return spec.port
+    return free_port()
 
 
 def _scenario_seconds(scenario: dict[str, Any]) -> float:

@@ -112,7 +112,7 @@ class MetricStore:
         rows = self.rows.copy()  # VUs hold a reference to this list: empty it in place
         self.rows.clear()
         if rows:
-            self._record_rows(np.array(rows, dtype=np.float64))
+            self.record_array(np.array(rows, dtype=np.float64))
         it = self.iter_rows.copy()
         self.iter_rows.clear()
         if it:
@@ -122,7 +122,8 @@ class MetricStore:
             for sid in np.unique(sids):
                 self.iter_hist[int(sid)].record_many(dur[sids == sid])
 
-    def _record_rows(self, a: npt.NDArray[np.float64]) -> None:
+    def record_array(self, a: npt.NDArray[np.float64]) -> None:
+        """Record rows already in array form (shape (n, 10), the row layout above)."""
         rid = a[:, 0].astype(np.intp)
         status = a[:, 1]
         t0, tc0, tc1, tw1, tfirst, tend = (a[:, i] for i in range(2, 8))

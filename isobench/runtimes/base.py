@@ -111,6 +111,7 @@ class Runtime(ABC):
 
     Class attributes:
         name: the name users type (``docker-bridge``).
+        shares_host_network: see below; decides how a fixed ``LaunchSpec.port`` is reached.
         kind: ``process``, ``container`` or ``vm``.
         artifact: which artifact it runs: ``rootfs``, ``docker_image`` or ``vm``.
     """
@@ -119,6 +120,9 @@ class Runtime(ABC):
     kind: ClassVar[str]
     artifact: ClassVar[str]
     description: ClassVar[str] = ""
+    shares_host_network: ClassVar[bool] = True
+    """True when the workload listens on the host's own network (native, ``--network host``);
+    False when it has a network of its own reached through a port mapping (bridge, VM)."""
 
     def __init__(self, ctx: RuntimeContext | None = None) -> None:
         self.ctx = ctx or RuntimeContext()

@@ -250,6 +250,7 @@ class DockerBridgeRuntime(DockerRuntime):
     description = "Docker (runc), bridge network, port published on 127.0.0.1"
     bind = "0.0.0.0"
     network_path = "docker-proxy"
+    shares_host_network = False
 
     def network_args(self, host_port: int) -> list[str]:
         return ["--network", "bridge", "--publish", f"127.0.0.1:{host_port}:{host_port}"]

@@ -30,6 +30,10 @@ class LaunchSpec:
         ready_path: HTTP path that answers 200 once the server is ready.
         user: user to run as (None: root), as Docker's ``User``.
         writable_paths: paths the workload writes to (tmpfs or an upper layer in every runtime).
+        port: a fixed port the workload listens on inside (a user's image that ignores
+            ``{port}``); None means it listens on ``{port}``, the same number as on the host.
+            Runtimes with their own network (bridge, VM) map ``127.0.0.1:host_port`` to it; on
+            the host network the runner makes ``host_port`` equal to it.
     """
 
     argv: tuple[str, ...]
@@ -38,6 +42,11 @@ class LaunchSpec:
     ready_path: str = "/healthz"
     user: str | None = None
     writable_paths: tuple[str, ...] = ("/tmp",)
+    port: int | None = None
+
+    def listen_port(self, host_port: int) -> int:
+        """The port the workload listens on inside, given the host port it is reached on."""
+        return self.port if self.port is not None else host_port
 
     def render(self, bind: str, port: int) -> LaunchSpec:
         """The spec with placeholders filled in."""
@@ -52,6 +61,7 @@ class LaunchSpec:
             ready_path=self.ready_path,
             user=self.user,
             writable_paths=self.writable_paths,
+            port=self.port,
         )
 
 

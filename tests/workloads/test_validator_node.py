@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from isobench.workloads.validator.driver import ChainDriver
+from isobench.workloads.validator.driver import ChainDriver, ValidatorDriveError
 from isobench.workloads.validator.scenario import ChainScenario
 from isobench.workloads.validator.workload import NODE_PACKAGE, ValidatorWorkload
 
@@ -105,7 +105,7 @@ def test_driven_20s_at_default_rate(node: NodeProcess) -> None:
                                            "duration": "20s"})
     driver = ChainDriver(node.endpoint, scenario, on_progress=lambda p: None)
     summary = asyncio.run(driver.run())
-    m = summary["metrics"]
+    m = {name: entry["values"] for name, entry in summary["metrics"].items()}
     count = {k: v["count"] for k, v in m.items() if "count" in v}
 
     # Every block applied in time, each forged transaction rejected and counted exactly.
@@ -148,6 +148,23 @@ def test_driven_20s_at_default_rate(node: NodeProcess) -> None:
     assert status["txs_rejected"] == {"bad_sig": 20}
     assert status["attest_ok"] == 80 and status["attest_bad"] == 0
     assert status["dropped_frames"] == 0
+
+
+def test_node_going_away_fails_the_drive_clearly(node: NodeProcess) -> None:
+    scenario = ChainScenario.from_mapping({"duration": "30s", "rpc_rate": 5})
+    driver = ChainDriver(node.endpoint, scenario)
+
+    async def run_and_kill() -> None:
+        task = asyncio.create_task(driver.run())
+        await asyncio.sleep(2.5)
+        node.proc.kill()
+        await task
+
+    started = time.monotonic()
+    with pytest.raises(ValidatorDriveError) as info:
+        asyncio.run(run_and_kill())
+    assert time.monotonic() - started < 10
+    assert "block" in str(info.value) and info.value.fix
 
 
 def test_http_errors_and_clean_sigterm(node: NodeProcess) -> None:

@@ -10,7 +10,14 @@ import pytest
 
 from isobench.errors import ConfigError
 from isobench.workloads.validator.scenario import ChainScenario
-from isobench.workloads.validator.stats import LatencyHistogram, counter, parse_duration, rate
+from isobench.workloads.validator.stats import (
+    TREND_STATS,
+    LatencyHistogram,
+    counter,
+    parse_duration,
+    rate,
+    trend,
+)
 
 
 def test_percentiles_within_relative_error() -> None:
@@ -66,10 +73,17 @@ def test_negative_values_clamp_to_zero() -> None:
     assert hist.min == 0.0 and hist.percentile(50) == 0.0
 
 
-def test_counter_and_rate() -> None:
-    assert counter(30, 10.0) == {"count": 30, "rate": 3.0}
-    assert counter(5, 0) == {"count": 5, "rate": 0.0}
-    assert rate(1, 3) == {"value": 0.25, "passes": 1, "fails": 3}
+def test_summary_entries_have_k6_shapes() -> None:
+    assert counter(30, 10.0) == {"type": "counter", "contains": "default",
+                                 "values": {"count": 30, "rate": 3.0}}
+    assert counter(5, 0, data=True)["values"] == {"count": 5, "rate": 0.0}
+    assert counter(5, 0, data=True)["contains"] == "data"
+    assert rate(1, 3)["values"] == {"rate": 0.25, "passes": 1, "fails": 3}
+    hist = LatencyHistogram()
+    hist.record(0.002)
+    entry = trend(hist)
+    assert (entry["type"], entry["contains"]) == ("trend", "time")
+    assert set(TREND_STATS) <= set(entry["values"])
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from isobench.workloads.validator.node import protocol
 from isobench.workloads.validator.node.chain import verify_sig
 from isobench.workloads.validator.rpcload import RpcConnection, RpcError, RpcLoad
 from isobench.workloads.validator.scenario import ChainScenario
-from isobench.workloads.validator.stats import LatencyHistogram, counter, rate
+from isobench.workloads.validator.stats import TREND_STATS, LatencyHistogram, counter, rate, trend
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -190,11 +190,12 @@ class ChainDriver:
 
         async def pinger() -> None:
             seq = 0
-            while True:
-                seq += 1
-                pings[seq] = loop.time()
-                await link.send(protocol.encode_frame({"type": "ping", "seq": seq}))
-                await asyncio.sleep(self.sc.ping_interval)
+            with contextlib.suppress(ConnectionError):
+                while True:
+                    seq += 1
+                    pings[seq] = loop.time()
+                    await link.send(protocol.encode_frame({"type": "ping", "seq": seq}))
+                    await asyncio.sleep(self.sc.ping_interval)
 
         task = asyncio.create_task(pinger()) if self.sc.ping_interval > 0 else None
         try:
@@ -226,13 +227,15 @@ class ChainDriver:
         while self.on_progress is not None:
             await asyncio.sleep(1.0)
             rpc = self.rpc
+            elapsed = loop.time() - start
+            reqs = (rpc.ok + rpc.failed) if rpc else 0
             self.on_progress({
-                "elapsed": round(loop.time() - start, 1), "blocks_sent": self.n["sent"],
+                "elapsed": round(elapsed, 1), "reqs": reqs, "rate": reqs / max(elapsed, 1e-9),
+                "blocks_sent": self.n["sent"],
                 "blocks_applied": self.n["applied"],
                 "blocks_late": self.n["applied"] - self.n["on_time"],
                 "block_lag_p95_ms": round(self.block_lag.trend_ms()["p(95)"], 2),
                 "snapshots": self.n["snapshots"],
-                "rpc_reqs": (rpc.ok + rpc.failed) if rpc else 0,
                 "rpc_failed": rpc.failed if rpc else 0,
             })
 
@@ -289,6 +292,10 @@ class ChainDriver:
             elapsed = loop.time() - start
             await self._check_balances()
             return self.summary(elapsed)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise ValidatorDriveError(
+                f"the node dropped a gossip stream after block {self.acked_height}: {exc!r}",
+                fix="see the node's log (it may have crashed or run out of memory)") from exc
         finally:
             self._done.set()
             for task in tasks:
@@ -324,44 +331,57 @@ class ChainDriver:
             await asyncio.sleep(0.02)
 
     def summary(self, elapsed: float) -> dict[str, Any]:
-        """The k6-style summary of the run."""
+        """The k6 ``handleSummary``-shaped summary of the run (as ``isobench.load`` returns)."""
         n, rpc = self.n, self.rpc
         due = [e for e, (last, _) in self.roots.items() if last <= self.acked_height]
-        metrics: dict[str, Any] = {
-            "validator_block_lag": self.block_lag.trend_ms(),
-            "validator_blocks_sent": counter(n["sent"], elapsed),
-            "validator_blocks_applied": counter(n["applied"], elapsed),
-            "validator_blocks_missed": counter(n["sent"] - n["on_time"], elapsed),
-            "validator_blocks_refused": counter(n["refused"], elapsed),
-            "validator_txs_applied": counter(n["txs_applied"], elapsed),
-            "validator_forged_sent": counter(self.ledger.forged_total, elapsed),
-            "validator_forged_rejected": counter(n["forged_rejected"], elapsed),
-            "validator_tx_mismatch": counter(n["tx_mismatch"], elapsed),
-            "validator_snapshot_latency": self.snapshot_latency.trend_ms(),
-            "validator_snapshots": counter(n["snapshots"], elapsed),
-            "validator_snapshots_invalid": counter(n["snapshots_invalid"], elapsed),
-            "validator_snapshots_missed": counter(len(set(due) - self.snapshot_epochs), elapsed),
-            "validator_gossip_lag": self.gossip_lag.trend_ms(),
-            "validator_ping_rtt": self.ping_rtt.trend_ms(),
-            "validator_attestations_received": counter(n["attest_received"], elapsed),
-            "validator_gossip_bytes_sent": counter(sum(x.bytes_out for x in self.links), elapsed),
-            "validator_gossip_bytes_received": counter(sum(x.bytes_in for x in self.links),
-                                                       elapsed),
-            "validator_balance_checked": counter(n["balance_checked"], elapsed),
-            "validator_balance_mismatch": counter(n["balance_mismatch"], elapsed),
+        counts = {
+            "validator_blocks_sent": n["sent"],
+            "validator_blocks_applied": n["applied"],
+            "validator_blocks_missed": n["sent"] - n["on_time"],
+            "validator_blocks_refused": n["refused"],
+            "validator_txs_applied": n["txs_applied"],
+            "validator_forged_sent": self.ledger.forged_total,
+            "validator_forged_rejected": n["forged_rejected"],
+            "validator_tx_mismatch": n["tx_mismatch"],
+            "validator_snapshots": n["snapshots"],
+            "validator_snapshots_invalid": n["snapshots_invalid"],
+            "validator_snapshots_missed": len(set(due) - self.snapshot_epochs),
+            "validator_attestations_received": n["attest_received"],
+            "validator_balance_checked": n["balance_checked"],
+            "validator_balance_mismatch": n["balance_mismatch"],
         }
+        metrics: dict[str, Any] = {k: counter(v, elapsed) for k, v in counts.items()}
+        metrics.update({
+            "validator_block_lag": trend(self.block_lag),
+            "validator_snapshot_latency": trend(self.snapshot_latency),
+            "validator_gossip_lag": trend(self.gossip_lag),
+            "validator_ping_rtt": trend(self.ping_rtt),
+            "validator_gossip_bytes_sent": counter(sum(x.bytes_out for x in self.links),
+                                                   elapsed, data=True),
+            "validator_gossip_bytes_received": counter(sum(x.bytes_in for x in self.links),
+                                                       elapsed, data=True),
+        })
         if rpc is not None:
             metrics["http_reqs"] = counter(rpc.ok + rpc.failed, elapsed)
-            metrics["http_req_duration"] = rpc.latency.trend_ms()
+            metrics["http_req_duration"] = trend(rpc.latency)
             metrics["http_req_failed"] = rate(rpc.failed, rpc.ok)
-            metrics["dropped_iterations"] = counter(rpc.dropped, elapsed)
-        return {
-            "metrics": metrics,
-            "thresholds": {},
-            "options": {"scenario": self.sc.as_dict()},
-            "state": {"testRunDurationMs": elapsed * 1000.0},
-            "errors": dict(rpc.errors) if rpc is not None else {},
-        }
+            if rpc.dropped:
+                metrics["dropped_iterations"] = counter(rpc.dropped, elapsed)
+        return _envelope(metrics, elapsed, self.sc, dict(rpc.errors) if rpc else {})
+
+
+def _envelope(metrics: dict[str, Any], elapsed: float, sc: ChainScenario,
+              errors: dict[str, int]) -> dict[str, Any]:
+    return {
+        "metrics": metrics,
+        "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e",
+                       "groups": [], "checks": []},
+        "thresholds": {},
+        "state": {"isStdOutTTY": False, "isStdErrTTY": False,
+                  "testRunDurationMs": round(elapsed * 1000.0, 3), "aborted": False},
+        "options": {"summaryTrendStats": list(TREND_STATS), "scenario": sc.as_dict()},
+        "errors": errors,
+    }
 
 
 def run_driver(endpoint: str, scenario: Mapping[str, Any] | ChainScenario, *,
@@ -375,6 +395,5 @@ def run_driver(endpoint: str, scenario: Mapping[str, Any] | ChainScenario, *,
     sc = scenario if isinstance(scenario, ChainScenario) else ChainScenario.from_mapping(scenario)
     if sc.idle:
         time.sleep(sc.duration)
-        return {"metrics": {}, "thresholds": {}, "options": {"scenario": sc.as_dict()},
-                "state": {"testRunDurationMs": sc.duration * 1000.0}}
+        return _envelope({}, sc.duration, sc, {})
     return asyncio.run(ChainDriver(endpoint, sc, on_progress).run())

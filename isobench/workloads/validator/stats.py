@@ -89,15 +89,28 @@ class LatencyHistogram:
         }
 
 
-def counter(count: int | float, elapsed: float) -> dict[str, float]:
-    """k6 counter summary: total and rate per second over ``elapsed`` seconds."""
-    return {"count": count, "rate": count / elapsed if elapsed > 0 else 0.0}
+TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)", "p(99)")
+"""The trend statistics every validator summary carries (k6's ``summaryTrendStats``)."""
+
+
+def trend(hist: LatencyHistogram) -> dict[str, Any]:
+    """k6 summary entry of a time trend (values in ms, plus ``count``)."""
+    return {"type": "trend", "contains": "time", "values": hist.trend_ms()}
+
+
+def counter(count: int | float, elapsed: float, *, data: bool = False) -> dict[str, Any]:
+    """k6 summary entry of a counter: total and rate per second over ``elapsed`` seconds."""
+    per_s = count / elapsed if elapsed > 0 else 0.0
+    return {"type": "counter", "contains": "data" if data else "default",
+            "values": {"count": count, "rate": per_s}}
 
 
 def rate(passes: int, fails: int) -> dict[str, Any]:
-    """k6 rate summary (``passes`` counts the true values, as for ``http_req_failed``)."""
+    """k6 summary entry of a rate (``passes`` counts true values, as in ``http_req_failed``)."""
     total = passes + fails
-    return {"value": passes / total if total else 0.0, "passes": passes, "fails": fails}
+    return {"type": "rate", "contains": "default",
+            "values": {"rate": passes / total if total else 0.0, "passes": passes,
+                       "fails": fails}}
 
 
 def parse_duration(value: Any) -> float:
