@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from isobench.runtimes.base import Instance  # noqa: E402
-from isobench.telemetry import nftcount  # noqa: E402
-from isobench.telemetry.session import TelemetrySession  # noqa: E402
-from isobench.workloads.burn import APP_DIR  # noqa: E402
+from isobench.runtimes.base import Instance
+from isobench.telemetry import nftcount
+from isobench.telemetry.session import TelemetrySession
+from isobench.workloads.burn import APP_DIR
 
 
 def start_app() -> tuple[subprocess.Popen[bytes], int]:
@@ -120,15 +120,17 @@ def main() -> None:
         print("telemetry session cost (all host samplers, 1 thread) on a host process:")
         for hz in (1, 10):
             pct, per_poll, polls = session_cost(inst, 1 / hz, args.seconds)
-            print(f"  {hz:>2} Hz: {pct:5.2f} % of one core  ({per_poll * 1e3:.2f} ms/poll, {polls} polls)")
+            cost = f"{pct:5.2f} % of one core  ({per_poll * 1e3:.2f} ms/poll, {polls} polls)"
+            print(f"  {hz:>2} Hz: {cost}")
         if nftcount.unavailable_reason() is None:
             total = 5_000_000
             print(f"loopback byte counting, {total} payload bytes served:")
             for conns in (1, 50):
                 nft_tx, ss_tx = counting(port, total, conns)
+                nft_err, ss_err = 100 * nft_tx / total - 100, 100 * ss_tx / total - 100
                 print(
-                    f"  {conns:>2} connection(s): nftables {nft_tx} ({100 * nft_tx / total - 100:+.1f} %)"
-                    f" | ss polled 1 Hz {ss_tx} ({100 * ss_tx / total - 100:+.1f} %)"
+                    f"  {conns:>2} connection(s): nftables {nft_tx} ({nft_err:+.1f} %)"
+                    f" | ss polled 1 Hz {ss_tx} ({ss_err:+.1f} %)"
                 )
     finally:
         proc.terminate()

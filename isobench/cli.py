@@ -13,7 +13,7 @@ from rich.console import Console
 from isobench import __version__, plugins
 from isobench.errors import IsobenchError
 
-console = Console(stderr=False, highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, highlight=False)
 
 

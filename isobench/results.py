@@ -107,8 +107,14 @@ class TrialRecord:
         return cls(**fields)
 
     def metric(self, name: str, stat: str) -> float | None:
-        """A value from the load summary, e.g. ``metric("http_req_duration", "p(95)")``."""
-        value = self.load.get("metrics", {}).get(name, {}).get(stat)
+        """A value from the load summary, e.g. ``metric("http_req_duration", "p(95)")``.
+
+        Reads k6's ``handleSummary`` shape (``{"metrics": {name: {"values": {stat: v}}}}``) and
+        the flat one (``{"metrics": {name: {stat: v}}}``).
+        """
+        entry = self.load.get("metrics", {}).get(name) or {}
+        values = entry.get("values", entry)
+        value = values.get(stat) if isinstance(values, dict) else None
         return None if value is None else float(value)
 
 

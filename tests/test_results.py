@@ -37,3 +37,12 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     atomic_write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_metric_reads_k6_nested_and_flat_shapes() -> None:
+    nested = _trial(0)
+    nested.load = {"metrics": {"http_reqs": {"type": "counter", "values": {"rate": 7.5}}}}
+    assert nested.metric("http_reqs", "rate") == 7.5
+    assert nested.metric("http_reqs", "count") is None
+    assert _trial(0).metric("http_reqs", "rate") == 5.0
+    assert _trial(0).metric("missing", "rate") is None

@@ -8,6 +8,7 @@ from pathlib import Path
 from isobench import paths
 from isobench.errors import ConfigError
 from isobench.images.docker_image import docker_image_size, ensure_docker_image
+from isobench.images.export import inspect_image
 from isobench.images.rootfs import build_rootfs
 from isobench.images.sizes import tree_bytes, vm_sizes
 from isobench.images.spec import Artifacts, RootfsSpec, VmArtifacts
@@ -33,6 +34,9 @@ def build_artifacts(
         runner: command runner, a real one by default.
         progress: called with one line per build step.
 
+    A spec with ``base_image`` uses that local image: its exported filesystem is the rootfs (and
+    the VM disk's content), the image itself is the ``docker_image``.
+
     Returns:
         Artifacts with ``sizes`` filled for each artifact built: ``rootfs``, ``docker_image``,
         ``vm_disk`` (allocated), ``vm_disk_apparent``, ``vm_boot`` (kernel + initrd).
@@ -49,7 +53,10 @@ def build_artifacts(
     if "docker_image" in need:
         if progress:
             progress("docker image")
-        image = ensure_docker_image(rootfs, key, spec.name, runner=runner)
+        if spec.base_image:  # the image itself, not a re-import of its exported filesystem
+            image = inspect_image(spec.base_image, runner=runner).id
+        else:
+            image = ensure_docker_image(rootfs, key, spec.name, runner=runner)
         sizes["docker_image"] = docker_image_size(image, runner=runner)
     vm: VmArtifacts | None = None
     if "vm" in need:

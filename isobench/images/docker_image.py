@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from isobench.errors import BuildError
+from isobench.images.rootfs import build_rootfs
+from isobench.images.spec import VENV, RootfsSpec
 from isobench.paths import LABEL
 from isobench.proc import CommandRunner
+
+BASE_IMAGE = f"{LABEL}/base"
+"""isobench's Debian base image for users' Dockerfiles (``FROM isobench/base``), tagged
+``latest`` and ``<key12>``: debootstrap minbase + python3 + a venv with pip at ``VENV`` (on
+``PATH``), imported with ``docker import`` (no registry needed)."""
+
+BASE_SPEC = RootfsSpec(
+    name="base",
+    build_commands=(("/usr/bin/python3", "-m", "venv", "--clear", VENV),),
+)
+"""The base image's rootfs: the same debootstrap layer as every workload, a venv with pip."""
+
+BASE_PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+BASE_CHANGES = (
+    f"ENV PATH={BASE_PATH}",
+    "ENV LANG=C.UTF-8",
+    "CMD [\"/bin/bash\"]",
+    # A build isobench runs offers pip a wheelhouse on 127.0.0.1 through these (no index).
+    "ONBUILD ARG PIP_FIND_LINKS",
+    "ONBUILD ARG PIP_NO_INDEX",
+    "ONBUILD ARG PIP_TRUSTED_HOST",
+)
 
 
 def image_ref(name: str, key: str) -> str:
@@ -15,12 +41,16 @@ def image_ref(name: str, key: str) -> str:
     return f"{LABEL}/{name}:{key[:12]}"
 
 
-def import_argv(rootfs: Path, ref: str, key: str) -> list[str]:
-    """One shell pipeline (``tar | docker import``) with pipefail, so either side failing fails."""
+def import_argv(rootfs: Path, ref: str, key: str, changes: Sequence[str] = ()) -> list[str]:
+    """One shell pipeline (``tar | docker import``) with pipefail, so either side failing fails.
+
+    ``changes`` are extra Dockerfile instructions for ``docker import --change``.
+    """
+    extra = "".join(f"--change {shlex.quote(c)} " for c in changes)
     pipeline = (
         f"set -o pipefail; tar --numeric-owner -C {shlex.quote(str(rootfs))} -c . | "
         f"docker import --change {shlex.quote(f'LABEL {LABEL}=1')} "
-        f"--change {shlex.quote(f'LABEL {LABEL}.key={key}')} "
+        f"--change {shlex.quote(f'LABEL {LABEL}.key={key}')} {extra}"
         f"--message {shlex.quote(f'isobench rootfs {key}')} - {shlex.quote(ref)}"
     )
     return ["bash", "-c", pipeline]
@@ -51,3 +81,33 @@ def docker_image_size(ref: str, *, runner: CommandRunner) -> int:
     """The image's ``Size`` in bytes as the engine reports it."""
     out = runner.run(["docker", "image", "inspect", "--format", "{{.Size}}", ref], timeout=60)
     return int(out.stdout.strip())
+
+
+def ensure_base_image(
+    *,
+    cache: Path,
+    runner: CommandRunner,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """Build (or find) ``isobench/base`` and point its ``latest`` tag at the current build.
+
+    Returns:
+        ``isobench/base:<key12>``.
+
+    Raises:
+        BuildError: when the rootfs build or the import fails.
+    """
+    key, rootfs = build_rootfs(BASE_SPEC, cache=cache, runner=runner, progress=progress)
+    ref = f"{BASE_IMAGE}:{key[:12]}"
+    exists = runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref],
+                        check=False, timeout=60).ok
+    if not exists:
+        if progress:
+            progress(f"docker import {ref}")
+        result = runner.run(import_argv(rootfs, ref, key, BASE_CHANGES), check=False, timeout=1800)
+        if not result.ok:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+            raise BuildError(f"docker import of the base image {ref} failed: {tail[0][:200]}",
+                             fix="check the engine answers (scripts/start-dockerd.sh)")
+    runner.run(["docker", "tag", ref, f"{BASE_IMAGE}:latest"], timeout=60)
+    return ref

@@ -80,6 +80,8 @@ def spec_key(spec: RootfsSpec) -> str:
         "files": sorted(spec.files),
         "build_commands": [list(c) for c in spec.build_commands],
     }
+    if spec.base_image:  # only when set, so the keys of debootstrapped specs stay as they were
+        fields["base_image"] = spec.base_image
     h.update(json.dumps(fields, sort_keys=True).encode())
     for dest in sorted(spec.files):
         src = Path(spec.files[dest])
@@ -391,7 +393,12 @@ def build_rootfs(
 
     Raises:
         BuildError: naming the failing step and the build log; no partial rootfs is left.
+
+    A spec with ``base_image`` gets that image's exported filesystem instead (see
+    ``build_image_rootfs``).
     """
+    if spec.base_image:
+        return build_image_rootfs(spec, cache=cache, runner=runner, progress=progress)
     key = spec_key(spec)
     root = cache / "rootfs"
     target = rootfs_dir(cache, key)
@@ -423,3 +430,30 @@ def build_rootfs(
             raise
         log.say(f"rootfs {key[:12]} ready in {time.monotonic() - started:.1f} s")
     return key, target
+
+
+def build_image_rootfs(
+    spec: RootfsSpec,
+    *,
+    cache: Path,
+    runner: CommandRunner,
+    progress: Progress | None = None,
+) -> tuple[str, Path]:
+    """The rootfs of a spec with ``base_image``: that local image's filesystem, exported.
+
+    Returns:
+        ``(key, rootfs directory)`` where ``key`` is the hex of the image ID.
+
+    Raises:
+        BuildError: the spec also asks for content, or the image is not local.
+    """
+    from isobench.images.export import export_rootfs, inspect_image  # export imports this module
+
+    extra = [name for name in ("debian_packages", "pip_requirements", "files", "build_commands")
+             if getattr(spec, name)]
+    if extra:
+        raise BuildError(f"rootfs spec '{spec.name}' sets base_image and also {', '.join(extra)}",
+                         fix="put that content into the image (its Dockerfile) instead")
+    assert spec.base_image is not None
+    config = inspect_image(spec.base_image, runner=runner)
+    return config.key, export_rootfs(config, cache=cache, runner=runner, progress=progress)

@@ -28,6 +28,11 @@ class RootfsSpec:
         files: destination path in the rootfs → source path on the host (file or directory).
         build_commands: argv lists run inside the rootfs (chroot) after everything is installed,
             e.g. generating the SQLite data set. They must be deterministic.
+        base_image: a local Docker image (reference or ``sha256:`` ID). When set, the rootfs is
+            that image's exported filesystem instead of a debootstrap (cached by image ID), the
+            ``docker_image`` artifact is the image itself, and the content fields above
+            (``debian_packages``, ``pip_requirements``, ``files``, ``build_commands``) must be
+            empty.
     """
 
     name: str
@@ -36,6 +41,7 @@ class RootfsSpec:
     pip_requirements: tuple[str, ...] = ()
     files: Mapping[str, Path] = field(default_factory=dict)
     build_commands: tuple[tuple[str, ...], ...] = ()
+    base_image: str | None = None
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,15 @@ def _config(ns: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError("load config needs 'base_url' and 'scenario'")
         return cfg
     if not (ns.url and ns.scenario):
-        raise ConfigError("give --config, or both --url and --scenario",
-                          fix="python -m isobench.load --url http://127.0.0.1:8080 --scenario s.yaml")
+        raise ConfigError(
+            "give --config, or both --url and --scenario",
+            fix="python -m isobench.load --url http://127.0.0.1:8080 --scenario s.yaml",
+        )
     try:
         scenario = yaml.safe_load(Path(ns.scenario).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read scenario {ns.scenario}: {str(exc).splitlines()[0]}") from None
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"cannot read scenario {ns.scenario}: {first}") from None
     if isinstance(scenario, dict) and "scenario" in scenario and "requests" not in scenario:
         scenario = scenario["scenario"]  # a whole benchfile
     cpus = [int(c) for c in ns.cpus.split(",")] if ns.cpus else None

@@ -137,7 +137,7 @@ async def _run_async(plan: Plan, progress: Progress | None, index: int,
     total_reqs = 0
     try:
         while not all_done.done():
-            await asyncio.wait([all_done], timeout=0.1)
+            await asyncio.wait([all_done], timeout=min(0.1, max(next_sec - perf_counter(), 0.0)))
             store.flush()
             now = perf_counter()
             store.set_vus(sum(e.active for e in executors), sum(e.allocated() for e in executors))
@@ -164,7 +164,7 @@ async def _run_async(plan: Plan, progress: Progress | None, index: int,
         await asyncio.gather(*tasks, return_exceptions=True)
     store.flush()
     end = perf_counter()
-    if end - store._last_tick > 0.05:
+    if store.pending_reqs() or end - store._last_tick > 0.05:
         store.tick(end)
     store.duration_s = end - t_start
     return store, aborted

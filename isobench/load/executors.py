@@ -13,12 +13,16 @@ iterations are split, and arrival-rate workers take every ``count``-th iteration
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from time import perf_counter
 
 from isobench.load.scenario import Scenario
+from isobench.load.timer import PreciseTimer
 from isobench.load.vu import VU, ScenarioContext
+
+_EARLY = 60e-6
 
 
 def split(total: int, index: int, count: int) -> int:
@@ -66,7 +70,7 @@ class Executor:
         self._idle: asyncio.Future[None] | None = None
         ctx.on_iteration_done = self._done
 
-    # -- shared machinery ---------------------------------------------------------------------------
+    # -- shared machinery ------------------------------------------------------------------------
     def new_vu(self) -> VU:
         vu = VU(self.ctx, len(self.vus))
         self.vus.append(vu)
@@ -90,10 +94,8 @@ class Executor:
         self.stopping = True
         if self.active > 0:
             self._idle = self.loop.create_future()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._idle), grace)
-            except TimeoutError:
-                pass
         self.hard_stop()
 
     def hard_stop(self) -> None:
@@ -141,7 +143,7 @@ class RampingVUs(Executor):
         for st in self.sc.stages or []:
             if t < base + st.duration:
                 frac = (t - base) / st.duration if st.duration > 0 else 1.0
-                return split(int(math.floor(prev + (st.target - prev) * frac + 1e-9)),
+                return split(math.floor(prev + (st.target - prev) * frac + 1e-9),
                              self.index, self.count)
             base += st.duration
             prev = st.target
@@ -197,10 +199,8 @@ class PerVUIterations(Executor):
             self._idle = self.loop.create_future()
             self.stopping = True  # lets _done resolve the future; on_done still restarts VUs
             self._running = True
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._idle), limit)
-            except TimeoutError:
-                pass
         self._running = False
         self.hard_stop()
 
@@ -248,13 +248,17 @@ class ArrivalRate(Executor):
             self.free.append(self.new_vu())
         self._times = arrival_times(self.segments(), self.index, self.count)
         self._finished: asyncio.Future[None] = self.loop.create_future()
+        self._timer = PreciseTimer(self.loop, self._tick)
         self.t_start = perf_counter()
         self._next = self._advance()
         if self._next is None:
             self._finished.set_result(None)
         else:
             self._tick()
-        await self._finished
+        try:
+            await self._finished
+        finally:
+            self._timer.close()
         await self.drain(self.sc.graceful_stop)
 
     def _advance(self) -> float | None:
@@ -262,7 +266,7 @@ class ArrivalRate(Executor):
         return None if t is None else self.t_start + t
 
     def _tick(self) -> None:
-        """Start every iteration that is due; sleep coarse, then spin (call_soon) when close."""
+        """Start every iteration that is due, then sleep until the next one."""
         if self.stopping:
             if not self._finished.done():
                 self._finished.set_result(None)
@@ -276,11 +280,10 @@ class ArrivalRate(Executor):
         if nxt is None:
             self._finished.set_result(None)
             return
-        wait = nxt - now
-        if wait > 0.003:
-            self.loop.call_later(wait - 0.002, self._tick)
+        if nxt - now > _EARLY:
+            self._timer.arm(nxt - _EARLY)  # the wake-up itself takes ~30 µs: wake early...
         else:
-            self.loop.call_soon(self._tick)
+            self.loop.call_soon(self._tick)  # ...and spin the last few µs
 
     def _fire(self, t_intended: float) -> None:
         if self.free:

@@ -39,7 +39,7 @@ class LogHistogram:
         self.rel_error = rel_error
         self.g = (1 + rel_error) / (1 - rel_error)
         self._log_g = math.log(self.g)
-        n = int(math.ceil(math.log(highest / lowest) / self._log_g)) + 2
+        n = math.ceil(math.log(highest / lowest) / self._log_g) + 2
         self.counts: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
         self.count = 0
         self.sum = 0.0

@@ -106,7 +106,7 @@ class MetricStore:
         self.vus_max_seen = max(self.vus_max_seen, active)
         self.vus_max = max(self.vus_max, allocated)
 
-    # -- batching ----------------------------------------------------------------------------------
+    # -- batching --------------------------------------------------------------------------------
     def flush(self) -> None:
         """Record pending rows into histograms and the current second's bucket."""
         rows = self.rows.copy()  # VUs hold a reference to this list: empty it in place
@@ -155,6 +155,10 @@ class MetricStore:
         s.data_sent += int(a[:, 9].sum())
         s.durations.append(values["http_req_duration"])
 
+    def pending_reqs(self) -> int:
+        """Requests recorded since the last :meth:`tick`."""
+        return self._sec.reqs
+
     def tick(self, now: float) -> dict[str, Any]:
         """Close the current 1 s bucket (call once a second, after :meth:`flush`)."""
         s, self._sec = self._sec, _Second()
@@ -178,7 +182,7 @@ class MetricStore:
         self.timeseries.append(row)
         return row
 
-    # -- queries -------------------------------------------------------------------------------------
+    # -- queries ---------------------------------------------------------------------------------
     def _rids(self, tags: Iterable[tuple[str, str]]) -> list[int]:
         t = list(tags)
         return [i for i, rt in enumerate(self.req_tags) if all(rt.get(k) == v for k, v in t)]

@@ -58,7 +58,7 @@ def build_summary(store: MetricStore, sset: ScenarioSet, outcomes: list[Threshol
     keys += [parse_key(o.metric) for o in outcomes if parse_key(o.metric).tags]
     for key in keys:
         kind = METRIC_TYPES[key.name]
-        if key.name == "dropped_iterations" and not store.dropped or (
+        if (key.name == "dropped_iterations" and not any(store.dropped)) or (
             key.name == "checks" and not store.checks
         ):
             continue
@@ -102,7 +102,7 @@ def _clean(v: float) -> float:
     return 0.0 if isinstance(v, float) and (math.isinf(v) or math.isnan(v)) else v
 
 
-# -- text rendering ---------------------------------------------------------------------------------
+# -- text rendering -----------------------------------------------------------------------------
 def fmt_time(ms: float) -> str:
     """k6's duration format: 1.2s, 12.34ms, 56.7µs, 0s."""
     if ms == 0:
@@ -158,12 +158,12 @@ def render_summary(summary: dict[str, Any]) -> str:
                 agg = source.split("<")[0].split(">")[0].split("=")[0].split("!")[0].strip()
                 val = o["value"]
                 if metrics.get(metric, {}).get("type") == "trend":
-                    shown = fmt_time(val)
+                    valtext = fmt_time(val)
                 elif agg == "rate" and metrics.get(metric, {}).get("type") == "rate":
-                    shown = f"{val * 100:.2f}%"
+                    valtext = f"{val * 100:.2f}%"
                 else:
-                    shown = f"{val:g}"
-                lines.append(f"    {mark} '{source}' {agg}={shown}")
+                    valtext = f"{val:g}"
+                lines.append(f"    {mark} '{source}' {agg}={valtext}")
             lines.append("")
         lines.append("")
     lines += ["  █ TOTAL RESULTS", ""]
@@ -186,8 +186,8 @@ def render_summary(summary: dict[str, Any]) -> str:
                 lines.append(f"    ✗ {c['name']}")
                 lines.append(f"      ↳  {pct:.0f}% — ✓ {c['passes']} / ✗ {c['fails']}")
         lines.append("")
-    for title, names in _CATEGORIES:
-        shown = [n for n in names if n in metrics]
+    for title, group in _CATEGORIES:
+        shown = [n for n in group if n in metrics]
         if not shown:
             continue
         lines.append(f"    {title}")

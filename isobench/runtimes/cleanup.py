@@ -54,4 +54,7 @@ def clean_leftovers(runner: CommandRunner, run_id: str | None = None) -> list[st
         clean_vms = getattr(qemu, "clean_vms", None)
         if callable(clean_vms):
             done += list(clean_vms())
+    from isobench.telemetry.nftcount import cleanup_leftovers as clean_counters
+
+    done += [f"nftables counter table {t}" for t in clean_counters()]
     return done

@@ -107,12 +107,18 @@ class DockerRuntime(Runtime):
 
     # --- launch ---------------------------------------------------------------------------------
 
-    def network_args(self, host_port: int) -> list[str]:
+    def network_args(self, host_port: int, listen_port: int) -> list[str]:
         return ["--network", "host"]
 
     def run_argv(self, image: str, name: str, spec: LaunchSpec, resources: Resources,
                  host_port: int) -> list[str]:
-        """The full ``docker run -d`` command line (``spec`` already rendered)."""
+        """The full ``docker run -d`` command line (``spec`` already rendered).
+
+        Everything the spec names is passed explicitly (entrypoint and arguments, environment,
+        working directory, user), so a workload's image config never leaks in unless the spec
+        carries it (an image workload's spec is that config); with no ``user`` the image's own
+        ``User`` applies, as in ``docker run``.
+        """
         env = dict(spec.env)
         env.setdefault("PATH", DEFAULT_PATH)
         memory = f"{resources.memory_mb}m"
@@ -121,7 +127,7 @@ class DockerRuntime(Runtime):
                 "--label", f"{LABEL}.runtime={self.name}"]
         if self.oci_runtime:
             argv += ["--runtime", self.oci_runtime]
-        argv += self.network_args(host_port)
+        argv += self.network_args(host_port, spec.listen_port(host_port))
         argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory, "--memory-swap", memory,
                  "--workdir", spec.workdir]
         if spec.user:
@@ -140,7 +146,7 @@ class DockerRuntime(Runtime):
             raise StartError(f"{self.name} needs the Docker image of the rootfs",
                              fix="build artifacts with need={'docker_image'}")
         assert_port_free(host_port)
-        rendered = spec.render(self.bind, host_port)
+        rendered = spec.render(self.bind, spec.listen_port(host_port))
         runner = self.ctx.runner
         for _ in range(20):
             name = _next_name(self.ctx.run_id, self.name)
@@ -252,8 +258,8 @@ class DockerBridgeRuntime(DockerRuntime):
     network_path = "docker-proxy"
     shares_host_network = False
 
-    def network_args(self, host_port: int) -> list[str]:
-        return ["--network", "bridge", "--publish", f"127.0.0.1:{host_port}:{host_port}"]
+    def network_args(self, host_port: int, listen_port: int) -> list[str]:
+        return ["--network", "bridge", "--publish", f"127.0.0.1:{host_port}:{listen_port}"]
 
     def _network_details(self, instance: Instance, pid: int) -> None:
         proxy = find_docker_proxy(instance.host_port)

@@ -40,8 +40,13 @@ _COUNTER = itertools.count()
 
 
 def assert_port_free(port: int) -> None:
-    """Raise StartError when something already listens on 127.0.0.1:port."""
+    """Raise StartError when something already listens on 127.0.0.1:port.
+
+    Connections of a previous instance lingering in TIME_WAIT do not count (``SO_REUSEADDR``, as
+    servers set it): a fixed-port workload is started on the same port trial after trial.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:

@@ -3,11 +3,15 @@
 The agent answers ``GET /cgi-bin/stats`` with sections headed ``==> NAME <==`` (``/proc/stat``,
 ``/proc/meminfo``, ``/proc/loadavg``, ``/proc/net/dev``, ``tasks``). Samples carry
 ``source="guest"``. Asking costs the guest a little CPU (one CGI process per poll); a poll that
-times out is skipped and counted in ``guest_poll_failures``.
+times out is skipped and counted in ``guest_poll_failures``. Fetches run in a worker thread of
+the sampler (one in flight at a time), so a slow guest (TCG) never delays the host samplers that
+share the session's polling thread; each guest Sample is stamped when its answer arrived.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 
@@ -90,7 +94,7 @@ class GuestSampler(PollingSampler):
 
     def fetch(self) -> str:
         url = f"http://127.0.0.1:{self.instance.guest_agent_port}{STATS_PATH}"
-        timeout = max(0.5, min(3.0, 0.8 * self.interval))
+        timeout = max(2.0, 2 * self.interval)
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             body: bytes = resp.read()
         return body.decode(errors="replace")
@@ -101,13 +105,48 @@ class GuestSampler(PollingSampler):
         self._prev: GuestStats | None = None
         self._t_prev = 0.0
         self._mem_total: int | None = None
+        self._pending: list[tuple[float, str | None]] = []
+        self._lock = threading.Lock()
+        self._want = threading.Event()
+        self._quit = threading.Event()
+        self._worker = threading.Thread(target=self._fetch_loop, name="guest-agent", daemon=True)
+        self._worker.start()
+
+    def _fetch_loop(self) -> None:
+        while True:
+            self._want.wait()
+            self._want.clear()
+            if self._quit.is_set():
+                return
+            try:
+                item: tuple[float, str | None] = (time.time(), self.fetch())
+            except (OSError, ValueError):
+                item = (time.time(), None)
+            with self._lock:
+                self._pending.append(item)
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._pending = self._pending, []
+        for stamp, text in items:
+            self._consume(stamp, text)
 
     def poll(self, now: float) -> None:
-        try:
-            stats = parse_stats(self.fetch())
-        except OSError:
+        """Ask for a new reading (non-blocking) and take in the answers that arrived."""
+        self._want.set()
+        self._drain()
+
+    def close(self) -> None:
+        self._quit.set()
+        self._want.set()
+        self._worker.join(timeout=max(2.0, 2 * self.interval) + 1.0)
+        self._drain()
+
+    def _consume(self, now: float, text: str | None) -> None:
+        if text is None:
             self._failures += 1
             return
+        stats = parse_stats(text)
         if stats.mem_used is not None:
             self.emit("guest_mem_used_bytes", stats.mem_used, "bytes", now)
             self._mem_total = stats.mem_total

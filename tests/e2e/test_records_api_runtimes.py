@@ -7,6 +7,7 @@ import subprocess
 import time
 import urllib.request
 
+import psutil
 import pytest
 
 from isobench import plugins
@@ -33,23 +34,27 @@ def _get_json(port: int, path: str) -> tuple[int, object, int]:
         return resp.status, json.loads(body), len(body)
 
 
-def _leftovers() -> dict[str, str]:
+def _leftovers(run_id: str, pids: list[int]) -> dict[str, object]:
+    """What of this instance is still there: its containers, processes, mounts."""
     docker = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=isobench=1"], capture_output=True, text=True
+        ["docker", "ps", "-aq", "--filter", f"label=isobench.run={run_id}"],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
-    qemu = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True)
-    mounts = [line for line in open("/proc/mounts") if "isobench" in line]
-    return {
-        "containers": docker,
-        "qemu": qemu.stdout.strip(),
-        "mounts": "".join(mounts),
-    }
+    alive = [
+        pid
+        for pid in pids
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    mounts = [line for line in open("/proc/mounts") if run_id in line]
+    return {"containers": docker, "pids": alive, "mounts": mounts}
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
 def test_records_through_loopback(name: str, artifacts: Artifacts, tmp_path) -> None:
+    run_id = f"e2e{int(time.time())}{name}"
     runtime: Runtime = plugins.load("runtime", name)(
-        RuntimeContext(work_dir=tmp_path, run_id=f"e2e{int(time.time())}")
+        RuntimeContext(work_dir=tmp_path, run_id=run_id)
     )
     assert runtime.check() is None
     workload = RecordsApiWorkload({})
@@ -59,7 +64,10 @@ def test_records_through_loopback(name: str, artifacts: Artifacts, tmp_path) -> 
     try:
         deadline = 240.0 if runtime.emulated else 60.0
         startup = wait_ready(
-            port, spec.ready_path, launched_at=instance.launched_at, deadline_s=deadline,
+            port,
+            spec.ready_path,
+            launched_at=instance.launched_at,
+            deadline_s=deadline,
             exited=lambda: runtime.exited(instance),
         )
         assert startup > 0
@@ -77,5 +85,5 @@ def test_records_through_loopback(name: str, artifacts: Artifacts, tmp_path) -> 
             assert runtime.emulated == (instance.facts.get("accel") == "tcg")
     finally:
         runtime.stop(instance)
-    left = _leftovers()
-    assert left == {"containers": "", "qemu": "", "mounts": ""}, left
+    left = _leftovers(run_id, instance.pids)
+    assert left == {"containers": "", "pids": [], "mounts": []}, left

@@ -60,7 +60,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def nginx(cpu: int | None = 0, body: bytes = b"hello isobench\n") -> Iterator[str]:
-    """nginx serving ``/index.html`` (``body``), ``/json`` and ``/missing`` (404); yields its URL."""
+    """nginx serving ``/index.html`` (``body``), ``/json``, ``/missing`` (404); yields the URL."""
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
     d = Path(tempfile.mkdtemp(prefix="isobench-nginx-"))
     d.chmod(0o755)  # nginx workers run as nobody

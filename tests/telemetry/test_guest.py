@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,6 +87,7 @@ def test_sampler_polls_agent(agent: tuple[int, list[int]]) -> None:
     sampler = GuestSampler(inst, interval=0.2, labels={"runtime": "vm"})
     assert sampler.check() is None
     sampler.start()
+    time.sleep(0.7)
     sampler.stop()
     s = sampler.summary()
     assert hits[0] >= 2
@@ -112,5 +114,6 @@ def test_unreachable_agent_counts_failures() -> None:
     inst = Instance(runtime="vm", host_port=1, launched_at=0.0, guest_agent_port=9)
     sampler = GuestSampler(inst, interval=0.2)
     sampler.start()
+    time.sleep(0.7)
     sampler.stop()
     assert sampler.summary()["guest_poll_failures"] >= 2

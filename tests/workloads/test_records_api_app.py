@@ -147,6 +147,22 @@ def test_healthz_is_503_until_the_storage_answers(tmp_path: Path) -> None:
         assert len(client.get("/records").json()) == 100
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RECORDS_STORAGE": "postgres", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+        {"RECORDS_STORAGE": "mongodb", "MONGODB_URI": "mongodb://127.0.0.1:1/"},
+    ],
+    ids=["postgres", "mongodb"],
+)
+def test_unreachable_database_keeps_healthz_at_503(env: dict[str, str]) -> None:
+    """Nothing listens on 127.0.0.1:1: the server runs, but is not ready, and says why."""
+    with serve(env, ready=503) as base, httpx.Client(base_url=base, timeout=15) as client:
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json()["error"]
+        assert client.get("/records").status_code == 503
+
+
 # --- PostgreSQL, for real -------------------------------------------------------------------------
 
 

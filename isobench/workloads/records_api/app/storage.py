@@ -8,7 +8,8 @@ unset, ``MONGODB_URI`` selects MongoDB and ``DATABASE_URL`` PostgreSQL, as in th
   every runtime).
 - postgres: ``DATABASE_URL`` (``postgresql://...``), psycopg 3.
 - mongodb: ``MONGODB_URI``, database ``MONGODB_DB`` (default ``sample_training``), collection
-  ``companies`` (the seed's), pymongo.
+  ``companies`` (the seed's), pymongo. Data loaded by our loader has ``seq``; MongoDB's own sample
+  data set (no ``seq``) is read with ``sort(_id).skip(start).limit(limit)`` instead.
 
 Every backend holds the same table/collection: one row per company, keyed by ``seq`` (0..N-1),
 the plain fields as columns, ``_id`` as an object id (text in SQL), ``created_at`` as a native date
@@ -178,14 +179,23 @@ class MongoStorage:
         self._client: Any = MongoClient(uri, serverSelectionTimeoutMS=3000, tz_aware=True)
         self._coll = self._client[database][TABLE]
         self._projection = {f: 1 for f in (*PLAIN_FIELDS, "created_at")}
+        self._has_seq: bool | None = None
 
     def count(self) -> int:
-        return int(self._coll.estimated_document_count())
+        n = int(self._coll.estimated_document_count())
+        if self._has_seq is None and n > 0:
+            self._has_seq = self._coll.find_one({"seq": {"$exists": True}}, {"_id": 1}) is not None
+        return n
 
     def fetch(self, start: int, limit: int) -> list[dict[str, Any]]:
-        cursor = (
-            self._coll.find({"seq": {"$gte": start}}, self._projection).sort("seq", 1).limit(limit)
-        )
+        if self._has_seq is False:  # the real sample data set (no ``seq``): skip/limit by _id
+            cursor = self._coll.find({}, self._projection).sort("_id", 1).skip(start).limit(limit)
+        else:
+            cursor = (
+                self._coll.find({"seq": {"$gte": start}}, self._projection)
+                .sort("seq", 1)
+                .limit(limit)
+            )
         out = []
         for d in cursor:
             row = (d["_id"], *(d.get(f) for f in PLAIN_FIELDS), d.get("created_at"))
