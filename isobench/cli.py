@@ -13,8 +13,8 @@ from rich.console import Console
 from isobench import __version__, plugins
 from isobench.errors import IsobenchError
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, log_path=False, width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _csv(value: str) -> list[str]:
@@ -126,6 +126,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         bench = load_benchfile(None, store.read_manifest()["benchfile"])
     else:
         bench = load_benchfile(args.benchfile, _run_overrides(args))
+        for name in bench.runtimes:
+            plugins.load("runtime", name)  # unknown names fail here, before anything is made
+        plugins.load("workload", bench.workload)
         store = RunStore(args.out or default_run_dir())
     console.print(
         f"[bold]isobench[/] {bench.workload} on {', '.join(bench.runtimes)} → {store.root}"

@@ -1,1 +1,1 @@
-"""Building the artifacts: one rootfs, then a native directory, a Docker image and a VM disk from it."""
+"""Building the artifacts: one rootfs, then a native directory, a Docker image and a VM disk."""

@@ -23,7 +23,7 @@ class RootfsSpec:
     Attributes:
         name: short name, used in image tags and paths (``records-api``).
         suite: Debian suite for debootstrap.
-        debian_packages: packages included beyond ``python3`` (e.g. ``postgresql``, ``redis-server``).
+        debian_packages: packages beyond ``python3`` (e.g. ``postgresql``, ``redis-server``).
         pip_requirements: requirement strings installed into ``VENV`` from a host-side wheelhouse.
         files: destination path in the rootfs → source path on the host (file or directory).
         build_commands: argv lists run inside the rootfs (chroot) after everything is installed,

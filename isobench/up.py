@@ -1,0 +1,114 @@
+"""``isobench up RUNTIME``: one runtime running the workload, until Ctrl-C.
+
+For poking at an app the way a benchmark will run it: the same artifacts, pinning, memory limit
+and port mapping as a trial. Prints the 127.0.0.1 endpoint and how to get inside (``docker exec``,
+a ``chroot`` into the native overlay, the VM's serial console log), waits until Ctrl-C (or
+SIGTERM, or the instance dies), then removes everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+from isobench import plugins
+from isobench.errors import IsobenchError
+from isobench.images.build import build_artifacts
+from isobench.netutil import wait_ready
+from isobench.runner import host_port_for
+from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.workloads.base import LaunchSpec, Workload
+
+READY_DEADLINE_S = 300.0
+"""Generous: a VM under TCG takes seconds to boot, a big image seconds to export."""
+
+Say = Callable[[str], None]
+
+
+def shell_hint(instance: Instance, spec: LaunchSpec) -> str:
+    """One line telling how to get a shell (or the console) of a running instance."""
+    facts = instance.facts
+    if facts.get("overlay"):  # native: the instance's overlay of the rootfs
+        user = f" --userspec={spec.user}" if spec.user else ""
+        return f"shell: chroot{user} {facts['overlay']} /bin/sh   (app cwd: {spec.workdir})"
+    if instance.qemu_pid is not None:
+        return f"console: tail -f {instance.log_path}   (the VM's serial console; no shell)"
+    if facts.get("container"):
+        return f"shell: docker exec -it {facts['container']} /bin/sh"
+    return f"log: {instance.log_path}"
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) raise KeyboardInterrupt for the block, like Ctrl-C."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def up(runtime_name: str, workload: Workload, resources: Resources, *,
+       say: Say = print, work_dir: Path | None = None) -> int:
+    """Run ``workload`` in one runtime until interrupted; return the exit code.
+
+    Returns:
+        0 after Ctrl-C/SIGTERM with everything removed; 1 when the instance died or did not get
+        ready; 2 when the runtime or workload cannot run here (the reason is printed).
+    """
+    run_id = f"up-{uuid.uuid4().hex[:8]}"
+    ctx = RuntimeContext(run_id=run_id,
+                         work_dir=work_dir or Path("/tmp") / "isobench-up" / run_id)
+    runtime: Runtime = plugins.load("runtime", runtime_name)(ctx)
+    instance: Instance | None = None
+    with _interrupts():
+        try:
+            reason = runtime.check() or workload.check()
+            if reason:
+                say(f"error: cannot run {workload.name} in {runtime_name}: {reason}")
+                return 2
+            artifacts = build_artifacts(workload.rootfs_spec(), {"rootfs", runtime.artifact},
+                                        progress=lambda s: say(f"  {s}"))
+            spec = workload.launch_spec()
+            host_port = host_port_for(runtime, spec)
+            instance = runtime.start(artifacts, spec, resources, host_port)
+            started = instance
+
+            def exited() -> str | None:
+                return runtime.exited(started)
+
+            took = wait_ready(host_port, spec.ready_path, launched_at=instance.launched_at,
+                              deadline_s=READY_DEADLINE_S, exited=exited)
+            say(f"{workload.name} is up in {runtime_name} after {took:.2f} s")
+            say(f"endpoint: {instance.endpoint}{spec.ready_path}")
+            say(shell_hint(instance, spec))
+            if instance.log_path is not None:
+                say(f"log: {instance.log_path}")
+            say("press Ctrl-C to stop and clean up")
+            while True:
+                gone = runtime.exited(instance)
+                if gone:
+                    say(f"error: instance stopped: {gone}")
+                    return 1
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            say("stopping")
+            return 0
+        except IsobenchError as exc:
+            say(f"error: {exc}")
+            return 1
+        finally:
+            if instance is not None:
+                with contextlib.suppress(KeyboardInterrupt):
+                    runtime.stop(instance)
+                say(f"removed the {runtime_name} instance")
