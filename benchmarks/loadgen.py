@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from isobench.load.api import run_load  # noqa: E402
-from tests.load.servers import nginx  # noqa: E402
+from isobench.load.api import run_load
+from tests.load.servers import nginx
 
 LOCUSTFILE = """
 from locust import constant, task

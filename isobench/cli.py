@@ -25,6 +25,44 @@ def _ints(value: str) -> list[int]:
     return [int(v) for v in _csv(value)]
 
 
+def _add_image_flags(p: argparse.ArgumentParser) -> None:
+    """Bring-your-own-app flags (workload ``image``)."""
+    g = p.add_argument_group("your own app (workload 'image')")
+    g.add_argument("--dockerfile", help="build this Dockerfile (base images must be local)")
+    g.add_argument("--context", help="build context (default: the Dockerfile's directory)")
+    g.add_argument("--image", help="a local image to benchmark")
+    g.add_argument("--port", type=int, help="port the app listens on (default: its EXPOSE)")
+    g.add_argument("--ready-path", help="path that answers 200 when ready (default /)")
+    g.add_argument("--load-path", help="path the default scenario requests (default /)")
+    g.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra env (repeatable)")
+    g.add_argument("--cmd", help="command to run instead of the image's (shell-split)")
+    g.add_argument("--writable", action="append", metavar="PATH", help="tmpfs path (repeatable)")
+    g.add_argument(
+        "--requirements",
+        action="append",
+        metavar="FILE",
+        help="requirements file in the context whose wheels the build gets offline",
+    )
+
+
+def _image_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    if not (getattr(args, "dockerfile", None) or getattr(args, "image", None)):
+        return None
+    keys = (
+        "dockerfile",
+        "context",
+        "image",
+        "port",
+        "ready_path",
+        "load_path",
+        "env",
+        "cmd",
+        "writable",
+        "requirements",
+    )
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="isobench",
@@ -59,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="run directory (default isobench-runs/<time>)")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _add_image_flags(run)
+
+    up = sub.add_parser("up", help="start one runtime with the workload until Ctrl-C")
+    up.add_argument("runtime", help=f"one of: {', '.join(plugins.names('runtime'))}")
+    up.add_argument("--workload", default="records-api")
+    up.add_argument("--cpus", type=_ints, default=[0])
+    up.add_argument("--memory", type=int, default=1024)
+    _add_image_flags(up)
+
+    sub.add_parser("base-image", help="build isobench/base, the local image to build FROM")
 
     rep = sub.add_parser("report", help="write report.html (and CSV) for a run directory")
     rep.add_argument("run_dir", type=Path)
@@ -71,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="build the rootfs, Docker image and VM disk of a workload")
     build.add_argument("--workload", default="records-api")
     build.add_argument("--runtimes", type=_csv, default=None)
+    _add_image_flags(build)
 
     sub.add_parser("clean", help="remove leftover containers, VMs, mounts isobench created")
     sub.add_parser("list", help="runtimes, workloads, presets")
@@ -86,7 +135,9 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         data["preset"] = args.preset
     if args.quick:
         data.update({"duration": "5s", "warmup": "1s", "trials": 3})
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = _image_options(args) or {}
+    if opts:
+        data["workload"] = "image"
     for key in ("storage", "database_url", "mongodb_uri"):
         if getattr(args, key):
             opts[key] = getattr(args, key)
@@ -195,12 +246,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from isobench.images.build import build_artifacts
 
-    workload = plugins.load("workload", args.workload)({})
+    image_opts = _image_options(args)
+    name = "image" if image_opts else args.workload
+    workload = plugins.load("workload", name)(image_opts or {})
     need = {"rootfs"}
     for name in args.runtimes or plugins.names("runtime"):
         need.add(plugins.load("runtime", name).artifact)
     arts = build_artifacts(workload.rootfs_spec(), need, progress=lambda s: console.log(s))
     console.print_json(json.dumps({"key": arts.key, "sizes": dict(arts.sizes)}))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from isobench.runtimes.base import Resources
+    from isobench.up import up
+
+    image_opts = _image_options(args)
+    name = "image" if image_opts else args.workload
+    workload = plugins.load("workload", name)(image_opts or {})
+    plugins.load("runtime", args.runtime)
+    resources = Resources(cpus=tuple(args.cpus), memory_mb=args.memory)
+    return up(args.runtime, workload, resources, say=console.print)
+
+
+def cmd_base_image(args: argparse.Namespace) -> int:
+    from isobench import paths
+    from isobench.images.docker_image import ensure_base_image
+    from isobench.proc import SubprocessRunner
+
+    ref = ensure_base_image(
+        cache=paths.cache_dir(), runner=SubprocessRunner(), progress=lambda s: console.log(s)
+    )
+    console.print(f"{ref} (also tagged isobench/base:latest): build FROM isobench/base")
     return 0
 
 

@@ -208,17 +208,29 @@ def _acceleration_check(probe: bool) -> Check:
             "(run `isobench doctor --probe`)",
         )
     try:
-        from isobench.runtimes.qemu import acceleration
-    except ImportError as exc:
-        return Check("kvm", False, f"probe unavailable: {exc}")
-    accel, reason = acceleration()
-    if accel == "kvm":
-        return Check("kvm", True, "a probe boot of the guest kernel under KVM answered")
+        from isobench import paths
+        from isobench.images.initramfs import ensure_initramfs
+        from isobench.images.kernel import ensure_kernel
+        from isobench.proc import SubprocessRunner
+        from isobench.runtimes.kvm_probe import probe_kvm
+
+        runner = SubprocessRunner()
+        kernel, modules, version = ensure_kernel(paths.cache_dir(), runner)
+        initrd = ensure_initramfs(paths.cache_dir(), runner, modules, version)
+        result = probe_kvm(kernel, initrd)
+    except Exception as exc:  # doctor reports, it does not crash
+        return Check("kvm", False, f"probe boot could not run: {exc}")
+    if result.usable:
+        return Check(
+            "kvm",
+            True,
+            f"a probe boot of the guest kernel under KVM answered in {result.seconds:.1f} s",
+        )
     return Check(
         "kvm",
         False,
-        f"probe boot under KVM failed: {reason}; VMs run under TCG "
-        "(emulated, every VM figure marked not comparable)",
+        f"probe boot under KVM failed: {result.reason}; VMs run under TCG "
+        "(emulated: every VM figure is marked not comparable)",
         "a host with hardware VMX/SVM exposed (here /dev/kvm is not hardware KVM)",
     )
 

@@ -9,7 +9,9 @@ SIGTERM, or the instance dies), then removes everything it started.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -62,13 +64,21 @@ def up(runtime_name: str, workload: Workload, resources: Resources, *,
        say: Say = print, work_dir: Path | None = None) -> int:
     """Run ``workload`` in one runtime until interrupted; return the exit code.
 
+    Args:
+        runtime_name: a registered runtime (``native``, ``docker-bridge``, ``vm``...).
+        workload: the workload, options applied.
+        resources: pinning and memory limit, as for a trial.
+        say: where the lines for the user go.
+        work_dir: where logs go (default: a temporary directory removed at the end).
+
     Returns:
         0 after Ctrl-C/SIGTERM with everything removed; 1 when the instance died or did not get
         ready; 2 when the runtime or workload cannot run here (the reason is printed).
     """
     run_id = f"up-{uuid.uuid4().hex[:8]}"
+    own_dir = work_dir is None  # a temporary one, removed at the end
     ctx = RuntimeContext(run_id=run_id,
-                         work_dir=work_dir or Path("/tmp") / "isobench-up" / run_id)
+                         work_dir=work_dir or Path(tempfile.mkdtemp(prefix=f"isobench-{run_id}-")))
     runtime: Runtime = plugins.load("runtime", runtime_name)(ctx)
     instance: Instance | None = None
     with _interrupts():
@@ -112,3 +122,5 @@ def up(runtime_name: str, workload: Workload, resources: Resources, *,
                 with contextlib.suppress(KeyboardInterrupt):
                     runtime.stop(instance)
                 say(f"removed the {runtime_name} instance")
+            if own_dir:
+                shutil.rmtree(ctx.work_dir, ignore_errors=True)

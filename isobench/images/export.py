@@ -106,7 +106,8 @@ def inspect_image(ref: str, *, runner: CommandRunner) -> ImageConfig:
     result = runner.run(["docker", "image", "inspect", ref], check=False, timeout=60)
     if not result.ok:
         if "No such image" in result.stderr or "No such object" in result.stderr:
-            raise BuildError(f"image '{ref}' is not in the local Docker engine", fix=NO_REGISTRY_FIX)
+            raise BuildError(f"image '{ref}' is not in the local Docker engine",
+                             fix=NO_REGISTRY_FIX)
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
         raise BuildError(f"docker image inspect {ref} failed: {tail[0][:200]}",
                          fix="check the engine answers (scripts/start-dockerd.sh)")
@@ -227,7 +228,7 @@ def serve_directory(directory: Path) -> Iterator[int]:
 
 def download_wheels(requirements: Sequence[Path], dest: Path, *, runner: CommandRunner,
                     python_version: str = "3.11") -> None:
-    """``pip download`` (on the host) the wheels of ``requirements`` files for the image's CPython."""
+    """``pip download`` (on the host) the wheels of requirement files for the image's CPython."""
     plats = [a for p in PIP_PLATFORMS for a in ("--platform", p)]
     reqs = [a for r in requirements for a in ("-r", str(r))]
     result = runner.run([
@@ -293,7 +294,8 @@ def build_dockerfile(dockerfile: Path, context: Path, *, runner: CommandRunner, 
         if progress:
             progress(f"docker build {context} (legacy builder) → {tag}")
         result = runner.run(argv, check=False, timeout=3600, env=env)
-    log.write_text(f"$ {shlex.join(argv)}\n{result.stdout}{result.stderr}[exit {result.returncode}]\n")
+    log.write_text(f"$ {shlex.join(argv)}\n{result.stdout}{result.stderr}"
+                   f"[exit {result.returncode}]\n")
     if not result.ok:
         text = result.stderr + result.stdout
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,9 +111,10 @@ def run_load(
     ScenarioSet.parse(scenario)  # fail fast, in this process, with a ConfigError
     config = {"base_url": base_url, "scenario": dict(scenario),
               "cpus": list(cpus) if cpus else None}
+    errfile = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "isobench.load", "--config", "-", "--jsonl"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile, text=True,
         start_new_session=True,
     )
     result: dict[str, Any] | None = None
@@ -145,9 +147,11 @@ def run_load(
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        stderr = proc.stderr.read() if proc.stderr is not None else ""
-        if proc.stderr is not None:
-            proc.stderr.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        errfile.seek(0)
+        stderr = errfile.read()
+        errfile.close()
     if result is None:
         tail = (error or stderr.strip().splitlines()[-1:] or [f"exit status {rc}"])
         raise LoadError(f"load engine failed: {tail if isinstance(tail, str) else tail[0]}",

@@ -100,10 +100,12 @@ class Workload(ABC):
     ) -> dict[str, Any]:
         """Apply the scenario's load to ``endpoint`` (``http://127.0.0.1:PORT``).
 
-        Returns the k6-style summary (``{"metrics": {...}, "thresholds": {...}, ...}``). The
+        Returns the k6-style summary (``{"metrics": {...}, "thresholds": {...}, ...}``), with the
+        1 s time series under ``"timeseries"`` (the runner moves it into samples). The
         default drives HTTP with the built-in load engine; workloads with a protocol of their own
         (the validator's gossip, a peer client such as pgbench) override it.
         """
         from isobench.load.api import run_load
 
-        return run_load(endpoint, scenario, cpus=cpus, on_progress=on_progress).summary
+        result = run_load(endpoint, scenario, cpus=cpus, on_progress=on_progress)
+        return {**result.summary, "timeseries": result.timeseries}

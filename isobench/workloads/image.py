@@ -6,7 +6,8 @@ ID; the Docker runtimes run the image itself) and its config is the launch spec,
 
 Options (``workload_options`` in a benchfile; flags on the command line):
 
-- ``dockerfile``: a Dockerfile to build (legacy builder, ``FROM`` a local image), or
+- ``dockerfile``: a Dockerfile to build (legacy builder, ``FROM`` a local image; ``isobench/base``
+  is built on demand when a ``FROM`` line names it), or
 - ``image``: a local image reference or ID (no registry is reachable: it must be local).
 - ``context``: the build context (default: the Dockerfile's directory).
 - ``port``: the port the app listens on inside (default: the image's only exposed TCP port).
@@ -35,6 +36,7 @@ from typing import Any, ClassVar
 
 from isobench import paths
 from isobench.errors import ConfigError, IsobenchError
+from isobench.images.docker_image import BASE_IMAGE, ensure_base_image
 from isobench.images.export import ImageConfig, build_dockerfile, export_rootfs, inspect_image
 from isobench.images.spec import RootfsSpec
 from isobench.proc import CommandRunner, SubprocessRunner
@@ -170,6 +172,21 @@ def launch_from_config(
                       ready_path=ready, user=user, writable_paths=paths_w, port=listen)
 
 
+def uses_base_image(dockerfile: Path) -> bool:
+    """True when a ``FROM`` line of ``dockerfile`` names ``isobench/base`` (built on demand)."""
+    try:
+        lines = dockerfile.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        words = line.split()
+        if len(words) >= 2 and words[0].upper() == "FROM":
+            image = next((w for w in words[1:] if not w.startswith("--")), "")
+            if image.split("@")[0].split(":")[0] == BASE_IMAGE:
+                return True
+    return False
+
+
 def _env_option(value: Any) -> dict[str, str]:
     if value is None:
         return {}
@@ -195,7 +212,7 @@ class ImageWorkload(Workload):
     """The user's own image (built from a Dockerfile or already local), in every runtime."""
 
     name: ClassVar[str] = "image"
-    description: ClassVar[str] = "your own app: any Dockerfile or local image (--dockerfile/--image)"
+    description: ClassVar[str] = "your own app from a Dockerfile or a local image"
 
     def __init__(self, options: Mapping[str, Any] | None = None,
                  runner: CommandRunner | None = None, cache: Path | None = None) -> None:
@@ -238,6 +255,8 @@ class ImageWorkload(Workload):
         if self._config is None:
             dockerfile, image = self._source()
             if dockerfile is not None:
+                if uses_base_image(dockerfile):
+                    ensure_base_image(cache=self.cache, runner=self.runner)
                 context = Path(self.options.get("context") or dockerfile.parent).resolve()
                 work = self.cache / "byo" / hashlib.sha256(
                     f"{dockerfile}\0{context}".encode()).hexdigest()[:16]
@@ -271,15 +290,16 @@ class ImageWorkload(Workload):
         if self._spec is None:
             port = self.options.get("port")
             writable = self.options.get("writable") or ()
-            self._spec = launch_from_config(
-                self.image_config(),
-                port=int(port) if port is not None else None,
-                ready_path=self.options.get("ready_path"),
-                env=_env_option(self.options.get("env")),
-                cmd=_argv_option(self.options.get("cmd")),
-                writable=(writable,) if isinstance(writable, str) else tuple(writable),
-                rootfs=self.rootfs(),
-            )
+            args: dict[str, Any] = {
+                "port": int(port) if port is not None else None,
+                "ready_path": self.options.get("ready_path"),
+                "env": _env_option(self.options.get("env")),
+                "cmd": _argv_option(self.options.get("cmd")),
+                "writable": (writable,) if isinstance(writable, str) else tuple(writable),
+            }
+            config = self.image_config()
+            launch_from_config(config, **args)  # what the config alone refuses, before exporting
+            self._spec = launch_from_config(config, rootfs=self.rootfs(), **args)
         return self._spec
 
     def default_scenario(self) -> dict[str, Any]:

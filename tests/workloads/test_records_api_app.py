@@ -62,7 +62,7 @@ def serve(env: dict[str, str], timeout: float = 30.0, ready: int = 200) -> Itera
                     log.seek(0)
                     pytest.fail(f"app exited rc={proc.returncode}: {log.read().decode()[-2000:]}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(base + "/healthz", timeout=1).status_code == ready:
+                    if httpx.get(base + "/healthz", timeout=3).status_code == ready:
                         break
                 if time.monotonic() > deadline:
                     log.seek(0)

@@ -38,7 +38,12 @@ class _State:
         """The backend with a known, non-zero record count; raises when it does not answer."""
         if self.storage is not None and self.total > 0:
             return self.storage
-        with self.lock:
+        # one probe at a time; concurrent callers (readiness polls) fail fast instead of queueing
+        if not self.lock.acquire(blocking=False):
+            raise RuntimeError("storage check in progress")
+        try:
+            if self.storage is not None and self.total > 0:
+                return self.storage
             if self.storage is None:
                 self.storage = storage_mod.from_env()
             total = self.storage.count()
@@ -46,6 +51,8 @@ class _State:
                 raise RuntimeError(f"{self.storage.name} storage holds no companies")
             self.total = total
             return self.storage
+        finally:
+            self.lock.release()
 
     def close(self) -> None:
         with self.lock:

@@ -149,7 +149,7 @@ class PostgresStorage:
         self._sql = (
             f"SELECT {', '.join(SELECT_COLUMNS)} FROM {TABLE} WHERE seq >= %s ORDER BY seq LIMIT %s"
         )
-        self._conns = _PerThread(lambda: psycopg.connect(url, autocommit=True, connect_timeout=5))
+        self._conns = _PerThread(lambda: psycopg.connect(url, autocommit=True, connect_timeout=2))
 
     def _run(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -176,7 +176,7 @@ class MongoStorage:
     def __init__(self, uri: str, database: str = "sample_training") -> None:
         from pymongo import MongoClient
 
-        self._client: Any = MongoClient(uri, serverSelectionTimeoutMS=3000, tz_aware=True)
+        self._client: Any = MongoClient(uri, serverSelectionTimeoutMS=1000, tz_aware=True)
         self._coll = self._client[database][TABLE]
         self._projection = {f: 1 for f in (*PLAIN_FIELDS, "created_at")}
         self._has_seq: bool | None = None
