@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from isobench.errors import ConfigError
 
@@ -55,6 +62,15 @@ class TelemetryModel(BaseModel):
     samplers: list[str] | None = None
 
 
+class ArmModel(BaseModel):
+    """One arm of an experiment: a runtime, optionally with a resource change (e.g. a CPU quota,
+    to inject a known slowdown and check that the statistics find it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    runtime: str
+    cpu_quota: float | None = Field(default=None, gt=0.01, le=64)
+
+
 class Benchfile(BaseModel):
     """The validated benchfile."""
 
@@ -72,7 +88,14 @@ class Benchfile(BaseModel):
     telemetry: TelemetryModel = Field(default_factory=TelemetryModel)
     seed: int = 1
     aa: bool = False
+    arms: dict[str, ArmModel] | None = None
     preset: str | None = None
+
+    @model_validator(mode="after")
+    def _arms_replace_runtimes(self) -> Benchfile:
+        if self.arms:
+            self.runtimes = list(dict.fromkeys(a.runtime for a in self.arms.values()))
+        return self
 
     @field_validator("runtimes")
     @classmethod
@@ -85,8 +108,11 @@ class Benchfile(BaseModel):
 
     @property
     def baseline_runtime(self) -> str:
+        """The baseline arm's name."""
         if self.baseline:
             return self.baseline
+        if self.arms:
+            return next(iter(self.arms))
         return "native" if "native" in self.runtimes else self.runtimes[0]
 
     @property

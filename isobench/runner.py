@@ -9,6 +9,7 @@ instance is stopped on success, failure, timeout and Ctrl-C/SIGTERM.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -77,10 +78,20 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def arms_for(bench: Benchfile) -> dict[str, str]:
     """Arm name → runtime name. A/A runs put the baseline in twice."""
+    if bench.arms:
+        return {name: arm.runtime for name, arm in bench.arms.items()}
     if bench.aa:
         base = bench.baseline_runtime
         return {base: base, f"{base}-b": base}
     return {name: name for name in bench.runtimes}
+
+
+def resources_for(bench: Benchfile, arm: str, base: Resources) -> Resources:
+    """The resources of one arm: the common ones, with the arm's own changes."""
+    spec = (bench.arms or {}).get(arm)
+    if spec is None or spec.cpu_quota is None:
+        return base
+    return dataclasses.replace(base, cpu_quota=spec.cpu_quota)
 
 
 @dataclass
@@ -226,7 +237,8 @@ class Runner:
         try:
             spec = prep.workload.launch_spec()
             port = host_port_for(runtime, spec)
-            instance = runtime.start(prep.artifacts, spec, prep.resources, port)
+            resources = resources_for(self.bench, planned.arm, prep.resources)
+            instance = runtime.start(prep.artifacts, spec, resources, port)
             inst = instance
             deadline = READY_DEADLINE_EMULATED_S if runtime.emulated else READY_DEADLINE_S
             startup = wait_ready(
@@ -239,6 +251,7 @@ class Runner:
             record.startup_s = startup
             record.facts = {
                 **inst.facts,
+                "cpu_quota": resources.cpu_quota,
                 "emulated": runtime.emulated,
                 "runtime": runtime.name,
                 "scenario": prep.scenario_name,

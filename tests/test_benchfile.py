@@ -16,7 +16,9 @@ def test_defaults_cover_four_runtimes_with_native_baseline() -> None:
 
 def test_yaml_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "b.yaml"
-    path.write_text("workload: records-api\nruntimes: [docker-host, vm]\ntrials: 4\nduration: 10s\n")
+    path.write_text(
+        "workload: records-api\nruntimes: [docker-host, vm]\ntrials: 4\nduration: 10s\n"
+    )
     bench = load_benchfile(path, {"trials": 6, "duration": None})
     assert bench.trials == 6
     assert bench.duration_s == 10.0
@@ -58,3 +60,18 @@ def test_parse_duration(text: str | int, seconds: float) -> None:
 def test_parse_duration_rejects_garbage() -> None:
     with pytest.raises(ConfigError):
         parse_duration("soon")
+
+
+def test_arms_define_runtimes_and_baseline() -> None:
+    bench = load_benchfile(
+        None,
+        {"arms": {"full": {"runtime": "native"}, "q80": {"runtime": "native", "cpu_quota": 0.8}}},
+    )
+    assert bench.runtimes == ["native"]
+    assert bench.baseline_runtime == "full"
+    from isobench.runner import arms_for, resources_for
+    from isobench.runtimes.base import Resources
+
+    assert arms_for(bench) == {"full": "native", "q80": "native"}
+    assert resources_for(bench, "q80", Resources()).cpu_quota == 0.8
+    assert resources_for(bench, "full", Resources()).cpu_quota is None

@@ -28,7 +28,7 @@ def test_round_does_not_start_with_previous_rounds_last_arm() -> None:
         plan = make_plan(arms, 8, seed=seed)
         for r in range(1, 8):
             prev_last = [p for p in plan if p.round == r - 1][-1].arm
-            first = [p for p in plan if p.round == r][0].arm
+            first = next(p for p in plan if p.round == r).arm
             assert first != prev_last
 
 

@@ -40,11 +40,14 @@ class Resources:
         cpus: host CPUs the workload is pinned to (taskset, ``--cpuset-cpus``, QEMU threads).
         memory_mb: memory limit (cgroup, ``--memory``, VM RAM).
         loadgen_cpus: host CPUs the load generator (and isobench itself) is pinned to.
+        cpu_quota: CPU time allowed per period, in CPUs (0.8 = 80 % of one CPU; CFS quota,
+            ``docker --cpus``); None for no quota. Used to inject a known slowdown into one arm.
     """
 
     cpus: tuple[int, ...] = (0,)
     memory_mb: int = 1024
     loadgen_cpus: tuple[int, ...] = (1,)
+    cpu_quota: float | None = None
 
     @property
     def cpuset(self) -> str:

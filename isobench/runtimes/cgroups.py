@@ -86,14 +86,21 @@ def _make_group(controller: str, name: str) -> Path | None:
     return None
 
 
-def create_instance_cgroups(name: str, cpus: str, memory_bytes: int) -> InstanceCgroups:
-    """Create ``name`` under memory, cpuacct, cpuset and blkio, with the limit and the cpuset.
+CFS_PERIOD_US = 100_000
+
+
+def create_instance_cgroups(
+    name: str, cpus: str, memory_bytes: int, cpu_quota: float | None = None
+) -> InstanceCgroups:
+    """Create ``name`` under memory, cpuacct, cpuset and blkio, with the limit and the cpuset;
+    also under cpu with a CFS quota of ``cpu_quota`` CPUs when one is given.
 
     Never raises for an unwritable hierarchy: what could not be done is listed in ``problems``
     and ``memory_limit`` stays None, so the caller records "no limit" as a fact.
     """
     result = InstanceCgroups()
-    for controller in CONTROLLERS:
+    controllers = (*CONTROLLERS, "cpu") if cpu_quota is not None else CONTROLLERS
+    for controller in controllers:
         path = _make_group(controller, name)
         if path is None:
             result.problems.append(f"{controller}: cannot create a cgroup")
@@ -110,6 +117,9 @@ def create_instance_cgroups(name: str, cpus: str, memory_bytes: int) -> Instance
             elif controller == "cpuset":
                 _write(path / "cpuset.cpus", cpus)
                 _write(path / "cpuset.mems", (path.parent / "cpuset.mems").read_text().strip())
+            elif controller == "cpu" and cpu_quota is not None:
+                _write(path / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                _write(path / "cpu.cfs_quota_us", str(int(cpu_quota * CFS_PERIOD_US)))
         except OSError as exc:
             result.problems.append(f"{controller}: {exc}")
     return result

@@ -128,6 +128,8 @@ class DockerRuntime(Runtime):
         if self.oci_runtime:
             argv += ["--runtime", self.oci_runtime]
         argv += self.network_args(host_port, spec.listen_port(host_port))
+        if resources.cpu_quota is not None:
+            argv += ["--cpus", f"{resources.cpu_quota:g}"]
         argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory, "--memory-swap", memory,
                  "--workdir", spec.workdir]
         if spec.user:

@@ -194,7 +194,8 @@ class NativeRuntime(Runtime):
         try:
             merged = self._mount(artifacts.rootfs, inst_dir, rendered, runner)
             groups = create_instance_cgroups(f"isobench-{inst_id}", resources.cpuset,
-                                             resources.memory_mb * 1024 * 1024)
+                                             resources.memory_mb * 1024 * 1024,
+                                             resources.cpu_quota)
             state["cgroups"] = {k: str(v) for k, v in groups.dirs.items()}
             atomic_write_json(state_file, state)
             uid_gid = resolve_user(artifacts.rootfs, rendered.user) if rendered.user else None

@@ -222,6 +222,7 @@ class QemuRuntime(Runtime):
         self.machine = machine
         self._prober: Prober = prober or (lambda k, i: probe_kvm(k, i))
         self._probe: ProbeResult | None = None
+        self._version: str | None = None
 
     # -- host level -------------------------------------------------------------------------
     def check(self) -> str | None:
@@ -248,11 +249,15 @@ class QemuRuntime(Runtime):
         return self.accel == "tcg"
 
     def qemu_version(self) -> str:
-        if shutil.which(QEMU) is None:
-            return "not installed"
-        out = self.ctx.runner.run([QEMU, "--version"], check=False, timeout=10).stdout
-        first = out.splitlines()[0] if out else ""
-        return first.replace("QEMU emulator version", "").strip() or "unknown"
+        """``7.2.9`` style version of the installed QEMU (asked once per runtime object)."""
+        if self._version is None:
+            if shutil.which(QEMU) is None:
+                return "not installed"
+            out = self.ctx.runner.run([QEMU, "--version"], check=False, timeout=10).stdout
+            first = out.splitlines()[0] if out else ""
+            version = first.replace("QEMU emulator version", "").strip()
+            self._version = version.split()[0] if version else "unknown"
+        return self._version
 
     def facts(self) -> dict[str, Any]:
         probe = self._known_probe()

@@ -1,4 +1,4 @@
-"""The spine, for real: the records API built once and fetched through 127.0.0.1 in every runtime."""
+"""The spine, for real: the records API built once, fetched through 127.0.0.1 in every runtime."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
@@ -46,7 +47,7 @@ def _leftovers(run_id: str, pids: list[int]) -> dict[str, object]:
         for pid in pids
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
-    mounts = [line for line in open("/proc/mounts") if run_id in line]
+    mounts = [line for line in Path("/proc/mounts").read_text().splitlines() if run_id in line]
     return {"containers": docker, "pids": alive, "mounts": mounts}
 
 
