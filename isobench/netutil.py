@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import socket
 import time
@@ -18,16 +19,22 @@ def free_port() -> int:
 
 
 def ensure_port_free(port: int) -> None:
-    """Raise StartError naming the fix when ``port`` is taken on 127.0.0.1."""
+    """Raise StartError naming the fix when something listens on 127.0.0.1:port.
+
+    Connections of a previous instance lingering in TIME_WAIT do not count (``SO_REUSEADDR``, as
+    servers set it): a fixed-port workload is started on the same port trial after trial.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise StartError(
-                f"port {port} on 127.0.0.1 is taken",
-                fix="stop what listens there or pick another --port",
-            ) from exc
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise StartError(
+                    f"port {port} on 127.0.0.1 is already taken",
+                    fix=f"stop what listens there (ss -ltnp 'sport = :{port}') or use another port",
+                ) from exc
+            raise
 
 
 def http_status(port: int, path: str, timeout: float = 0.5) -> int | None:

@@ -12,7 +12,7 @@ def test_port_taken_is_a_clear_error() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(StartError, match=f"port {port} on 127.0.0.1 is taken"):
+        with pytest.raises(StartError, match=f"port {port} on 127.0.0.1 is already taken"):
             ensure_port_free(port)
     ensure_port_free(free_port())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ MODULES: tuple[str, ...] = (
     "kernel/drivers/net/virtio_net.ko",
     "kernel/drivers/char/hw_random/virtio-rng.ko",
     "kernel/drivers/firmware/qemu_fw_cfg.ko",
+    "kernel/fs/overlayfs/overlay.ko",
 )
 """Modules the guest needs, relative to ``lib/modules/<version>``, in insmod (dependency) order."""
 
@@ -95,7 +97,10 @@ def download_deb(runner: CommandRunner, package: str, dest: Path) -> Path:
 
 
 def kernel_dir(cache: Path, version: str) -> Path:
-    return cache / "vm" / "kernel" / version
+    """Cache directory of one kernel version with the current module list (a new module in
+    :data:`MODULES` makes a new directory, so a cached kernel never lacks one)."""
+    modules_key = hashlib.sha256("\n".join(MODULES).encode()).hexdigest()[:8]
+    return cache / "vm" / "kernel" / f"{version}-{modules_key}"
 
 
 def ensure_kernel(cache: Path, runner: CommandRunner) -> tuple[Path, Path, str]:

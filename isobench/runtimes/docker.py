@@ -18,11 +18,12 @@ import psutil
 
 from isobench.errors import StartError
 from isobench.images.spec import Artifacts
+from isobench.netutil import ensure_port_free
 from isobench.paths import LABEL
 from isobench.proc import CommandResult
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
-from isobench.runtimes.native import DEFAULT_PATH, assert_port_free
+from isobench.runtimes.native import DEFAULT_PATH
 from isobench.workloads.base import LaunchSpec
 
 ENGINE_FIX = "scripts/start-dockerd.sh"
@@ -147,7 +148,7 @@ class DockerRuntime(Runtime):
         if not artifacts.docker_image:
             raise StartError(f"{self.name} needs the Docker image of the rootfs",
                              fix="build artifacts with need={'docker_image'}")
-        assert_port_free(host_port)
+        ensure_port_free(host_port)
         rendered = spec.render(self.bind, spec.listen_port(host_port))
         runner = self.ctx.runner
         for _ in range(20):

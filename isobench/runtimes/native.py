@@ -9,12 +9,10 @@ is recorded in ``paths.state_dir()/native/<id>.json`` so ``isobench clean`` can 
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -27,6 +25,7 @@ from isobench import paths
 from isobench.errors import StartError
 from isobench.images.rootfs import mounts_under, remove_tree, unmount_all
 from isobench.images.spec import Artifacts
+from isobench.netutil import ensure_port_free
 from isobench.proc import CommandRunner
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
@@ -37,24 +36,6 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """The PATH Docker gives a container whose image sets none; the same for native."""
 
 _COUNTER = itertools.count()
-
-
-def assert_port_free(port: int) -> None:
-    """Raise StartError when something already listens on 127.0.0.1:port.
-
-    Connections of a previous instance lingering in TIME_WAIT do not count (``SO_REUSEADDR``, as
-    servers set it): a fixed-port workload is started on the same port trial after trial.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise StartError(f"port {port} on 127.0.0.1 is already taken",
-                                 fix="pick another port or stop what listens there "
-                                     f"(ss -ltnp 'sport = :{port}')") from exc
-            raise
 
 
 def native_state_dir() -> Path:
@@ -180,7 +161,7 @@ class NativeRuntime(Runtime):
     def start(
         self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
     ) -> Instance:
-        assert_port_free(host_port)
+        ensure_port_free(host_port)
         runner = self.ctx.runner
         rendered = spec.render("127.0.0.1", host_port)
         inst_id = f"{self.ctx.run_id}-{next(_COUNTER)}-{uuid.uuid4().hex[:6]}"

@@ -15,7 +15,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -27,6 +26,7 @@ from typing import Any
 from isobench import paths
 from isobench.errors import StartError
 from isobench.images.spec import Artifacts, VmArtifacts
+from isobench.netutil import free_port
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
 from isobench.runtimes.kvm_probe import ProbeResult, cached_probe, probe_kvm
 from isobench.workloads.base import LaunchSpec
@@ -126,13 +126,6 @@ def qemu_argv(cfg: VmConfig) -> list[str]:
     ]  # fmt: skip
 
 
-def free_port() -> int:
-    """A currently unused TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def tail(path: Path | None, nbytes: int = 4096) -> str:
     """The last ``nbytes`` of a log file, as text ('' if unreadable)."""
     if path is None:
@@ -210,6 +203,7 @@ class QemuRuntime(Runtime):
     kind = "vm"
     artifact = "vm"
     description = "QEMU VM from the same rootfs (ext4 disk, read-only), user-mode net hostfwd"
+    shares_host_network = False
 
     def __init__(
         self,
@@ -281,13 +275,14 @@ class QemuRuntime(Runtime):
         name = f"{paths.LABEL}-vm-{vm_id}"
         work = self.ctx.work_dir / self.ctx.run_id / f"vm-{vm_id}"
         work.mkdir(parents=True, exist_ok=True)
-        rendered = spec.render("0.0.0.0", host_port)
+        guest_port = spec.listen_port(host_port)
+        rendered = spec.render("0.0.0.0", guest_port)
         launch = render_launch(rendered)
         (work / "launch.sh").write_text(launch)
         cfg = VmConfig(
             vm=artifacts.vm, accel=accel, machine=self.machine,
             memory_mb=resources.memory_mb, vcpus=resources.vcpus,
-            host_port=host_port, guest_port=host_port, agent_port=free_port(),
+            host_port=host_port, guest_port=guest_port, agent_port=free_port(),
             launch_file=work / "launch.sh", serial_log=work / "serial.log",
             pidfile=work / "qemu.pid", name=name,
             launch_b64=base64.b64encode(launch.encode()).decode(),

@@ -52,8 +52,16 @@ while [ ! -b /dev/vda ]; do
     [ $i -gt 400 ] && die "no /dev/vda after 20 s"
     usleep 50000
 done
-mkdir -p $NEWROOT
-mount -t ext4 -o ro /dev/vda $NEWROOT || die "cannot mount /dev/vda read-only"
+# The root disk is read-only (so killing QEMU is always safe); the workload sees it through an
+# overlay with a tmpfs upper layer: writable, copy-on-write, thrown away at exit - the same
+# semantics as Docker's container layer and the native runtime's overlay.
+mkdir -p $NEWROOT /lower /cow
+mount -t ext4 -o ro /dev/vda /lower || die "cannot mount /dev/vda read-only"
+mount -t tmpfs -o mode=0755 tmpfs /cow && mkdir -p /cow/upper /cow/work
+if ! mount -t overlay overlay -o lowerdir=/lower,upperdir=/cow/upper,workdir=/cow/work $NEWROOT; then
+    log "overlay unavailable: the root stays read-only (only the writable paths are writable)"
+    mount --bind /lower $NEWROOT || die "cannot bind the root disk"
+fi
 
 if [ -r "$FWCFG" ]; then
     cat "$FWCFG" > /launch.sh
