@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from isobench.presets import ArticleClaim, Preset
 from isobench.results import TrialRecord
+
+
+def _per_wall(trial: TrialRecord, key: str, scale: float) -> float | None:
+    value, wall = trial.telemetry.get(key), trial.telemetry.get("cpu_wall_seconds")
+    if value is None or not wall:
+        return None
+    return float(value) / float(wall) * scale
+
+
+def _net_kb_per_s(trial: TrialRecord) -> float | None:
+    rx, tx = trial.telemetry.get("net_rx_bytes"), trial.telemetry.get("net_tx_bytes")
+    wall = trial.telemetry.get("cpu_wall_seconds")
+    if rx is None or tx is None or not wall:
+        return None
+    return (float(rx) + float(tx)) / float(wall) / 1000.0
+
+
+DERIVED: dict[str, Callable[[TrialRecord], float | None]] = {
+    # what the runtime costs the host in user CPU, as % of one core (mpstat's %usr for that core)
+    "cpu_user_percent": lambda t: _per_wall(t, "cpu_user_seconds", 100.0),
+    # bytes in + out at the runtime's boundary per second (what nethogs shows per process)
+    "net_kb_per_s": _net_kb_per_s,
+}
+"""Figures computed from a trial's telemetry summary."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,8 @@ def measured_value(
         elif claim.metric.startswith("telemetry:"):
             raw = trial.telemetry.get(claim.metric.split(":", 1)[1])
             value = None if raw is None else float(raw)
+        elif claim.metric.startswith("derived:"):
+            value = DERIVED[claim.metric.split(":", 1)[1]](trial)
         elif claim.metric == "startup_s":
             value = trial.startup_s
         else:

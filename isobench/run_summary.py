@@ -71,6 +71,8 @@ def print_claims(console: Console, preset_name: str, store: RunStore, emulated: 
             c.verdict,
         )
     console.print(table)
+    if preset.note:
+        console.print(f"[dim]{preset.note}[/]")
 
 
 def print_run(console: Console, run_dir: Path) -> bool:
