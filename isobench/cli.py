@@ -135,6 +135,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         data["preset"] = args.preset
     if args.quick:
         data.update({"duration": "5s", "warmup": "1s", "trials": 3})
+        if args.preset:
+            data.update(get_preset(args.preset).quick)
     opts: dict[str, Any] = _image_options(args) or {}
     if opts:
         data["workload"] = "image"
@@ -148,21 +150,21 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         resources["loadgen_cpus"] = args.loadgen_cpus
     if args.memory:
         resources["memory_mb"] = args.memory
-    data.update(
-        {
-            "workload": args.workload,
-            "runtimes": args.runtimes,
-            "baseline": args.baseline,
-            "scenario": args.scenario,
-            "trials": args.trials,
-            "duration": args.duration,
-            "warmup": args.warmup,
-            "seed": args.seed,
-            "aa": args.aa or None,
-            "workload_options": opts or None,
-            "resources": resources or None,
-        }
-    )
+    flags = {
+        "workload": args.workload,
+        "runtimes": args.runtimes,
+        "baseline": args.baseline,
+        "scenario": args.scenario,
+        "trials": args.trials,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "seed": args.seed,
+        "aa": args.aa or None,
+        "workload_options": opts or None,
+        "resources": resources or None,
+    }
+    # flags given on the command line win over --quick and --preset; absent ones change nothing
+    data.update({key: value for key, value in flags.items() if value is not None})
     return data
 
 

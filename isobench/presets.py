@@ -38,6 +38,8 @@ class Preset:
     # which isobench runtime stands for each side of the article's comparison
     sides: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    # what --quick means for this preset, over the general quick settings
+    quick: dict[str, Any] = field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {
@@ -101,6 +103,7 @@ PRESETS: dict[str, Preset] = {
             "shows the VM guest's own view beside it in the report. The VM image size here is the "
             "ext4 disk of the same rootfs, not a full distribution install."
         ),
+        quick={"duration": "15s", "trials": 2},
     ),
 }
 

@@ -29,7 +29,7 @@ need=(
   "ps:procps"
   "runsc:runsc"
   "pg_ctlcluster:postgresql"
-  "redis-server:redis-server"
+  "nft:nftables"
 )
 missing=()
 for item in "${need[@]}"; do

@@ -75,3 +75,15 @@ def test_arms_define_runtimes_and_baseline() -> None:
     assert arms_for(bench) == {"full": "native", "q80": "native"}
     assert resources_for(bench, "q80", Resources()).cpu_quota == 0.8
     assert resources_for(bench, "full", Resources()).cpu_quota is None
+
+
+def test_quick_and_preset_survive_absent_flags() -> None:
+    from isobench.cli import _run_overrides, build_parser
+
+    args = build_parser().parse_args(["run", "--quick", "--preset", "seed-000"])
+    bench = load_benchfile(None, _run_overrides(args))
+    assert bench.workload == "validator"
+    assert bench.duration_s == 15.0 and bench.warmup_s == 1.0 and bench.trials == 2
+    args = build_parser().parse_args(["run", "--quick", "--duration", "7s", "--trials", "2"])
+    bench = load_benchfile(None, _run_overrides(args))
+    assert bench.duration_s == 7.0 and bench.trials == 2 and bench.workload == "records-api"

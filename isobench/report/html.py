@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,8 @@ def _header(data: RunData, title: str) -> str:
     host = m.get("host") or {}
     facts = [
         ("run", m.get("run_id", data.root.name)),
-        ("created", m.get("created_at", "")),
-        ("scenario", config.get("scenario", a.get("scenario", ""))),
+        ("created", _when(m.get("created_at"))),
+        ("scenario", _scenario_text(config)),
         ("trials / runtime", max((v.get("n_trials", 0) for v in a["per_runtime"].values()),
                                  default=0)),
         ("baseline", a["baseline"]),
@@ -90,6 +91,35 @@ def _header(data: RunData, title: str) -> str:
     ]
     chips = "".join(f"<span class=\"fact\"><b>{e(k)}</b> {e(v)}</span>" for k, v in facts if v)
     return f"<header><h1>{e(title)}</h1><div class=\"facts\">{chips}</div></header>"
+
+
+def _when(value: Any) -> str:
+    """A unix time as local ISO text; other values as they are."""
+    if isinstance(value, int | float):
+        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(value))
+    return str(value or "")
+
+
+def _scenario_text(config: Mapping[str, Any]) -> str:
+    """``name: executor, N VUs, duration, METHOD path`` for the header."""
+    sc = config.get("scenario")
+    name = config.get("scenario_name", "")
+    if not isinstance(sc, Mapping):
+        return str(sc or name)
+    parts = [str(sc.get("executor", ""))]
+    if "vus" in sc:
+        parts.append(f"{sc['vus']} VUs")
+    if "rate" in sc:
+        parts.append(f"{sc['rate']}/{sc.get('timeUnit', sc.get('time_unit', '1s'))}")
+    if sc.get("duration"):
+        parts.append(str(sc["duration"]))
+    if sc.get("think_time"):
+        parts.append(f"think {sc['think_time']}")
+    reqs = sc.get("requests") or []
+    if reqs:
+        parts.append(f"{reqs[0].get('method', 'GET')} {reqs[0].get('path', '/')}")
+    text = ", ".join(p for p in parts if p)
+    return f"{name}: {text}" if name else text
 
 
 def _banners(a: Mapping[str, Any]) -> str:

@@ -172,18 +172,19 @@ def startup_strip(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) ->
     return to_svg(fig)
 
 
-SERIES_ORDER = ("cpu", "rss", "mem", "net_rx", "net_tx", "net", "disk")
+SERIES_ORDER = (
+    "cpu_percent", "cpu_user_percent", "rss_bytes", "net_rx_rate", "net_tx_rate", "load_rate",
+    "load_p95", "disk_write_rate", "cpu_system_percent", "mem_cgroup_bytes",
+)
+"""Time series shown in the report, in this order (the second article's graphs first)."""
 
 
 def _series_rank(metric: str) -> int:
-    for i, prefix in enumerate(SERIES_ORDER):
-        if metric.startswith(prefix):
-            return i
-    return len(SERIES_ORDER)
+    return SERIES_ORDER.index(metric) if metric in SERIES_ORDER else len(SERIES_ORDER)
 
 
 def time_series(
-    samples: Sequence[Sample], analysis: Mapping[str, Any], max_metrics: int = 4
+    samples: Sequence[Sample], analysis: Mapping[str, Any], max_metrics: int = 8
 ) -> list[tuple[str, str]]:
     """One small-multiples SVG per time-series metric: every trial a thin line, time from its start.
 
@@ -193,7 +194,7 @@ def time_series(
     units: dict[str, str] = {}
     for s in samples:
         meta = s.metadata
-        if "runtime" not in meta or meta.get("source", "host") != "host":
+        if "runtime" not in meta or meta.get("source", "host") not in ("host", "load"):
             continue
         groups[s.metric][(meta["runtime"], meta.get("trial"))].append(s)
         units[s.metric] = s.unit

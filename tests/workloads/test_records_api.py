@@ -16,12 +16,14 @@ from isobench.workloads.records_api.app import generator
 from isobench.workloads.records_api.app.schema import FIELDS, CompaniesSchema
 from isobench.workloads.records_api.workload import APP_DIR, RecordsApiWorkload
 
+# fmt: off
 SEED_FIELDS = [
     "_id", "name", "permalink", "crunchbase_url", "homepage_url", "blog_url", "blog_feed_url",
     "twitter_username", "category_code", "number_of_employees", "founded_year", "founded_month",
     "founded_day", "deadpooled_year", "tag_list", "alias_list", "email_address", "phone_number",
     "description", "created_at", "overview",
 ]
+# fmt: on
 
 
 def test_registered_under_its_name() -> None:
@@ -52,8 +54,16 @@ def test_generator_same_seed_same_bytes_other_seed_other_bytes() -> None:
 
 
 def test_generate_cli_is_deterministic_across_processes() -> None:
-    argv = [sys.executable, "-m", "isobench.workloads.records_api.app", "generate",
-            "--count", "300", "--seed", "7"]
+    argv = [
+        sys.executable,
+        "-m",
+        "isobench.workloads.records_api.app",
+        "generate",
+        "--count",
+        "300",
+        "--seed",
+        "7",
+    ]
     first = subprocess.run(argv, capture_output=True, check=True, timeout=60).stdout
     second = subprocess.run(argv, capture_output=True, check=True, timeout=60).stdout
     assert first == second
@@ -135,7 +145,11 @@ def test_scenarios(method: str, vus: int, duration: str, think: int) -> None:
         "duration": duration,
         "think_time": think,
         "requests": [
-            {"method": "GET", "path": "/records?limit=100", "name": "records",
-             "checks": {"status": 200}}
+            {
+                "method": "GET",
+                "path": "/records?limit=100",
+                "name": "records",
+                "checks": {"status": 200},
+            }
         ],
     }

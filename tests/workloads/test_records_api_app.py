@@ -27,12 +27,14 @@ import pytest
 from isobench.workloads.records_api.app import generator, loaders
 from tests.conftest import require
 
+# fmt: off
 SEED_FIELDS = [
     "_id", "name", "permalink", "crunchbase_url", "homepage_url", "blog_url", "blog_feed_url",
     "twitter_username", "category_code", "number_of_employees", "founded_year", "founded_month",
     "founded_day", "deadpooled_year", "tag_list", "alias_list", "email_address", "phone_number",
     "description", "created_at", "overview",
 ]
+# fmt: on
 COUNT = 10_000
 SEED = 1
 
@@ -48,12 +50,28 @@ def serve(env: dict[str, str], timeout: float = 30.0, ready: int = 200) -> Itera
     """Run the app with uvicorn (1 worker) on 127.0.0.1; yield its base URL once /healthz answers
     with status ``ready``."""
     port = _free_port()
-    argv = [sys.executable, "-m", "uvicorn", "isobench.workloads.records_api.app.main:app",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "isobench.workloads.records_api.app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+    ]
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=Path(__file__).resolve().parents[2])
+        proc = subprocess.Popen(
+            argv,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout
@@ -175,8 +193,10 @@ def _pg_bin(name: str) -> str | None:
 def postgres_url() -> Iterator[str]:
     require(os.geteuid() == 0, "needs root (runs a throwaway PostgreSQL as the postgres user)")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    require(initdb is not None and pg_ctl is not None,
-            "PostgreSQL not installed (apt-get install postgresql)")
+    require(
+        initdb is not None and pg_ctl is not None,
+        "PostgreSQL not installed (apt-get install postgresql)",
+    )
     try:
         pg_user = pwd.getpwnam("postgres")
     except KeyError:
@@ -189,17 +209,33 @@ def postgres_url() -> Iterator[str]:
     port = _free_port()
 
     def as_pg(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     started = False
     try:
-        r = as_pg(initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--no-sync", "--no-instructions")
+        r = as_pg(
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
         assert r.returncode == 0, r.stderr
         opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off"
-        r = as_pg(pg_ctl, "-D", str(data), "-o", opts, "-l", str(tmp / "log"), "-w", "-t", "60",
-                  "start")
+        r = as_pg(
+            pg_ctl, "-D", str(data), "-o", opts, "-l", str(tmp / "log"), "-w", "-t", "60", "start"
+        )
         started = r.returncode == 0
         assert started, r.stderr + (tmp / "log").read_text(errors="replace")
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -215,10 +251,15 @@ def postgres_url() -> Iterator[str]:
 def test_postgres_backend_serves_the_same_records_as_sqlite(
     postgres_url: str, sqlite_app: str
 ) -> None:
-    with serve({"RECORDS_STORAGE": "postgres", "DATABASE_URL": postgres_url}) as base, \
-            httpx.Client(base_url=base, timeout=10) as client:
+    with (
+        serve({"RECORDS_STORAGE": "postgres", "DATABASE_URL": postgres_url}) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
         assert client.get("/healthz").json() == {
-            "status": "ok", "storage": "postgres", "records": COUNT}
+            "status": "ok",
+            "storage": "postgres",
+            "records": COUNT,
+        }
         page = client.get("/records", params={"limit": 100})
         assert page.status_code == 200
         _check_page(page.content)
@@ -227,8 +268,9 @@ def test_postgres_backend_serves_the_same_records_as_sqlite(
         assert second[0]["_id"] != page.json()[0]["_id"]
         for offset in (0, 4321, 9950):
             pg = client.get("/records", params={"limit": 100, "offset": offset}).content
-            lite = httpx.get(sqlite_app + "/records",
-                             params={"limit": 100, "offset": offset}, timeout=10).content
+            lite = httpx.get(
+                sqlite_app + "/records", params={"limit": 100, "offset": offset}, timeout=10
+            ).content
             assert pg == lite, f"postgres and sqlite differ at offset {offset}"
         assert client.get("/records", params={"limit": 0}).status_code == 422
 

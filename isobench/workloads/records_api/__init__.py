@@ -1,0 +1,1 @@
+"""The first article's workload: FastAPI ``/records`` (see ``workload.py``)."""

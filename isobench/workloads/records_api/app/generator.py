@@ -28,6 +28,7 @@ _OVERVIEW_MEDIAN = 660
 _OVERVIEW_SIGMA = 0.55
 _OVERVIEW_MIN, _OVERVIEW_MAX = 120, 6000
 
+# fmt: off
 _SYLLABLES = (
     "ad", "al", "an", "ar", "bi", "bo", "ca", "cel", "co", "da", "de", "di", "do", "el", "en",
     "ex", "fi", "flo", "ga", "gen", "go", "ha", "in", "io", "ja", "ka", "ki", "la", "li", "lo",
@@ -55,6 +56,7 @@ _WORDS = (
     "education", "jobs", "events", "messaging", "search engine", "web browser", "the", "and",
     "of", "to", "a", "in", "for", "with", "on", "its", "their", "from", "by", "as", "is", "an",
 )
+# fmt: on
 _CITIES_AREA = ("415", "650", "408", "212", "617", "206", "310", "512", "312", "303", "202")
 _EPOCH_START = int(datetime(2007, 5, 1, tzinfo=UTC).timestamp())
 _EPOCH_END = int(datetime(2013, 12, 31, tzinfo=UTC).timestamp())

@@ -33,6 +33,7 @@ class _State:
         self.storage: storage_mod.Storage | None = None
         self.total = 0
         self.calls = itertools.count()
+        self.last_error = ""
 
     def ready(self) -> storage_mod.Storage:
         """The backend with a known, non-zero record count; raises when it does not answer."""
@@ -40,15 +41,20 @@ class _State:
             return self.storage
         # one probe at a time; concurrent callers (readiness polls) fail fast instead of queueing
         if not self.lock.acquire(blocking=False):
-            raise RuntimeError("storage check in progress")
+            raise RuntimeError(self.last_error or "storage check in progress")
         try:
             if self.storage is not None and self.total > 0:
                 return self.storage
             if self.storage is None:
                 self.storage = storage_mod.from_env()
-            total = self.storage.count()
+            try:
+                total = self.storage.count()
+            except Exception as exc:
+                self.last_error = f"{self.storage.name} storage does not answer: {exc}"[:300]
+                raise RuntimeError(self.last_error) from exc
             if total <= 0:
-                raise RuntimeError(f"{self.storage.name} storage holds no companies")
+                self.last_error = f"{self.storage.name} storage holds no companies"
+                raise RuntimeError(self.last_error)
             self.total = total
             return self.storage
         finally:

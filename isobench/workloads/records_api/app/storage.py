@@ -118,9 +118,7 @@ class SqliteStorage:
         self._sql = (
             f"SELECT {', '.join(SELECT_COLUMNS)} FROM {TABLE} WHERE seq >= ? ORDER BY seq LIMIT ?"
         )
-        self._conns = _PerThread(
-            lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
-        )
+        self._conns = _PerThread(lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
 
     def count(self) -> int:
         if not self.path.is_file():
