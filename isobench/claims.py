@@ -31,6 +31,7 @@ DERIVED: dict[str, Callable[[TrialRecord], float | None]] = {
     "cpu_user_percent": lambda t: _per_wall(t, "cpu_user_seconds", 100.0),
     # bytes in + out at the runtime's boundary per second (what nethogs shows per process)
     "net_kb_per_s": _net_kb_per_s,
+    "cpu_user_percent_guest": lambda t: t.telemetry.get("guest_cpu_user_percent_mean"),
 }
 """Figures computed from a trial's telemetry summary."""
 

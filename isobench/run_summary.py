@@ -75,6 +75,52 @@ def print_claims(console: Console, preset_name: str, store: RunStore, emulated: 
         console.print(f"[dim]{preset.note}[/]")
 
 
+RESOURCE_COLUMNS = (
+    ("host CPU % of a core", "cpu_percent_mean", 1.0, "{:.2f}"),
+    ("user CPU %", "cpu_user_percent", 1.0, "{:.2f}"),
+    ("memory MiB (RSS peak)", "rss_bytes_peak", 1 / 2**20, "{:.0f}"),
+    ("guest user CPU %", "guest_cpu_user_percent_mean", 1.0, "{:.2f}"),
+    ("guest tasks", "guest_tasks_mean", 1.0, "{:.0f}"),
+    ("net KB/s", "net_kb_per_s", 1.0, "{:.2f}"),
+)
+"""The resource view (the second article's figures), per runtime: medians over its trials."""
+
+
+def _runtime_rank(name: str) -> tuple[int, str]:
+    order = ("native", "docker-host", "docker-bridge", "gvisor", "vm")
+    return (order.index(name) if name in order else len(order), name)
+
+
+def _resource_value(trial: TrialRecord, key: str) -> float | None:
+    from isobench.claims import DERIVED
+
+    if key in DERIVED:
+        return DERIVED[key](trial)
+    value = trial.telemetry.get(key)
+    return None if value is None else float(value)
+
+
+def print_resources(console: Console, trials: list[TrialRecord], emulated: set[str]) -> None:
+    """Host-view CPU, memory and network per runtime (and the VM guest's own view)."""
+    ok = [t for t in trials if t.status == "ok" and t.telemetry]
+    if not ok:
+        return
+    table = Table(title="what each runtime costs the host (median of trials; guest: inside the VM)")
+    table.add_column("runtime")
+    cols = [c for c in RESOURCE_COLUMNS if any(_resource_value(t, c[1]) is not None for t in ok)]
+    for label, *_ in cols:
+        table.add_column(label, justify="right")
+    for runtime in sorted(dict.fromkeys(t.runtime for t in ok), key=_runtime_rank):
+        mine = [t for t in ok if t.runtime == runtime]
+        cells = []
+        for _, key, scale, form in cols:
+            values = [v for t in mine if (v := _resource_value(t, key)) is not None]
+            cells.append(form.format(statistics.median(values) * scale) if values else "–")
+        name = runtime + (" (emulated)" if runtime in emulated else "")
+        table.add_row(name, *cells)
+    console.print(table)
+
+
 def print_run(console: Console, run_dir: Path) -> bool:
     """Print a finished (or interrupted) run; True when a trial failed or a threshold failed."""
     from isobench.report.rundata import load_run
@@ -86,6 +132,7 @@ def print_run(console: Console, run_dir: Path) -> bool:
     emulated = {t.runtime for t in trials if t.facts.get("emulated")}
     print_k6_summaries(console, trials, emulated)
     print_comparison(console, data.analysis, data.manifest)
+    print_resources(console, trials, emulated)
     preset = (data.manifest.get("config") or {}).get("preset")
     if preset:
         print_claims(console, preset, store, emulated)

@@ -14,7 +14,10 @@ from isobench.report.rundata import image_size
 from isobench.stats import EMULATED_VERDICT, comparison_for, pct
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
-COLUMNS = (("rps", "req/s"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("startup_s", "startup"))
+COLUMNS = (
+    ("rps", "req/s"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("idle_cpu_percent", "idle CPU"),
+    ("mem_peak_mib", "memory"), ("startup_s", "startup"),
+)
 
 
 def _metric_cell(analysis: Mapping[str, Any], runtime: str, metric: str, unit: str) -> Text:
