@@ -13,6 +13,7 @@ Example::
     resources: {cpus: [0], memory_mb: 1024, loadgen_cpus: [1]}
     telemetry: {interval: 1.0}
     seed: 1
+    replicas: 1                # instances of the workload per trial (validator: how many fit)
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Benchfile(BaseModel):
     telemetry: TelemetryModel = Field(default_factory=TelemetryModel)
     seed: int = 1
     aa: bool = False
+    replicas: int = Field(default=1, ge=1, le=64)
     arms: dict[str, ArmModel] | None = None
     preset: str | None = None
 

@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup", help="discarded load before measuring, e.g. 3s")
     run.add_argument("--quick", action="store_true", help="short trials (for a first look)")
     run.add_argument("--aa", action="store_true", help="A/A self-check: the baseline as two arms")
+    run.add_argument("--replicas", type=int, help="instances of the workload per trial (default 1)")
     run.add_argument("--seed", type=int, help="plan seed")
     run.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
     run.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")

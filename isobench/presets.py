@@ -99,7 +99,7 @@ PRESETS: dict[str, Preset] = {
         sides={"vm": "vm", "container": "docker-bridge"},
         note=(
             "The article read mpstat inside the VM and on the container's host - two different "
-            "systems. isobench measures every runtime from the host (the VM: every QEMU thread) and "
+            "systems. isobench measures every runtime from the host (a VM: every QEMU thread) and "
             "shows the VM guest's own view beside it in the report. The VM image size here is the "
             "ext4 disk of the same rootfs, not a full distribution install."
         ),

@@ -1,9 +1,9 @@
 """The lifecycle of a run; the only module that knows the order of the stages.
 
-benchfile → plan → artifacts → for each planned trial (interleaved):
-start → ready (startup time) → warm-up → telemetry on → load → telemetry off → stop
-→ trial record + samples appended → summary rewritten. Cleanup is owned here: every started
-instance is stopped on success, failure, timeout and Ctrl-C/SIGTERM.
+benchfile → plan → artifacts → for each planned trial (interleaved): ``trial.Trial`` (start →
+ready → warm-up → telemetry on → load → telemetry off → stop) → trial record + samples appended
+→ summary rewritten. Every started instance is stopped on success, failure, timeout and
+Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path runs).
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ from isobench.benchfile import Benchfile
 from isobench.errors import IsobenchError, RuntimeUnavailable
 from isobench.host import host_facts
 from isobench.images.spec import Artifacts
-from isobench.netutil import ensure_port_free, free_port, wait_ready
 from isobench.plan import PlannedTrial, make_plan
 from isobench.results import RunStore, Sample, TrialRecord
-from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
-from isobench.workloads.base import LaunchSpec, Workload
+from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.trial import Trial, TrialSetup, scenario_seconds
+from isobench.workloads.base import Workload
 
-READY_DEADLINE_S = 60.0
-READY_DEADLINE_EMULATED_S = 180.0
 MIN_EFFECT = 0.05
 """The smallest relative difference a run is meant to resolve; noisier hosts get a warning."""
 
@@ -186,6 +184,7 @@ class Runner:
                 "min_effect": MIN_EFFECT,
                 "preset": self.bench.preset,
                 "aa": self.bench.aa,
+                "replicas": self.bench.replicas,
             },
             "resources": {
                 "cpus": list(prep.resources.cpus),
@@ -221,9 +220,19 @@ class Runner:
         return {"runtime": planned.arm, "trial": planned.trial, "round": planned.round}
 
     def run_trial(self, prep: Prepared, planned: PlannedTrial) -> tuple[TrialRecord, list[Sample]]:
-        runtime = prep.runtimes[planned.runtime]
-        labels = self._labels(planned)
-        samples: list[Sample] = []
+        """Run one planned trial (see ``isobench.trial``); never raises but for Ctrl-C."""
+        setup = TrialSetup(
+            workload=prep.workload,
+            runtime=prep.runtimes[planned.runtime],
+            artifacts=prep.artifacts,
+            scenario_name=prep.scenario_name,
+            scenario=prep.scenario,
+            resources=resources_for(self.bench, planned.arm, prep.resources),
+            warmup_s=self.bench.warmup_s,
+            replicas=self.bench.replicas,
+            telemetry_interval=self.bench.telemetry.interval,
+            telemetry_samplers=self.bench.telemetry.samplers,
+        )
         record = TrialRecord(
             runtime=planned.arm,
             trial=planned.trial,
@@ -233,98 +242,10 @@ class Runner:
             started_at=time.time(),
             ended_at=0.0,
         )
-        instance: Instance | None = None
-        try:
-            spec = prep.workload.launch_spec()
-            port = host_port_for(runtime, spec)
-            resources = resources_for(self.bench, planned.arm, prep.resources)
-            instance = runtime.start(prep.artifacts, spec, resources, port)
-            inst = instance
-            deadline = READY_DEADLINE_EMULATED_S if runtime.emulated else READY_DEADLINE_S
-            startup = wait_ready(
-                port,
-                spec.ready_path,
-                launched_at=inst.launched_at,
-                deadline_s=deadline,
-                exited=lambda: runtime.exited(inst),
-            )
-            record.startup_s = startup
-            record.facts = {
-                **inst.facts,
-                "cpu_quota": resources.cpu_quota,
-                "emulated": runtime.emulated,
-                "runtime": runtime.name,
-                "scenario": prep.scenario_name,
-            }
-            samples.append(Sample("startup_s", startup, "s", metadata={**labels, "source": "host"}))
-            self._measure(prep, planned, inst, record, samples, labels)
-            record.status = "ok"
-        except IsobenchError as exc:
-            record.error = str(exc)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # a broken trial must not lose the run
-            record.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            if instance is not None:
-                runtime.stop(instance)
-            record.ended_at = time.time()
-        return record, samples
-
-    def _measure(
-        self,
-        prep: Prepared,
-        planned: PlannedTrial,
-        inst: Instance,
-        record: TrialRecord,
-        samples: list[Sample],
-        labels: dict[str, Any],
-    ) -> None:
-        loadgen = prep.resources.loadgen_cpus
-        idle = prep.scenario.get("executor") == scenarios.IDLE
-        if not idle and self.bench.warmup_s > 0:
-            prep.workload.drive(
-                inst.endpoint,
-                scenarios.with_duration(prep.scenario, self.bench.warmup_s),
-                cpus=loadgen,
-            )
-        session = self._telemetry(inst, labels)
-        measure_start = time.time()
-        if session is not None:
-            session.start()
-        try:
-            if idle:
-                time.sleep(_scenario_seconds(prep.scenario))
-                summary: dict[str, Any] = {}
-            else:
-                summary = prep.workload.drive(
-                    inst.endpoint,
-                    prep.scenario,
-                    cpus=loadgen,
-                    on_progress=lambda p: self.events.trial_progress(planned, p),
-                )
-        finally:
-            if session is not None:
-                samples.extend(session.stop())
-        if session is not None:
-            record.telemetry = session.summary()
-            if session.skipped:
-                record.facts["telemetry_skipped"] = session.skipped
-        timeseries = summary.pop("timeseries", None) or []
-        samples.extend(_timeseries_samples(timeseries, measure_start, labels))
-        record.load = summary
-
-    def _telemetry(self, inst: Instance, labels: dict[str, Any]) -> Any:
-        try:
-            from isobench.telemetry.session import TelemetrySession
-        except ImportError:
-            return None
-        return TelemetrySession(
-            inst,
-            interval=self.bench.telemetry.interval,
-            labels=labels,
-            samplers=self.bench.telemetry.samplers,
+        trial = Trial(
+            setup, self._labels(planned), lambda p: self.events.trial_progress(planned, p)
         )
+        return trial.run(record), trial.samples
 
     # ----------------------------------------------------------------------------- the run
     def run(self, resume: bool = False) -> RunStore:
@@ -341,7 +262,7 @@ class Runner:
                 manifest = self.manifest(prep)
                 self.store.write_manifest(manifest)
             os.sched_setaffinity(0, set(prep.resources.loadgen_cpus))
-            duration = _scenario_seconds(prep.scenario)
+            duration = scenario_seconds(prep.scenario)
             try:
                 for planned in prep.plan:
                     if planned.position in done:
@@ -367,45 +288,13 @@ class Runner:
             return
         trials = [t for t in self.store.trials() if t.status == "ok" and not t.warmup]
         self.store.write_summary(
-            analyze(trials, baseline=self.bench.baseline_runtime, seed=self.bench.seed)
-        )
-
-
-def host_port_for(runtime: Runtime, spec: LaunchSpec) -> int:
-    """The 127.0.0.1 port a trial reaches the workload on.
-
-    A workload with a fixed port (a user's image) is reached on that very port where it shares
-    the host's network; a runtime with a network of its own maps a free port to it.
-    """
-    if spec.port is not None and runtime.shares_host_network:
-        ensure_port_free(spec.port)
-        return spec.port
-    return free_port()
-
-
-def _scenario_seconds(scenario: dict[str, Any]) -> float:
-    from isobench.benchfile import parse_duration
-
-    if "duration" in scenario:
-        return parse_duration(scenario["duration"])
-    subs = scenario.get("scenarios") or {}
-    values = [parse_duration(s["duration"]) for s in subs.values() if "duration" in s]
-    return max(values) if values else 0.0
-
-
-def _timeseries_samples(
-    rows: list[dict[str, Any]], start: float, labels: dict[str, Any]
-) -> list[Sample]:
-    out: list[Sample] = []
-    for row in rows:
-        t = float(row.get("t", 0.0))
-        for key, value in row.items():
-            if key == "t" or not isinstance(value, int | float):
-                continue
-            out.append(
-                Sample(f"load_{key}", float(value), "", start + t, {**labels, "source": "load"})
+            analyze(
+                trials,
+                baseline=self.bench.baseline_runtime,
+                seed=self.bench.seed,
+                min_effect=MIN_EFFECT,
             )
-    return out
+        )
 
 
 def default_run_dir(base: Path = Path("isobench-runs")) -> Path:

@@ -22,8 +22,8 @@ from isobench import plugins
 from isobench.errors import IsobenchError
 from isobench.images.build import build_artifacts
 from isobench.netutil import wait_ready
-from isobench.runner import host_port_for
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.trial import host_port_for
 from isobench.workloads.base import LaunchSpec, Workload
 
 READY_DEADLINE_S = 300.0

@@ -109,3 +109,23 @@ class Workload(ABC):
 
         result = run_load(endpoint, scenario, cpus=cpus, on_progress=on_progress)
         return {**result.summary, "timeseries": result.timeseries}
+
+    def drive_many(
+        self,
+        endpoints: list[str],
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Drive several replicas at once and return one summary over all of them.
+
+        The default supports one replica; workloads that can load several override it.
+        """
+        if len(endpoints) == 1:
+            return self.drive(endpoints[0], scenario, cpus=cpus, on_progress=on_progress)
+        from isobench.errors import ConfigError
+
+        raise ConfigError(
+            f"workload '{self.name}' does not support replicas", fix="run it with --replicas 1"
+        )

@@ -25,8 +25,8 @@ from isobench.images.docker_image import ensure_base_image
 from isobench.images.export import build_tag
 from isobench.netutil import wait_ready
 from isobench.proc import SubprocessRunner
-from isobench.runner import host_port_for
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.trial import host_port_for
 from isobench.workloads.image import ImageWorkload
 
 pytestmark = pytest.mark.integration
