@@ -61,7 +61,8 @@ def print_claims(console: Console, preset_name: str, store: RunStore, emulated: 
             return f"{v:,.3g} {unit}"
 
         vm_rt = c.runtimes.get("vm", "vm")
-        vm_tag = " (emulated)" if vm_rt in emulated else ""
+        # a size is a size: only measured behaviour is marked emulated
+        vm_tag = " (emulated)" if vm_rt in emulated and c.unit != "bytes" else ""
         table.add_row(
             c.label,
             fmt(c.article.get("vm")),

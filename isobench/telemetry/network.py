@@ -4,9 +4,11 @@
   (/sys/class/net/IFACE/statistics, or /proc/PID/net/dev of the instance's processes when the
   interface lives in another network namespace). The host side's rx is what the instance sent,
   so instance rx = iface tx and instance tx = iface rx.
-* Traffic on loopback (native, docker-host, docker-proxy, QEMU user-net hostfwd): exact nftables
-  counters on ``instance.host_port`` (see :mod:`isobench.telemetry.nftcount`) — counted beside
-  the interface too when both exist, as ``net_port_*``.
+* Every runtime: exact nftables counters on ``instance.host_port`` on 127.0.0.1 (see
+  :mod:`isobench.telemetry.nftcount`). This is the primary figure (``net_*``) wherever it can be
+  had, because it is the same boundary, counted the same way (IP level), for every runtime; the
+  interface counts of a veth/tap (link level, a few bytes more per packet) are reported beside
+  it as ``net_iface_*``.
 
 Why counters and not per-socket ``ss -ti`` figures: a socket's ``bytes_received``/``bytes_acked``
 vanish when it closes, so every connection that opens and closes between two polls is lost
@@ -123,7 +125,11 @@ class NetworkSampler(PollingSampler):
 
     @property
     def primary(self) -> str:
-        return "iface" if self._iface is not None else "port"
+        """``port`` (the same counting for every runtime) when the counter runs, else ``iface``."""
+        return "port" if self._port is not None else "iface"
+
+    def _prefix(self, key: str) -> str:
+        return "net" if key == self.primary else f"net_{key}"
 
     def poll(self, now: float) -> None:
         cur = self._readings()
@@ -138,7 +144,7 @@ class NetworkSampler(PollingSampler):
         self._t_prev = now
         for key, counts in cur.items():
             before = prev.get(key, counts)
-            prefix = "net" if key == self.primary else "net_port"
+            prefix = self._prefix(key)
             names = ("rx_rate", "rx_packets_rate", "tx_rate", "tx_packets_rate")
             units = ("B/s", "1/s", "B/s", "1/s")
             for name, unit, b, c in zip(names, units, before, counts, strict=True):
@@ -148,7 +154,7 @@ class NetworkSampler(PollingSampler):
         out: dict[str, float] = {}
         for key, last in self._last.items():
             first = self._first[key]
-            prefix = "net" if key == self.primary else "net_port"
+            prefix = self._prefix(key)
             names = ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
             for name, a, b in zip(names, first, last, strict=True):
                 out[f"{prefix}_{name}"] = float(max(0, b - a))

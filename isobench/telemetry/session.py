@@ -28,9 +28,9 @@ memory:
     ``mem_overhead_rss_bytes_{peak,mean,start}``: shim/proxy RSS.
 network (instance's point of view: rx = into the instance):
     ``net_rx_bytes``, ``net_tx_bytes``, ``net_rx_packets``, ``net_tx_packets``,
-    ``net_rx_rate_peak``, ``net_tx_rate_peak`` (B/s); ``net_source_iface`` (1: veth/tap
-    statistics, 0: nftables counters on the published port); ``net_port_*`` the port counters
-    when an interface was the primary source.
+    ``net_rx_rate_peak``, ``net_tx_rate_peak`` (B/s); ``net_source_iface`` (0: nftables counters
+    on the published 127.0.0.1 port, the same for every runtime; 1: veth/tap statistics, only
+    when the counters cannot run); ``net_iface_*`` the veth/tap statistics beside the counters.
 disk:
     ``disk_read_bytes``, ``disk_write_bytes``, ``disk_read_ops``, ``disk_write_ops``,
     ``disk_ops_source`` (1: cgroup block requests, 0: /proc/PID/io syscalls).

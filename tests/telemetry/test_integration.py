@@ -110,9 +110,9 @@ def test_docker_bridge() -> None:
     _check_host_figures(s, info["burn"])
     assert s["cpu_source_cgroup"] == 1.0
     assert s["mem_cgroup_bytes_peak"] - s["mem_cgroup_bytes_start"] >= 95 * MB
-    if inst.net_iface:
-        assert s["net_source_iface"] == 1.0
-        assert PAYLOAD <= s["net_port_tx_bytes"] <= PAYLOAD * 1.05 + 20_000
+    assert s["net_source_iface"] == 0.0  # the port counter: the same boundary as elsewhere
+    if inst.net_iface:  # the veth beside it, link level: a little more than the payload
+        assert PAYLOAD <= s["net_iface_tx_bytes"] <= PAYLOAD * 1.05 + 20_000
     # shim + docker-proxy found outside the cgroup (their CPU for 2 MB is often < 1 tick)
     assert s["mem_overhead_rss_bytes_peak"] > 0
     assert s["cpu_overhead_seconds"] >= 0

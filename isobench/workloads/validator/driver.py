@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +29,13 @@ from isobench.workloads.validator.node import protocol
 from isobench.workloads.validator.node.chain import verify_sig
 from isobench.workloads.validator.rpcload import RpcConnection, RpcError, RpcLoad
 from isobench.workloads.validator.scenario import ChainScenario
-from isobench.workloads.validator.stats import TREND_STATS, LatencyHistogram, counter, rate, trend
+from isobench.workloads.validator.stats import LatencyHistogram
+from isobench.workloads.validator.summary import (
+    ReplicaResult,
+    RpcOutcome,
+    envelope,
+    summarize,
+)
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -93,14 +99,19 @@ class ChainDriver:
     """Drives one node for one scenario; ``await run()`` returns the k6-style summary.
 
     After the run, ``ledger`` holds the expected chain state (tests compare the node to it).
+    Given the ``ledger`` of an earlier drive of the same node (the runner's warm-up), the
+    driver continues that chain; a node that holds blocks it does not know is refused.
     """
 
     def __init__(self, endpoint: str, scenario: ChainScenario,
-                 on_progress: Progress | None = None) -> None:
+                 on_progress: Progress | None = None, ledger: Ledger | None = None) -> None:
         self.host, self.port = _loopback_endpoint(endpoint)
+        self.endpoint = endpoint
         self.sc = scenario
         self.on_progress = on_progress
-        self.ledger = Ledger(scenario.seed, scenario.accounts, scenario.forged_fraction)
+        self.ledger = ledger if ledger is not None and fits(ledger, scenario) else (
+            new_ledger(scenario))
+        self.forged_before = self.ledger.forged_total
         self.sent_at: dict[int, float] = {}
         self.expected: dict[int, tuple[int, int]] = {}
         self.roots: dict[int, tuple[int, str]] = {}
@@ -117,6 +128,7 @@ class ChainDriver:
         self.links: list[GossipLink] = []
         self.node_pub = ""
         self.rpc: RpcLoad | None = None
+        self.start: float | None = None
         self._done = asyncio.Event()
 
     # --- actors --------------------------------------------------------------------------
@@ -222,22 +234,26 @@ class ChainDriver:
             if task is not None:
                 task.cancel()
 
-    async def _progress(self, start: float) -> None:
+    def progress(self, now: float) -> dict[str, Any]:
+        """The running figures at loop time ``now`` (what ``on_progress`` gets about 1/s)."""
+        rpc = self.rpc
+        elapsed = now - self.start if self.start is not None else 0.0
+        reqs = (rpc.ok + rpc.failed) if rpc else 0
+        return {
+            "elapsed": round(elapsed, 1), "reqs": reqs, "rate": reqs / max(elapsed, 1e-9),
+            "blocks_sent": self.n["sent"],
+            "blocks_applied": self.n["applied"],
+            "blocks_late": self.n["applied"] - self.n["on_time"],
+            "block_lag_p95_ms": round(self.block_lag.trend_ms()["p(95)"], 2),
+            "snapshots": self.n["snapshots"],
+            "rpc_failed": rpc.failed if rpc else 0,
+        }
+
+    async def _progress(self) -> None:
         loop = asyncio.get_running_loop()
         while self.on_progress is not None:
             await asyncio.sleep(1.0)
-            rpc = self.rpc
-            elapsed = loop.time() - start
-            reqs = (rpc.ok + rpc.failed) if rpc else 0
-            self.on_progress({
-                "elapsed": round(elapsed, 1), "reqs": reqs, "rate": reqs / max(elapsed, 1e-9),
-                "blocks_sent": self.n["sent"],
-                "blocks_applied": self.n["applied"],
-                "blocks_late": self.n["applied"] - self.n["on_time"],
-                "block_lag_p95_ms": round(self.block_lag.trend_ms()["p(95)"], 2),
-                "snapshots": self.n["snapshots"],
-                "rpc_failed": rpc.failed if rpc else 0,
-            })
+            self.on_progress(self.progress(loop.time()))
 
     # --- run -----------------------------------------------------------------------------
 
@@ -256,8 +272,26 @@ class ChainDriver:
         finally:
             conn.close()
 
+    def _resume(self, welcome: Mapping[str, Any]) -> None:
+        """Start a fresh chain on a fresh node, or continue ours where the node holds it."""
+        height, head = int(welcome.get("height", 0)), str(welcome.get("head", ""))
+        if height == 0:
+            if self.ledger.height != 0:
+                self.ledger = new_ledger(self.sc)
+                self.forged_before = 0
+            return
+        if (height, head) != (self.ledger.height, self.ledger.head):
+            raise ValidatorDriveError(
+                f"the node already holds {height} blocks of another chain",
+                fix="start a fresh node for every trial (its state lives in a tmpfs)")
+        self.acked_height = height
+
     async def run(self) -> dict[str, Any]:
         """Drive the node for the scenario's duration; the summary once every ack is in."""
+        return summarize([await self.execute()], self.sc)
+
+    async def execute(self) -> ReplicaResult:
+        """Drive the node for the scenario's duration; the raw result once every ack is in."""
         loop = asyncio.get_running_loop()
         sc, tasks = self.sc, []
         try:
@@ -266,11 +300,8 @@ class ChainDriver:
             producer = await GossipLink.open(self.host, self.port, "producer", "producer",
                                              self.ledger.producer_pub)
             self.links.append(producer)
+            self._resume(producer.welcome)
             welcome = producer.welcome
-            if int(welcome.get("height", 0)) != 0:
-                raise ValidatorDriveError(
-                    f"the node already holds {welcome['height']} blocks",
-                    fix="start a fresh node for every trial (its state lives in a tmpfs)")
             self.node_pub = str(welcome["node"])
             self.ledger.epoch_blocks = int(welcome.get("epoch_blocks", 10))
             for i in range(sc.peers):
@@ -279,10 +310,10 @@ class ChainDriver:
                                                         f"peer-{i}", pub))
             self.rpc = RpcLoad(self.host, self.port, sc.rpc_rate, sc.rpc_connections,
                                self.ledger.addrs, lambda: self.acked_height, sc.seed)
-            start = loop.time()
+            start = self.start = loop.time()
             tasks = [asyncio.create_task(self._acks(producer)),
                      asyncio.create_task(self._collect(collector)),
-                     asyncio.create_task(self._progress(start)),
+                     asyncio.create_task(self._progress()),
                      *(asyncio.create_task(self._peer(link, i))
                        for i, link in enumerate(self.links[2:]))]
             rpc_task = asyncio.create_task(self.rpc.run(sc.duration))
@@ -291,7 +322,7 @@ class ChainDriver:
             await rpc_task
             elapsed = loop.time() - start
             await self._check_balances()
-            return self.summary(elapsed)
+            return self.result(elapsed)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise ValidatorDriveError(
                 f"the node dropped a gossip stream after block {self.acked_height}: {exc!r}",
@@ -330,8 +361,8 @@ class ChainDriver:
                 return
             await asyncio.sleep(0.02)
 
-    def summary(self, elapsed: float) -> dict[str, Any]:
-        """The k6 ``handleSummary``-shaped summary of the run (as ``isobench.load`` returns)."""
+    def result(self, elapsed: float) -> ReplicaResult:
+        """The raw outcome (counts and histograms), for one summary or a merge of replicas."""
         n, rpc = self.n, self.rpc
         due = [e for e, (last, _) in self.roots.items() if last <= self.acked_height]
         counts = {
@@ -340,7 +371,7 @@ class ChainDriver:
             "validator_blocks_missed": n["sent"] - n["on_time"],
             "validator_blocks_refused": n["refused"],
             "validator_txs_applied": n["txs_applied"],
-            "validator_forged_sent": self.ledger.forged_total,
+            "validator_forged_sent": self.ledger.forged_total - self.forged_before,
             "validator_forged_rejected": n["forged_rejected"],
             "validator_tx_mismatch": n["tx_mismatch"],
             "validator_snapshots": n["snapshots"],
@@ -349,44 +380,42 @@ class ChainDriver:
             "validator_attestations_received": n["attest_received"],
             "validator_balance_checked": n["balance_checked"],
             "validator_balance_mismatch": n["balance_mismatch"],
+            "validator_gossip_bytes_sent": sum(x.bytes_out for x in self.links),
+            "validator_gossip_bytes_received": sum(x.bytes_in for x in self.links),
         }
-        metrics: dict[str, Any] = {k: counter(v, elapsed) for k, v in counts.items()}
-        metrics.update({
-            "validator_block_lag": trend(self.block_lag),
-            "validator_snapshot_latency": trend(self.snapshot_latency),
-            "validator_gossip_lag": trend(self.gossip_lag),
-            "validator_ping_rtt": trend(self.ping_rtt),
-            "validator_gossip_bytes_sent": counter(sum(x.bytes_out for x in self.links),
-                                                   elapsed, data=True),
-            "validator_gossip_bytes_received": counter(sum(x.bytes_in for x in self.links),
-                                                       elapsed, data=True),
-        })
+        hists = {"validator_block_lag": self.block_lag,
+                 "validator_snapshot_latency": self.snapshot_latency,
+                 "validator_gossip_lag": self.gossip_lag, "validator_ping_rtt": self.ping_rtt}
+        outcome = None
         if rpc is not None:
-            metrics["http_reqs"] = counter(rpc.ok + rpc.failed, elapsed)
-            metrics["http_req_duration"] = trend(rpc.latency)
-            metrics["http_req_failed"] = rate(rpc.failed, rpc.ok)
-            if rpc.dropped:
-                metrics["dropped_iterations"] = counter(rpc.dropped, elapsed)
-        return _envelope(metrics, elapsed, self.sc, dict(rpc.errors) if rpc else {})
+            outcome = RpcOutcome(rpc.ok, rpc.failed, rpc.dropped, rpc.latency, dict(rpc.errors))
+        return ReplicaResult(counts, hists, elapsed, outcome, endpoint=self.endpoint,
+                             seed=self.sc.seed)
+
+    def summary(self, elapsed: float) -> dict[str, Any]:
+        """The k6 ``handleSummary``-shaped summary of the run (as ``isobench.load`` returns)."""
+        return summarize([self.result(elapsed)], self.sc)
 
 
-def _envelope(metrics: dict[str, Any], elapsed: float, sc: ChainScenario,
-              errors: dict[str, int]) -> dict[str, Any]:
-    return {
-        "metrics": metrics,
-        "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e",
-                       "groups": [], "checks": []},
-        "thresholds": {},
-        "state": {"isStdOutTTY": False, "isStdErrTTY": False,
-                  "testRunDurationMs": round(elapsed * 1000.0, 3), "aborted": False},
-        "options": {"summaryTrendStats": list(TREND_STATS), "scenario": sc.as_dict()},
-        "errors": errors,
-    }
+def new_ledger(sc: ChainScenario) -> Ledger:
+    """A fresh chain model for the scenario (its seed, accounts and forged share)."""
+    return Ledger(sc.seed, sc.accounts, sc.forged_fraction)
+
+
+def fits(ledger: Ledger, sc: ChainScenario) -> bool:
+    """Whether ``ledger`` models the chain ``sc`` plays (same seed, accounts, forged share)."""
+    return (ledger.seed, ledger.accounts, ledger.forged_fraction) == (
+        sc.seed, sc.accounts, sc.forged_fraction)
 
 
 def run_driver(endpoint: str, scenario: Mapping[str, Any] | ChainScenario, *,
-               on_progress: Progress | None = None) -> dict[str, Any]:
+               on_progress: Progress | None = None,
+               ledgers: MutableMapping[str, Ledger] | None = None) -> dict[str, Any]:
     """Drive the node at ``endpoint`` (``http://127.0.0.1:PORT``) and return the summary.
+
+    ``ledgers`` (endpoint → chain model) carries the chain from one drive of a node to the
+    next, as the runner's warm-up and measured drives of one instance: the driver continues
+    the chain it finds there and leaves its own in it.
 
     Raises:
         ConfigError: a bad scenario or a non-loopback endpoint.
@@ -395,5 +424,12 @@ def run_driver(endpoint: str, scenario: Mapping[str, Any] | ChainScenario, *,
     sc = scenario if isinstance(scenario, ChainScenario) else ChainScenario.from_mapping(scenario)
     if sc.idle:
         time.sleep(sc.duration)
-        return _envelope({}, sc.duration, sc, {})
-    return asyncio.run(ChainDriver(endpoint, sc, on_progress).run())
+        return envelope({}, sc.duration, sc, {})
+    driver = ChainDriver(endpoint, sc, on_progress,
+                         ledger=ledgers.get(endpoint) if ledgers is not None else None)
+    try:
+        return asyncio.run(driver.run())
+    finally:
+        if ledgers is not None:
+            ledgers.clear()
+            ledgers[endpoint] = driver.ledger

@@ -8,14 +8,18 @@ producer, the peers, the collector and an RPC read load through 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from isobench.images.spec import VENV, WORKLOAD_DIR, RootfsSpec
 from isobench.workloads.base import LaunchSpec, Workload
 from isobench.workloads.validator.scenario import DEFAULT_SCENARIO, ChainScenario
+
+if TYPE_CHECKING:
+    from isobench.workloads.validator.ledger import Ledger
 
 NODE_PACKAGE = "validator_node"
 """Import name of the node package inside the rootfs."""
@@ -55,6 +59,12 @@ class ValidatorWorkload(Workload):
 
     name = "validator"
     description = "ed25519-verifying validator node with gossip, snapshots and JSON-RPC"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self._ledgers: dict[str, Ledger] = {}
+        """Endpoint → chain model of the last drive: the measured drive continues the chain
+        the warm-up left on the same node (a fresh node at height 0 starts a fresh chain)."""
 
     def rootfs_spec(self) -> RootfsSpec:
         return RootfsSpec(
@@ -111,11 +121,45 @@ class ValidatorWorkload(Workload):
         from isobench.workloads.validator.driver import run_driver
 
         sc = ChainScenario.from_mapping(scenario)
-        previous = os.sched_getaffinity(0) if cpus else None
-        if cpus:
-            os.sched_setaffinity(0, set(cpus))
-        try:
-            return run_driver(endpoint, sc, on_progress=on_progress)
-        finally:
-            if previous is not None:
-                os.sched_setaffinity(0, previous)
+        with _pinned(cpus):
+            return run_driver(endpoint, sc, on_progress=on_progress, ledgers=self._ledgers)
+
+    def drive_many(
+        self,
+        endpoints: list[str],
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Play one chain per node, all at once from one loop pinned to ``cpus`` if given.
+
+        Replica ``i`` (``endpoints[i]``) runs the scenario with ``seed + i``. Returns one
+        summary in ``drive``'s shape whose ``validator_*``/``http_*`` metrics cover every
+        replica (counts summed, latency histograms merged), plus ``validator_replicas``
+        (``count``), ``validator_block_lag_worst_p95`` (the worst replica's p95 block lag, ms),
+        ``validator_blocks_missed_worst``, ``validator_driver_loop_lag`` and a per-replica
+        digest under ``"replicas"``. Progress dicts are merged (counts summed) about 1/s.
+
+        Raises:
+            ConfigError: no endpoint, a non-loopback one, or a bad scenario.
+            ValidatorDriveError: a node could not be driven (the message names the replica).
+        """
+        from isobench.workloads.validator.replicas import run_replicas
+
+        sc = ChainScenario.from_mapping(scenario)
+        with _pinned(cpus):
+            return run_replicas(endpoints, sc, on_progress=on_progress, ledgers=self._ledgers)
+
+
+@contextlib.contextmanager
+def _pinned(cpus: tuple[int, ...] | None) -> Iterator[None]:
+    """Pin the calling thread to ``cpus`` (if given) for the block, then restore its affinity."""
+    previous = os.sched_getaffinity(0) if cpus else None
+    if cpus:
+        os.sched_setaffinity(0, set(cpus))
+    try:
+        yield
+    finally:
+        if previous is not None:
+            os.sched_setaffinity(0, previous)
