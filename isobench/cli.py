@@ -161,6 +161,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "warmup": args.warmup,
         "seed": args.seed,
         "aa": args.aa or None,
+        "replicas": args.replicas,
         "workload_options": opts or None,
         "resources": resources or None,
     }

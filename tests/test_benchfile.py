@@ -87,3 +87,10 @@ def test_quick_and_preset_survive_absent_flags() -> None:
     args = build_parser().parse_args(["run", "--quick", "--duration", "7s", "--trials", "2"])
     bench = load_benchfile(None, _run_overrides(args))
     assert bench.duration_s == 7.0 and bench.trials == 2 and bench.workload == "records-api"
+
+
+def test_replicas_flag_reaches_the_benchfile() -> None:
+    from isobench.cli import _run_overrides, build_parser
+
+    args = build_parser().parse_args(["run", "--workload", "validator", "--replicas", "3"])
+    assert load_benchfile(None, _run_overrides(args)).replicas == 3

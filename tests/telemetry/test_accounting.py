@@ -62,14 +62,19 @@ def test_real_v1_cgroup_is_preferred(need_root: None) -> None:
         pytest.skip("no cgroup v1 cpuacct/memory hierarchy")
     for d in dirs.values():
         d.mkdir()
+    # the child allocates only once it is in the cgroup: cgroup v1 does not move the charge of
+    # pages touched before (memory.move_charge_at_immigrate is off)
     code = (
-        "import time\nb = bytearray(b'1') * (64 << 20)\n"
+        "import sys, time\nsys.stdin.readline()\nb = bytearray(b'1') * (64 << 20)\n"
         "while time.process_time() < 1.0: pass\ntime.sleep(30)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
     try:
         for d in dirs.values():
             (d / "cgroup.procs").write_text(str(proc.pid))
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
         inst = Instance(
             runtime="native", host_port=1, launched_at=0.0, pids=[proc.pid], cgroups=dirs
         )
