@@ -13,7 +13,7 @@ setup:
 demo: setup
 	$(ISOBENCH) doctor || true
 	$(ISOBENCH) run --out $(OUT)
-	$(ISOBENCH) report $(OUT)
+	@echo "report: $(OUT)/report.html (open it in a browser; CSV beside it)"
 
 test: setup
 	$(PY) -m ruff check isobench tests benchmarks
