@@ -135,8 +135,18 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def append_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    """Append records as JSON lines and fsync, so a crash loses at most what was in flight."""
+    """Append records as JSON lines and fsync, so a crash loses at most what was in flight.
+
+    A torn last line (a crash mid-write) is closed off first, so it never swallows a new record.
+    """
+    torn = False
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
     with path.open("a") as fh:
+        if torn:
+            fh.write("\n")
         for record in records:
             fh.write(json.dumps(record, sort_keys=True, default=str))
             fh.write("\n")

@@ -29,6 +29,8 @@ def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     with store.trials_path.open("a") as fh:
         fh.write('{"runtime": "nat')  # a crash mid-write
     assert len(store.trials()) == 1
+    store.append_trial(_trial(1))  # a resumed run appends after the torn line
+    assert [t.position for t in store.trials()] == [0, 1]
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
