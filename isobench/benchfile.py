@@ -14,6 +14,7 @@ Example::
     telemetry: {interval: 1.0}
     seed: 1
     replicas: 1                # instances of the workload per trial (validator: how many fit)
+    time_budget: 10m           # optional: stop between rounds when another would not fit
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Benchfile(BaseModel):
     seed: int = 1
     aa: bool = False
     replicas: int = Field(default=1, ge=1, le=64)
+    time_budget: str | float | None = None
     arms: dict[str, ArmModel] | None = None
     preset: str | None = None
 
@@ -120,6 +122,10 @@ class Benchfile(BaseModel):
     @property
     def duration_s(self) -> float | None:
         return None if self.duration is None else parse_duration(self.duration)
+
+    @property
+    def time_budget_s(self) -> float | None:
+        return None if self.time_budget is None else parse_duration(self.time_budget)
 
     @property
     def warmup_s(self) -> float:

@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="short trials (for a first look)")
     run.add_argument("--aa", action="store_true", help="A/A self-check: the baseline as two arms")
     run.add_argument("--replicas", type=int, help="instances of the workload per trial (default 1)")
+    run.add_argument("--time-budget", help="stop between rounds when the next would exceed it")
     run.add_argument("--seed", type=int, help="plan seed")
     run.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
     run.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
@@ -162,6 +163,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "aa": args.aa or None,
         "replicas": args.replicas,
+        "time_budget": args.time_budget,
         "workload_options": opts or None,
         "resources": resources or None,
     }

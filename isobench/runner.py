@@ -74,6 +74,35 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class RoundBudget:
+    """An optional time budget that ends a run between rounds, never in the middle of one (so
+    every arm keeps the same number of trials)."""
+
+    def __init__(self, seconds: float | None, arms: int) -> None:
+        self.seconds = seconds
+        self.arms = arms
+        self.used = 0.0
+        self.trials = 0
+        self.reason = ""
+
+    def spent(self, seconds: float) -> None:
+        self.used += seconds
+        self.trials += 1
+
+    def allows(self, planned: PlannedTrial) -> bool:
+        """True unless a new round would start that the budget cannot finish."""
+        if self.seconds is None or self.trials == 0 or planned.position % self.arms != 0:
+            return True
+        next_round = self.used / self.trials * self.arms
+        if self.used + next_round <= self.seconds:
+            return True
+        self.reason = (
+            f"time budget: {self.used:.0f} s used of {self.seconds:.0f} s, another round needs "
+            f"~{next_round:.0f} s; stopping with {planned.round} complete rounds"
+        )
+        return False
+
+
 def arms_for(bench: Benchfile) -> dict[str, str]:
     """Arm name → runtime name. A/A runs put the baseline in twice."""
     if bench.arms:
@@ -263,12 +292,19 @@ class Runner:
                 self.store.write_manifest(manifest)
             os.sched_setaffinity(0, set(prep.resources.loadgen_cpus))
             duration = scenario_seconds(prep.scenario)
+            budget = RoundBudget(self.bench.time_budget_s, len(arms_for(self.bench)))
+            status = "complete"
             try:
                 for planned in prep.plan:
                     if planned.position in done:
                         continue
+                    if not budget.allows(planned):
+                        status = "budget"
+                        self.events.step(budget.reason)
+                        break
                     self.events.trial_started(planned, len(prep.plan), duration)
                     record, samples = self.run_trial(prep, planned)
+                    budget.spent(record.ended_at - record.started_at)
                     self.store.append_trial(record, samples)
                     self._write_summary()
                     self.events.trial_finished(planned, record)
@@ -276,7 +312,7 @@ class Runner:
                 manifest["status"] = "interrupted"
                 self.store.write_manifest(manifest)
                 raise
-            manifest["status"] = "complete"
+            manifest["status"] = status
             manifest["finished"] = time.time()
             self.store.write_manifest(manifest)
         return self.store

@@ -36,3 +36,23 @@ def test_aa_arms_map_to_one_runtime() -> None:
     plan = make_plan({"native": "native", "native-b": "native"}, 3, seed=0)
     assert {p.runtime for p in plan} == {"native"}
     assert {p.arm for p in plan} == {"native", "native-b"}
+
+
+def test_time_budget_stops_between_rounds_only() -> None:
+    from isobench.runner import RoundBudget
+
+    arms = {"a": "a", "b": "b"}
+    plan = make_plan(arms, trials=5, seed=0)
+    budget = RoundBudget(seconds=50.0, arms=2)
+    ran = []
+    for planned in plan:
+        if not budget.allows(planned):
+            break
+        ran.append(planned)
+        budget.spent(10.0)  # every trial takes 10 s: rounds of 20 s
+    # 2 rounds (40 s) fit; a third would end at 60 s > 50 s
+    assert len(ran) == 4
+    assert {p.round for p in ran} == {0, 1}
+    assert "stopping with 2 complete rounds" in budget.reason
+    unlimited = RoundBudget(seconds=None, arms=2)
+    assert all(unlimited.allows(p) for p in plan)
