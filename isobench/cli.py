@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--runtimes", type=_csv, default=None)
     _add_image_flags(build)
 
-    sub.add_parser("clean", help="remove leftover containers, VMs, mounts isobench created")
+    clean = sub.add_parser("clean", help="remove leftover containers, VMs, mounts isobench created")
+    clean.add_argument("--cache", action="store_true",
+                       help="also remove the build cache and isobench's Docker images")
     sub.add_parser("list", help="runtimes, workloads, presets")
     return parser
 
@@ -291,7 +293,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from isobench.proc import SubprocessRunner
     from isobench.runtimes.cleanup import clean_leftovers
 
-    removed = clean_leftovers(SubprocessRunner())
+    runner = SubprocessRunner()
+    removed = clean_leftovers(runner)
+    if args.cache:
+        from isobench.images.cache import remove_build_cache
+
+        removed += remove_build_cache(runner)
     for item in removed:
         console.print(f"removed {item}")
     console.print(f"{len(removed)} leftovers removed")
