@@ -183,6 +183,7 @@ class GuestSampler(PollingSampler):
         if used:
             out["guest_mem_used_bytes_peak"] = max(used)
             out["guest_mem_used_bytes_mean"] = mean(used)
+            out["guest_mem_used_bytes_start"] = used[0]
         if self._mem_total is not None:
             out["guest_mem_total_bytes"] = float(self._mem_total)
         tasks = self.series("guest_tasks")
