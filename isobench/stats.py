@@ -107,6 +107,13 @@ DEFAULT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("cpu_ms_per_req", _cpu_per_request, "ms", "lower", "CPU/req"),
     MetricSpec("mem_peak_mib", _memory_peak, "MiB", "lower", "memory peak"),
     MetricSpec("net_bytes_per_req", _net_per_request, "B", "lower", "net bytes/req"),
+    # the validator workload: how late blocks are applied (absent for other workloads: skipped)
+    MetricSpec("block_lag_p50_ms", _load("validator_block_lag", "med"), "ms", "lower",
+               "block lag p50"),
+    MetricSpec("block_lag_p95_ms", _load("validator_block_lag", "p(95)"), "ms", "lower",
+               "block lag p95"),
+    MetricSpec("cpu_percent", lambda t: t.telemetry.get("cpu_percent_mean"), "%", "lower",
+               "CPU % of a core"),
 )
 
 IDLE_METRICS: tuple[MetricSpec, ...] = (

@@ -15,8 +15,8 @@ from isobench.stats import EMULATED_VERDICT, comparison_for, pct
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
 COLUMNS = (
-    ("rps", "req/s"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("idle_cpu_percent", "idle CPU"),
-    ("mem_peak_mib", "memory"), ("startup_s", "startup"),
+    ("rps", "req/s"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("block_lag_p95_ms", "block lag p95"),
+    ("idle_cpu_percent", "idle CPU"), ("mem_peak_mib", "memory"), ("startup_s", "startup"),
 )
 
 
