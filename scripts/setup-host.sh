@@ -40,9 +40,18 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # No service starts during the install (nginx, postgresql, docker): isobench starts what it
+  # needs itself, on 127.0.0.1 only. policy-rc.d is Debian's switch for that; ours is removed after.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  trap '[ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -q >"$log_dir/apt-update.log" 2>&1 || die "apt-get update failed (see $log_dir/apt-update.log)"
   apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log_dir/apt-install.log" 2>&1 \
     || die "apt-get install ${missing[*]} failed (see $log_dir/apt-install.log)"
+  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  own_policy=0
 else
   say "Debian packages present"
 fi
