@@ -27,7 +27,13 @@ from isobench.images.spec import Artifacts
 from isobench.plan import PlannedTrial, make_plan
 from isobench.results import RunStore, Sample, TrialRecord
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
-from isobench.trial import Trial, TrialSetup, scenario_seconds
+from isobench.trial import (
+    Trial,
+    TrialSetup,
+    check_replicas,
+    host_port_for,
+    scenario_seconds,
+)
 from isobench.workloads.base import Workload
 
 MIN_EFFECT = 0.05
@@ -181,6 +187,10 @@ class Runner:
         resources = Resources(tuple(res.cpus), res.memory_mb, tuple(res.loadgen_cpus))
         self._check_cpus(resources)
         artifacts = build_artifacts(workload.rootfs_spec(), need, progress=self.events.step)
+        spec = workload.launch_spec()
+        for runtime in runtimes.values():  # fail now, in one line, not in every trial
+            check_replicas(runtime, spec, self.bench.replicas)
+            host_port_for(runtime, spec)
         plan = make_plan(arms_for(self.bench), self.bench.trials, self.bench.seed)
         return Prepared(workload, runtimes, artifacts, scenario_name, scenario, resources, plan)
 

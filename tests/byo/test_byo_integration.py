@@ -200,3 +200,25 @@ def test_up_serves_until_ctrl_c_then_cleans_up(up_process: subprocess.Popen[str]
     gone = subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{container}$"],
                           capture_output=True, text=True, timeout=30)
     assert gone.stdout.strip() == ""
+
+
+def test_taken_fixed_port_fails_the_run_in_one_line(hello: ImageWorkload, tmp_path: Path) -> None:
+    """A user's app fixed to a port that something else holds: one line, nothing started."""
+    import socket
+
+    port = hello.launch_spec().port
+    assert port is not None
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        proc = subprocess.run(
+            [sys.executable, "-m", "isobench.cli", "run", "--dockerfile", str(HELLO),
+             "--ready-path", "/healthz", "--runtimes", "native", "--quick", "--no-report",
+             "--out", str(tmp_path / "run")],
+            capture_output=True, text=True, timeout=600,
+        )
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"port {port} on 127.0.0.1 is already taken" in lines[0], lines
+    assert not (tmp_path / "run" / "trials.jsonl").exists()
