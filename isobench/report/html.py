@@ -14,8 +14,11 @@ from isobench.report.rundata import RunData, image_size, load_run
 from isobench.stats import EMULATED_VERDICT, comparison_for
 
 CSS = (Path(__file__).with_name("report.css")).read_text()
-TABLE_METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "startup_s", "cpu_ms_per_req",
-                 "mem_peak_mib", "net_bytes_per_req")
+TABLE_METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "block_lag_p95_ms", "startup_s",
+                 "cpu_ms_per_req", "cpu_percent", "mem_peak_mib", "net_bytes_per_req")
+HEADLINE_METRICS = ("block_lag_p95_ms", "rps", "idle_cpu_percent")
+"""The verdict cards show the first of these the run has: a validator's block lag (its request
+rate is fixed by the scenario), else throughput, else idle CPU."""
 
 
 def e(x: Any) -> str:
@@ -55,6 +58,7 @@ def render(data: RunData) -> str:
         _section("Over time (from samples.jsonl)",
                  _grid([svg for _, svg in plots.time_series(data.samples, a)])),
         _idle(a),
+        _claims(data),
         _section("Host, pinning and plan", _host(m) + _plan(m, a)),
         _section("Method", _method(a)),
     ]
@@ -135,7 +139,9 @@ def _banners(a: Mapping[str, Any]) -> str:
 
 def _summary_cards(a: Mapping[str, Any]) -> str:
     cards = []
-    primary = a["metrics"][0]["name"] if a["metrics"] else None
+    names = [m["name"] for m in a["metrics"]]
+    primary = next((n for n in HEADLINE_METRICS if n in names), names[0] if names else None)
+    label = next((m["label"] for m in a["metrics"] if m["name"] == primary), "")
     for rt in a["runtimes"]:
         if rt == a["baseline"] or primary is None:
             continue
@@ -146,7 +152,6 @@ def _summary_cards(a: Mapping[str, Any]) -> str:
         else:
             headline = fmt.change_cell(comp).split(" [")[0] if comp else "\u2013"
             line = comp["verdict"].split(": ", 1)[1] if comp else "no data"
-        label = a["metrics"][0]["label"]
         cards.append(
             f"<div class=\"card {status}\"><div class=\"rt\">{e(rt)}</div>"
             f"<div class=\"big\">{e(headline)}</div><div class=\"sub\">{e(label)} vs "
@@ -223,6 +228,40 @@ def _warnings(a: Mapping[str, Any]) -> str:
     for w in a.get("warnings", []):
         out += f"<div class=\"banner warn\">{e(w)}</div>"
     return out
+
+
+def _claims(data: RunData) -> str:
+    """The article's figures beside isobench's, for a run of an article preset."""
+    from isobench.claims import check_claims
+    from isobench.presets import PRESETS
+
+    preset = PRESETS.get(str((data.manifest.get("config") or {}).get("preset")))
+    if preset is None:
+        return ""
+    sizes = (data.manifest.get("artifacts") or {}).get("sizes") or {}
+    emulated = {rt: True for rt in data.analysis["emulated"]}
+    checks = check_claims(preset, data.trials, sizes, emulated)
+
+    def val(v: float | None, unit: str) -> str:
+        if v is None:
+            return "\u2013"
+        return f"{v / 1e9:.2f} GB" if unit == "bytes" else f"{v:,.3g} {unit}"
+
+    rows = "".join(
+        f"<tr><td>{e(c.label)}</td><td>{e(val(c.article.get('vm'), c.unit))}</td>"
+        f"<td>{e(val(c.article.get('container'), c.unit))}</td>"
+        f"<td>{e(val(c.measured.get('vm'), c.unit))}</td>"
+        f"<td>{e(val(c.measured.get('container'), c.unit))}</td><td>{e(c.verdict)}</td></tr>"
+        for c in checks
+    )
+    sides = ", ".join(f"{side} = {rt}" for side, rt in preset.sides.items())
+    table = (
+        "<table class=\"verdicts\"><thead><tr><th>claim</th><th>article VM</th>"
+        "<th>article container</th><th>isobench VM</th><th>isobench container</th>"
+        f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<p class=\"note\">isobench sides: {e(sides)}. {e(preset.note)}</p>"
+    )
+    return _section(f"The article's claims ({preset.name}: {preset.title})", table)
 
 
 def _idle(a: Mapping[str, Any]) -> str:

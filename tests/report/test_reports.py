@@ -82,3 +82,20 @@ def test_compare_detects_slowdown_and_not_identity(tmp_path: Path, run_dir: Path
 def test_not_a_run_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="not a run directory"):
         load_run(tmp_path)
+
+
+def test_html_shows_the_articles_claims_for_a_preset_run(tmp_path: Path) -> None:
+    import json
+
+    from isobench.report.html import write_html
+    from tests.fixtures.make_run import make_run
+
+    root = make_run(tmp_path / "run")
+    manifest_path = root / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.setdefault("config", {})["preset"] = "seed-003"
+    manifest_path.write_text(json.dumps(manifest))
+    page = write_html(root).read_text()
+    assert "The article&#x27;s claims (seed-003" in page
+    assert "5.1 req/s" in page and "4.97 req/s" in page  # the article's own figures
+    assert "not comparable, no verdict on this claim" in page  # the fixture's vm is emulated
