@@ -322,6 +322,8 @@ COMMANDS = {
     "build": cmd_build,
     "clean": cmd_clean,
     "list": cmd_list,
+    "up": cmd_up,
+    "base-image": cmd_base_image,
 }
 
 
@@ -336,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     except IsobenchError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         return 2
+    except KeyboardInterrupt:  # a further Ctrl-C after the cleanup already ran
+        return 130
 
 
 if __name__ == "__main__":

@@ -64,6 +64,9 @@ class SubprocessRunner:
         cwd: Path | None = None,
     ) -> CommandResult:
         data = input.encode() if isinstance(input, str) else input
+        # A session of its own: a Ctrl-C at the terminal reaches isobench, which then stops its
+        # children itself (subprocess.run kills a child when interrupted); it never reaches a
+        # cleanup command (docker rm, umount) half-way.
         proc = subprocess.run(
             list(argv),
             input=data,
@@ -72,6 +75,7 @@ class SubprocessRunner:
             env=dict(env) if env is not None else None,
             cwd=cwd,
             check=False,
+            start_new_session=True,
         )
         result = CommandResult(
             tuple(argv),

@@ -8,15 +8,11 @@ Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path runs).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol
 
 from isobench import plugins, scenarios
@@ -27,6 +23,7 @@ from isobench.images.spec import Artifacts
 from isobench.plan import PlannedTrial, make_plan
 from isobench.results import RunStore, Sample, TrialRecord
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.signals import shielded, stop_signals_interrupt
 from isobench.trial import (
     Trial,
     TrialSetup,
@@ -64,20 +61,6 @@ class NullEvents:
 
     def trial_finished(self, planned: PlannedTrial, record: TrialRecord) -> None:
         pass
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so the same cleanup path runs."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class RoundBudget:
@@ -288,7 +271,7 @@ class Runner:
 
     # ----------------------------------------------------------------------------- the run
     def run(self, resume: bool = False) -> RunStore:
-        with sigterm_as_interrupt():
+        with stop_signals_interrupt():
             prep = self.prepare()
             done: set[int] = set()
             if resume and self.store.manifest_path.exists():
@@ -319,8 +302,9 @@ class Runner:
                     self._write_summary()
                     self.events.trial_finished(planned, record)
             except KeyboardInterrupt:
-                manifest["status"] = "interrupted"
-                self.store.write_manifest(manifest)
+                with shielded():
+                    manifest["status"] = "interrupted"
+                    self.store.write_manifest(manifest)
                 raise
             manifest["status"] = status
             manifest["finished"] = time.time()

@@ -21,6 +21,7 @@ from isobench.images.spec import Artifacts
 from isobench.netutil import ensure_port_free, free_port, wait_ready
 from isobench.results import Sample, TrialRecord
 from isobench.runtimes.base import Instance, Resources, Runtime
+from isobench.signals import shielded
 from isobench.workloads.base import LaunchSpec, Workload
 
 READY_DEADLINE_S = 60.0
@@ -168,8 +169,9 @@ class Trial:
         except Exception as exc:  # a broken trial must not lose the run
             record.error = f"{type(exc).__name__}: {exc}"
         finally:
-            for inst in instances:
-                s.runtime.stop(inst)
+            with shielded():
+                for inst in instances:
+                    s.runtime.stop(inst)
             record.ended_at = time.time()
         return record
 

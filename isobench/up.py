@@ -8,21 +8,20 @@ SIGTERM, or the instance dies), then removes everything it started.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 from isobench import plugins
 from isobench.errors import IsobenchError
 from isobench.images.build import build_artifacts
 from isobench.netutil import wait_ready
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.signals import shielded, stop_signals_interrupt
 from isobench.trial import host_port_for
 from isobench.workloads.base import LaunchSpec, Workload
 
@@ -43,21 +42,6 @@ def shell_hint(instance: Instance, spec: LaunchSpec) -> str:
     if facts.get("container"):
         return f"shell: docker exec -it {facts['container']} /bin/sh"
     return f"log: {instance.log_path}"
-
-
-@contextlib.contextmanager
-def _interrupts() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) raise KeyboardInterrupt for the block, like Ctrl-C."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def up(runtime_name: str, workload: Workload, resources: Resources, *,
@@ -81,7 +65,7 @@ def up(runtime_name: str, workload: Workload, resources: Resources, *,
                          work_dir=work_dir or Path(tempfile.mkdtemp(prefix=f"isobench-{run_id}-")))
     runtime: Runtime = plugins.load("runtime", runtime_name)(ctx)
     instance: Instance | None = None
-    with _interrupts():
+    with stop_signals_interrupt((signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
         try:
             reason = runtime.check() or workload.check()
             if reason:
@@ -119,7 +103,7 @@ def up(runtime_name: str, workload: Workload, resources: Resources, *,
             return 1
         finally:
             if instance is not None:
-                with contextlib.suppress(KeyboardInterrupt):
+                with shielded():
                     runtime.stop(instance)
                 say(f"removed the {runtime_name} instance")
             if own_dir:

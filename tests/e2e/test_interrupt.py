@@ -27,9 +27,14 @@ def _native_mounts(run_id: str) -> list[str]:
     return [line for line in Path("/proc/mounts").read_text().splitlines() if run_id in line]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_mid_trial_cleans_up(sig: signal.Signals, tmp_path: Path, need_docker: None) -> None:
-    out = tmp_path / f"run-{sig.name.lower()}"
+@pytest.mark.parametrize(
+    ("sig", "times"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 3)]
+)
+def test_signal_mid_trial_cleans_up(
+    sig: signal.Signals, times: int, tmp_path: Path, need_docker: None
+) -> None:
+    """Also Ctrl-C pressed three times: the later ones must not cut the cleanup short."""
+    out = tmp_path / f"run-{sig.name.lower()}-{times}"
     run_id = out.name
     proc = subprocess.Popen(
         [sys.executable, "-m", "isobench.cli", "run", "--workload", "burn", "--runtimes",
@@ -45,7 +50,9 @@ def test_signal_mid_trial_cleans_up(sig: signal.Signals, tmp_path: Path, need_do
             assert time.monotonic() < deadline, "no trial started"
             time.sleep(0.2)
         time.sleep(3)  # well inside the 20 s load
-        proc.send_signal(sig)
+        for _ in range(times):
+            proc.send_signal(sig)
+            time.sleep(0.05)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
