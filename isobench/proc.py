@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,19 +67,26 @@ class SubprocessRunner:
         cwd: Path | None = None,
     ) -> CommandResult:
         data = input.encode() if isinstance(input, str) else input
-        # A session of its own: a Ctrl-C at the terminal reaches isobench, which then stops its
-        # children itself (subprocess.run kills a child when interrupted); it never reaches a
-        # cleanup command (docker rm, umount) half-way.
-        proc = subprocess.run(
+        # A session of its own: a Ctrl-C at the terminal reaches isobench only, which then stops
+        # the whole child session itself (below), and never reaches a cleanup command (docker rm,
+        # umount) half-way.
+        child = subprocess.Popen(
             list(argv),
-            input=data,
-            capture_output=True,
-            timeout=timeout,
+            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None,
             cwd=cwd,
-            check=False,
             start_new_session=True,
         )
+        try:
+            out, err = child.communicate(input=data, timeout=timeout)
+        except BaseException:  # timeout, Ctrl-C: the command and everything it started go
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise
+        proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
         result = CommandResult(
             tuple(argv),
             proc.returncode,

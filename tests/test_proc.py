@@ -1,0 +1,30 @@
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from isobench.proc import CommandFailed, SubprocessRunner
+
+
+def test_output_and_failure() -> None:
+    runner = SubprocessRunner()
+    assert runner.run(["sh", "-c", "echo out; echo err >&2"]).stdout == "out\n"
+    assert runner.run(["cat"], input="fed").stdout == "fed"
+    with pytest.raises(CommandFailed, match="exited 3"):
+        runner.run(["sh", "-c", "echo boom >&2; exit 3"])
+    assert not runner.run(["false"], check=False).ok
+
+
+def test_timeout_kills_the_command_and_its_children() -> None:
+    marker = f"isobench-proc-test-{time.time_ns()}"
+    with pytest.raises(subprocess.TimeoutExpired):
+        SubprocessRunner().run(["sh", "-c", f"sleep 30 & exec -a {marker} sleep 30"], timeout=0.5)
+    time.sleep(0.2)
+    left = [
+        p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
+    ]
+    assert left == []
+    orphans = [p for p in psutil.process_iter(["cmdline", "ppid"])
+               if (p.info["cmdline"] or [])[:2] == ["sleep", "30"] and p.info["ppid"] == 1]
+    assert orphans == []
