@@ -165,7 +165,7 @@ async def _run_async(plan: Plan, progress: Progress | None, index: int,
     store.flush()
     end = perf_counter()
     if store.pending_reqs() or end - store._last_tick > 0.05:
-        store.tick(end)
+        store.tick(end, final=True)
     store.duration_s = end - t_start
     return store, aborted
 

@@ -55,6 +55,7 @@ def render(data: RunData) -> str:
             plots.metric_bars(a, "net_bytes_per_req", "Network bytes per request", "bytes"),
             plots.ratio_forest(a),
         ])),
+        _guest_section(data),
         _section("Over time (from samples.jsonl)",
                  _grid([svg for _, svg in plots.time_series(data.samples, a)])),
         _idle(a),
@@ -228,6 +229,16 @@ def _warnings(a: Mapping[str, Any]) -> str:
     for w in a.get("warnings", []):
         out += f"<div class=\"banner warn\">{e(w)}</div>"
     return out
+
+
+def _guest_section(data: RunData) -> str:
+    svgs = plots.guest_vs_host(data.samples)
+    if not svgs:
+        return ""
+    text = ("<p class=\"note\">A VM has two views of its CPU: what the guest's own /proc/stat "
+            "shows (mpstat inside the VM) and what its QEMU process costs the host. isobench "
+            "records both; comparisons use the host view, the same for every runtime.</p>")
+    return _section("Inside the VM vs what the host pays", text + _grid([s for _, s in svgs]))
 
 
 def _claims(data: RunData) -> str:

@@ -245,3 +245,40 @@ def ratio_forest(analysis: Mapping[str, Any]) -> str | None:
     ax.set_title("Every comparison: ratio of medians with 95 % CI", loc="left")
     ax.grid(axis="y", visible=False)
     return to_svg(fig)
+
+
+def guest_vs_host(samples: Sequence[Sample]) -> list[tuple[str, str]]:
+    """For each VM runtime: CPU % over time as the host pays it (every QEMU thread) beside what
+    the guest sees inside (user + system from its own /proc/stat) — where the second article's
+    "mpstat inside the VM" figure comes from. One SVG per runtime that has guest samples."""
+    host: dict[tuple[str, Any], list[Sample]] = defaultdict(list)
+    guest: dict[tuple[str, Any], dict[float, float]] = defaultdict(dict)
+    for s in samples:
+        meta = s.metadata
+        key = (str(meta.get("runtime")), meta.get("trial"))
+        if meta.get("source") == "guest" and s.metric in (
+            "guest_cpu_user_percent", "guest_cpu_system_percent"
+        ):
+            guest[key][s.timestamp] = guest[key].get(s.timestamp, 0.0) + s.value
+        elif meta.get("source", "host") == "host" and s.metric == "cpu_percent":
+            host[key].append(s)
+    out = []
+    for runtime in sorted({rt for rt, _ in guest}):
+        fig, ax = plt.subplots(figsize=(5.6, 2.9))
+        for (rt, trial), points in sorted(guest.items(), key=lambda kv: str(kv[0])):
+            if rt != runtime:
+                continue
+            times = sorted(points)
+            first = trial == min(t for r, t in guest if r == runtime)
+            h = sorted(host.get((rt, trial), []), key=lambda s: s.timestamp)
+            t0 = min([times[0], *(s.timestamp for s in h[:1])])
+            ax.plot([t - t0 for t in times], [points[t] for t in times], color="#d97706",
+                    lw=1.1, alpha=0.8, label="inside the guest" if first else None)
+            ax.plot([s.timestamp - t0 for s in h], [s.value for s in h], color="#1d4ed8",
+                    lw=1.1, alpha=0.8, label="what the host pays" if first else None)
+        ax.set_xlabel("seconds since trial start")
+        ax.set_ylabel("% of one CPU")
+        ax.set_title(f"{runtime}: CPU, host view vs guest view", loc="left")
+        ax.legend(frameon=False, fontsize=8)
+        out.append((runtime, to_svg(fig)))
+    return out

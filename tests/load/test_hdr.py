@@ -83,3 +83,21 @@ def test_memory_is_flat_over_millions_of_requests() -> None:
     # 8 M more values recorded between the two snapshots; memory grew by < 0.01 byte per value
     # (only 40 one-second time-series rows were added)
     assert snapshots[1] - snapshots[0] < 80_000, snapshots
+
+
+def test_short_final_bucket_is_folded_not_spiked() -> None:
+    """16 in-flight requests finishing 10 ms after the last tick must not read as 1,600 req/s."""
+    from isobench.load.metrics import MetricStore
+
+    store = MetricStore.__new__(MetricStore)
+    store.timeseries = [{"t": 1.0, "reqs": 100, "errors": 0, "rate": 100.0, "data_received": 10,
+                         "data_sent": 5}]
+    store._last_tick, store._last_span = 1.0, 1.0
+
+    class _Sec:
+        reqs, errors, data_received, data_sent = 16, 0, 2, 1
+
+    store._sec = _Sec()  # type: ignore[assignment]
+    row = store.tick(1.01, final=True)
+    assert len(store.timeseries) == 1 and row["reqs"] == 116
+    assert abs(row["rate"] - 116 / 1.01) < 1e-6
