@@ -235,8 +235,8 @@ def _guest_section(data: RunData) -> str:
     svgs = plots.guest_vs_host(data.samples)
     if not svgs:
         return ""
-    text = ("<p class=\"note\">A VM has two views of its CPU: what the guest's own /proc/stat "
-            "shows (mpstat inside the VM) and what its QEMU process costs the host. isobench "
+    text = ("<p class=\"note\">A VM has two views of its CPU and memory: what the guest's own "
+            "/proc shows (mpstat inside the VM) and what its QEMU process costs the host. isobench "
             "records both; comparisons use the host view, the same for every runtime.</p>")
     return _section("Inside the VM vs what the host pays", text + _grid([s for _, s in svgs]))
 

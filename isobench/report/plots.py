@@ -247,38 +247,58 @@ def ratio_forest(analysis: Mapping[str, Any]) -> str | None:
     return to_svg(fig)
 
 
+GUEST_VIEWS = (
+    # (title, host metric, guest metrics summed, scale, unit)
+    ("CPU", "cpu_percent", ("guest_cpu_user_percent", "guest_cpu_system_percent"), 1.0,
+     "% of one CPU"),
+    ("memory", "rss_bytes", ("guest_mem_used_bytes",), 2**20, "MiB"),
+)
+
+
 def guest_vs_host(samples: Sequence[Sample]) -> list[tuple[str, str]]:
-    """For each VM runtime: CPU % over time as the host pays it (every QEMU thread) beside what
-    the guest sees inside (user + system from its own /proc/stat) — where the second article's
-    "mpstat inside the VM" figure comes from. One SVG per runtime that has guest samples."""
-    host: dict[tuple[str, Any], list[Sample]] = defaultdict(list)
-    guest: dict[tuple[str, Any], dict[float, float]] = defaultdict(dict)
+    """For each VM runtime, CPU and memory over time as the host pays them (every QEMU thread,
+    QEMU's RSS) beside what the guest sees inside (its own /proc) — where the second article's
+    "mpstat inside the VM" figure comes from. Two SVGs per runtime that has guest samples."""
+    series: dict[tuple[str, str, Any], dict[float, float]] = defaultdict(dict)
+    wanted = {m for _, host, guest, _, _ in GUEST_VIEWS for m in (host, *guest)}
+    vm_runtimes = set()
     for s in samples:
         meta = s.metadata
-        key = (str(meta.get("runtime")), meta.get("trial"))
-        if meta.get("source") == "guest" and s.metric in (
-            "guest_cpu_user_percent", "guest_cpu_system_percent"
-        ):
-            guest[key][s.timestamp] = guest[key].get(s.timestamp, 0.0) + s.value
-        elif meta.get("source", "host") == "host" and s.metric == "cpu_percent":
-            host[key].append(s)
+        if s.metric not in wanted:
+            continue
+        source = meta.get("source", "host")
+        if source == "guest":
+            vm_runtimes.add(str(meta.get("runtime")))
+        key = (s.metric, str(meta.get("runtime")), meta.get("trial"))
+        series[key][s.timestamp] = s.value
     out = []
-    for runtime in sorted({rt for rt, _ in guest}):
-        fig, ax = plt.subplots(figsize=(5.6, 2.9))
-        for (rt, trial), points in sorted(guest.items(), key=lambda kv: str(kv[0])):
-            if rt != runtime:
+    for runtime in sorted(vm_runtimes):
+        for title, host_metric, guest_metrics, scale, unit in GUEST_VIEWS:
+            fig, ax = plt.subplots(figsize=(5.6, 2.9))
+            trials = sorted({t for (m, rt, t) in series if rt == runtime and m == host_metric},
+                            key=str)
+            drawn = False
+            for trial in trials:
+                host = series.get((host_metric, runtime, trial), {})
+                guest: dict[float, float] = defaultdict(float)
+                for m in guest_metrics:
+                    for ts, v in series.get((m, runtime, trial), {}).items():
+                        guest[ts] += v
+                if not host or not guest:
+                    continue
+                t0 = min(min(host), min(guest))
+                for points, color, label in ((guest, "#d97706", "inside the guest"),
+                                             (host, "#1d4ed8", "what the host pays")):
+                    times = sorted(points)
+                    ax.plot([t - t0 for t in times], [points[t] / scale for t in times],
+                            color=color, lw=1.1, alpha=0.8, label=None if drawn else label)
+                drawn = True
+            if not drawn:
+                plt.close(fig)
                 continue
-            times = sorted(points)
-            first = trial == min(t for r, t in guest if r == runtime)
-            h = sorted(host.get((rt, trial), []), key=lambda s: s.timestamp)
-            t0 = min([times[0], *(s.timestamp for s in h[:1])])
-            ax.plot([t - t0 for t in times], [points[t] for t in times], color="#d97706",
-                    lw=1.1, alpha=0.8, label="inside the guest" if first else None)
-            ax.plot([s.timestamp - t0 for s in h], [s.value for s in h], color="#1d4ed8",
-                    lw=1.1, alpha=0.8, label="what the host pays" if first else None)
-        ax.set_xlabel("seconds since trial start")
-        ax.set_ylabel("% of one CPU")
-        ax.set_title(f"{runtime}: CPU, host view vs guest view", loc="left")
-        ax.legend(frameon=False, fontsize=8)
-        out.append((runtime, to_svg(fig)))
+            ax.set_xlabel("seconds since trial start")
+            ax.set_ylabel(unit)
+            ax.set_title(f"{runtime}: {title}, guest view vs host view", loc="left")
+            ax.legend(frameon=False, fontsize=8)
+            out.append((f"{runtime}-{title}", to_svg(fig)))
     return out

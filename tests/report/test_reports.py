@@ -99,3 +99,24 @@ def test_html_shows_the_articles_claims_for_a_preset_run(tmp_path: Path) -> None
     assert "The article&#x27;s claims (seed-003" in page
     assert "5.1 req/s" in page and "4.97 req/s" in page  # the article's own figures
     assert "not comparable, no verdict on this claim" in page  # the fixture's vm is emulated
+
+
+def test_guest_view_beside_host_view_for_vms() -> None:
+    from isobench.report.plots import guest_vs_host
+    from isobench.results import Sample
+
+    samples = []
+    for t in range(5):
+        meta = {"runtime": "vm", "trial": 0}
+        samples += [
+            Sample("cpu_percent", 40.0, "%", 100.0 + t, {**meta, "source": "host"}),
+            Sample("rss_bytes", 4e8, "bytes", 100.0 + t, {**meta, "source": "host"}),
+            Sample("guest_cpu_user_percent", 5.0, "%", 100.2 + t, {**meta, "source": "guest"}),
+            Sample("guest_cpu_system_percent", 1.0, "%", 100.2 + t, {**meta, "source": "guest"}),
+            Sample("guest_mem_used_bytes", 2e8, "bytes", 100.2 + t, {**meta, "source": "guest"}),
+            Sample("cpu_percent", 30.0, "%", 100.0 + t,
+                   {"runtime": "native", "trial": 0, "source": "host"}),
+        ]
+    plots = guest_vs_host(samples)
+    assert [name for name, _ in plots] == ["vm-CPU", "vm-memory"]  # native has no guest view
+    assert all(svg.lstrip().startswith("<svg") for _, svg in plots)
