@@ -50,6 +50,7 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
         for c in result["comparisons"]:
             comparisons.append({**c, "runtime": rt, "baseline": f"{rt}@A", "emulated": False,
                                 "emulated_runtime": rt in emulated})
+    warnings = setup_differences(a.manifest, b.manifest) + warnings
     family = [c for c in comparisons if c["p"] is not None]
     for c, p_adj in zip(family, holm([c["p"] for c in family]), strict=True):
         lo, hi = c["ci"]
@@ -72,6 +73,30 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     }
 
 
+SETUP_KEYS = (
+    ("workload", ("config", "workload")), ("scenario", ("config", "scenario")),
+    ("workload options", ("config", "workload_options")), ("resources", ("resources",)),
+    ("pinning", ("pinning",)), ("host CPU", ("host", "cpu_model")), ("kernel", ("host", "kernel")),
+    ("image", ("artifacts", "key")),
+)
+"""What must match for a before/after comparison to isolate one change."""
+
+
+def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """One warning per set-up difference between two runs' manifests (besides the change the
+    user made on purpose, each one is a second variable in the comparison)."""
+    out = []
+    for label, path in SETUP_KEYS:
+        va: Any = a
+        vb: Any = b
+        for key in path:
+            va = va.get(key) if isinstance(va, dict) else None
+            vb = vb.get(key) if isinstance(vb, dict) else None
+        if va != vb:
+            out.append(f"the runs differ in {label}: the comparison measures that too")
+    return out
+
+
 def _relabel(t: TrialRecord, name: str) -> TrialRecord:
     return TrialRecord(**{**t.__dict__, "runtime": name})
 
@@ -90,4 +115,6 @@ def print_run_comparison(console: Console, result: dict) -> None:
     console.print(table)
     for rt in result["only_in_a"] + result["only_in_b"]:
         console.print(f"[grey50]{rt}: present in one run only, not compared[/]")
+    for warning in result["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"[grey50]multiple comparisons: {result['method']['multiple_comparisons']}[/]")

@@ -120,3 +120,16 @@ def test_guest_view_beside_host_view_for_vms() -> None:
     plots = guest_vs_host(samples)
     assert [name for name, _ in plots] == ["vm-CPU", "vm-memory"]  # native has no guest view
     assert all(svg.lstrip().startswith("<svg") for _, svg in plots)
+
+
+def test_compare_warns_about_setup_differences() -> None:
+    from isobench.report.compare import setup_differences
+
+    a = {"config": {"workload": "records-api", "scenario": {"duration": "5s"}},
+         "host": {"kernel": "6.1"}, "artifacts": {"key": "k1"}}
+    b = {"config": {"workload": "records-api", "scenario": {"duration": "20s"}},
+         "host": {"kernel": "6.1"}, "artifacts": {"key": "k2"}}
+    warnings = setup_differences(a, b)
+    assert any("scenario" in w for w in warnings) and any("image" in w for w in warnings)
+    assert not any("workload:" in w or "kernel" in w for w in warnings)
+    assert setup_differences(a, a) == []
