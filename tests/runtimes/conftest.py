@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from isobench import netutil
 from isobench.images.spec import VENV, WORKLOAD_DIR, Artifacts, RootfsSpec
 from isobench.workloads.base import LaunchSpec
 
@@ -117,32 +118,10 @@ def get_json(url: str, timeout: float = 2.0) -> dict:
 
 def wait_ready(runtime, instance, deadline_s: float = 30.0) -> float:
     """Poll /healthz until 200, failing fast when the instance exited; seconds since launch."""
-    import urllib.error
-    import urllib.request
-
-    url = instance.endpoint + "/healthz"
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=0.5) as resp:
-                if resp.status == 200:
-                    return time.monotonic() - instance.launched_at
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        reason = runtime.exited(instance)
-        if reason:
-            pytest.fail(f"{runtime.name} exited before ready: {reason}")
-        time.sleep(0.02)
-    pytest.fail(f"{runtime.name} not ready within {deadline_s} s")
-
-
-def free_port() -> int:
-    """A port that is free on 127.0.0.1 right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return netutil.wait_ready(
+        instance.host_port, "/healthz", launched_at=instance.launched_at,
+        deadline_s=deadline_s, exited=lambda: runtime.exited(instance),
+    )
 
 
 def mounts_containing(text: str) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 
 from isobench.errors import StartError
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
+from isobench.netutil import free_port
 from isobench.proc import FakeRunner, SubprocessRunner
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.cleanup import clean_containers
@@ -22,7 +23,7 @@ from isobench.runtimes.docker import (
     DockerRuntime,
     GvisorRuntime,
 )
-from tests.runtimes.conftest import echo_launch, free_port, get_json, wait_ready
+from tests.runtimes.conftest import echo_launch, get_json, wait_ready
 
 GIB = 1024**3
 RUNTIMES = {"docker-bridge": DockerBridgeRuntime, "docker-host": DockerHostRuntime,

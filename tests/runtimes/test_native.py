@@ -10,12 +10,13 @@ import pytest
 
 from isobench.errors import StartError
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
+from isobench.netutil import free_port
 from isobench.proc import SubprocessRunner
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.cleanup import clean_native
 from isobench.runtimes.native import NativeRuntime, launch_argv, resolve_user
 from isobench.workloads.base import LaunchSpec
-from tests.runtimes.conftest import echo_launch, free_port, get_json, mounts_containing, wait_ready
+from tests.runtimes.conftest import echo_launch, get_json, mounts_containing, wait_ready
 
 GIB = 1024**3
 

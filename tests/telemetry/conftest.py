@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,14 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from isobench.netutil import free_port
 from isobench.runtimes.base import Instance
 from isobench.workloads.burn import APP_DIR
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(port: int, path: str, timeout: float = 30.0) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from isobench import plugins
+from isobench.netutil import free_port, wait_ready
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
 from isobench.telemetry import nftcount
 from isobench.telemetry.session import TelemetrySession
@@ -23,12 +23,6 @@ ALLOC_MB = 200  # the issue's figure: memory must grow when the workload allocat
 PAYLOAD = 2_000_000
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(inst: Instance, path: str, timeout: float = 120) -> Any:
     with urllib.request.urlopen(inst.endpoint + path, timeout=timeout) as resp:
         body: bytes = resp.read()
@@ -36,17 +30,8 @@ def _get(inst: Instance, path: str, timeout: float = 120) -> Any:
 
 
 def _wait_ready(rt: Runtime, inst: Instance, deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        reason = rt.exited(inst)
-        if reason is not None:
-            pytest.fail(f"{inst.runtime} exited before ready: {reason}")
-        try:
-            _get(inst, "/healthz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"{inst.runtime} not ready after {deadline_s} s")
+    wait_ready(inst.host_port, "/healthz", launched_at=inst.launched_at, deadline_s=deadline_s,
+               exited=lambda: rt.exited(inst))
 
 
 def _run(name: str) -> tuple[Instance, dict[str, float], dict[str, Any]]:
@@ -57,7 +42,7 @@ def _run(name: str) -> tuple[Instance, dict[str, float], dict[str, Any]]:
     require(reason is None, f"{name}: {reason}")
     workload = BurnWorkload()
     artifacts = build_artifacts(workload.rootfs_spec(), {rt.artifact})
-    inst = rt.start(artifacts, workload.launch_spec(), Resources(), _port())
+    inst = rt.start(artifacts, workload.launch_spec(), Resources(), free_port())
     try:
         _wait_ready(rt, inst, 180 if rt.kind == "vm" else 30)
         session = TelemetrySession(inst, interval=0.5, labels={"runtime": name, "trial": 0})

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
+from isobench.netutil import free_port
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.kvm_probe import probe_kvm, run_probe
 from isobench.runtimes.qemu import QemuRuntime, clean_vms
@@ -19,7 +20,6 @@ from isobench.workloads.base import LaunchSpec
 from tests.runtimes.conftest import (  # noqa: F401  (tiny_rootfs is a fixture)
     TEST_CACHE,
     echo_launch,
-    free_port,
     get_json,
     tiny_rootfs,
     tiny_spec,

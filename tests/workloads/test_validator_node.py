@@ -24,17 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from isobench.netutil import free_port
 from isobench.workloads.validator.driver import ChainDriver, ValidatorDriveError
 from isobench.workloads.validator.scenario import ChainScenario
 from isobench.workloads.validator.workload import NODE_PACKAGE, ValidatorWorkload
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rpc(port: int, method: str, params: object = None) -> dict:

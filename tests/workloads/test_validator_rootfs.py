@@ -6,7 +6,6 @@ reached only through a port published on 127.0.0.1, driven by the real chain dri
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,15 +14,10 @@ import uuid
 import pytest
 
 from isobench.images.build import build_artifacts
+from isobench.netutil import free_port
 from isobench.workloads.validator.workload import ValidatorWorkload
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_node_in_docker_from_the_rootfs(need_docker: None) -> None:

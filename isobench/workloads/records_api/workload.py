@@ -58,6 +58,17 @@ RECORDS_REQUEST: dict[str, Any] = {
 }
 
 
+def _records_scenario(vus: int, duration: str, think_time: float) -> dict[str, Any]:
+    """A closed-model scenario of ``GET /records?limit=100`` (a fresh copy each call)."""
+    return {
+        "executor": "constant-vus",
+        "vus": vus,
+        "duration": duration,
+        "think_time": think_time,
+        "requests": [dict(RECORDS_REQUEST, checks=dict(RECORDS_REQUEST["checks"]))],
+    }
+
+
 class RecordsApiWorkload(Workload):
     """FastAPI + uvicorn (1 worker) ``GET /records?limit=100`` over SQLite/PostgreSQL/MongoDB."""
 
@@ -157,20 +168,8 @@ class RecordsApiWorkload(Workload):
 
     def default_scenario(self) -> dict[str, Any]:
         """Saturating closed model: 16 VUs back to back for 20 s."""
-        return {
-            "executor": "constant-vus",
-            "vus": 16,
-            "duration": "20s",
-            "think_time": 0,
-            "requests": [dict(RECORDS_REQUEST, checks=dict(RECORDS_REQUEST["checks"]))],
-        }
+        return _records_scenario(vus=16, duration="20s", think_time=0)
 
     def seed_scenario(self) -> dict[str, Any]:
         """The article's k6 script: 10 VUs for 30 s, ``sleep(1)`` after each call."""
-        return {
-            "executor": "constant-vus",
-            "vus": 10,
-            "duration": "30s",
-            "think_time": 1,
-            "requests": [dict(RECORDS_REQUEST, checks=dict(RECORDS_REQUEST["checks"]))],
-        }
+        return _records_scenario(vus=10, duration="30s", think_time=1)
