@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from isobench import __version__, plugins
+from isobench import __version__, exitcodes, plugins
 from isobench.errors import IsobenchError
 
 console = Console(highlight=False, log_path=False, width=None if sys.stdout.isatty() else 150)
@@ -45,6 +45,27 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    """Exports and CI gates (``run`` and ``report``)."""
+    g = p.add_argument_group("exports and CI gates")
+    g.add_argument("--export-json", type=Path, metavar="PATH",
+                   help="also write the analysis (set-up, every comparison with CI and verdict)")
+    g.add_argument("--export-csv", type=Path, metavar="PATH",
+                   help="also write the comparisons table as CSV")
+    g.add_argument("--export-markdown", type=Path, metavar="PATH",
+                   help="also write a Markdown table for a pull-request comment")
+    g.add_argument("--fail-if", action="append", metavar="RUNTIME:METRIC<LIMIT%", default=[],
+                   help='exit 3 when the 95 %% CI lies wholly beyond the limit, e.g. '
+                        '"docker-bridge:rps<-5%%" or "*:primary<-5%%" (repeatable)')
+
+
+def _output_request(args: argparse.Namespace, html: bool = True) -> Any:
+    from isobench.report.outputs import OutputRequest
+
+    return OutputRequest(html=html, export_json=args.export_json, export_csv=args.export_csv,
+                         export_markdown=args.export_markdown, fail_if=tuple(args.fail_if))
+
+
 def _image_options(args: argparse.Namespace) -> dict[str, Any] | None:
     if not (getattr(args, "dockerfile", None) or getattr(args, "image", None)):
         return None
@@ -67,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="isobench",
         description="What does it cost a workload to run natively, in a container, or in a VM?",
+        epilog=exitcodes.EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"isobench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -100,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_image_flags(run)
+    _add_output_flags(run)
 
     up = sub.add_parser("up", help="start one runtime with the workload until Ctrl-C")
     up.add_argument("runtime", help=f"one of: {', '.join(plugins.names('runtime'))}")
@@ -110,13 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("base-image", help="build isobench/base, the local image to build FROM")
 
-    rep = sub.add_parser("report", help="write report.html (and CSV) for a run directory")
-    rep.add_argument("run_dir", type=Path)
-    rep.add_argument("--no-print", action="store_true")
+    rep = sub.add_parser("report", help="write report.html, CSV, JSON, Markdown for a run",
+                         epilog=exitcodes.EPILOG)
+    rep.add_argument("run_dir", type=Path, help="a run directory (isobench-runs/<time>)")
+    rep.add_argument("--no-print", action="store_true",
+                     help="write the files without printing the tables")
+    _add_output_flags(rep)
 
-    cmp_ = sub.add_parser("compare", help="compare two runs (before/after a change)")
-    cmp_.add_argument("run_a", type=Path)
-    cmp_.add_argument("run_b", type=Path)
+    cmp_ = sub.add_parser("compare", help="compare two runs (before/after a change)",
+                          epilog=exitcodes.EPILOG)
+    cmp_.add_argument("run_a", type=Path, help="the run before the change (isobench-runs/<time>)")
+    cmp_.add_argument("run_b", type=Path, help="the run after the change")
+    cmp_.add_argument("--json", type=Path, metavar="PATH",
+                      help="also write the comparison as JSON")
+    cmp_.add_argument("--fail-if", action="append", metavar="RUNTIME:METRIC<LIMIT%", default=[],
+                      help='exit 3 when B/A\'s 95 %% CI lies wholly beyond the limit, e.g. '
+                           '"docker-bridge:rps<-5%%" (repeatable)')
 
     build = sub.add_parser("build", help="build the rootfs, Docker image and VM disk of a workload")
     build.add_argument("--workload", default="records-api")
@@ -205,13 +237,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from isobench.run_summary import print_run
 
     failed = print_run(console, store.root)
-    if not args.no_report:
-        from isobench.report.export import write_csv
-        from isobench.report.html import write_html
+    from isobench.report.outputs import write_outputs
 
-        write_csv(store.root)
-        console.print(f"report: {write_html(store.root)}")
-    return 1 if failed else 0
+    gate_code = write_outputs(console, store.root, _output_request(args, html=not args.no_report))
+    if gate_code != exitcodes.OK:
+        return gate_code
+    return exitcodes.TRIALS_FAILED if failed else exitcodes.OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -233,22 +264,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from isobench.report.export import write_csv, write_json
-    from isobench.report.html import write_html
+    from isobench.report.outputs import write_outputs
     from isobench.run_summary import print_run
 
     if not args.no_print:
         print_run(console, args.run_dir)
-    for path in [write_html(args.run_dir), *write_csv(args.run_dir), write_json(args.run_dir)]:
-        console.print(f"wrote {path}")
-    return 0
+    return write_outputs(console, args.run_dir, _output_request(args))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from isobench.gates import parse_gates
     from isobench.report.compare import compare_runs, print_run_comparison
+    from isobench.report.outputs import judge_gates
+    from isobench.results import atomic_write_json
 
-    print_run_comparison(console, compare_runs(args.run_a, args.run_b))
-    return 0
+    checked = parse_gates(args.fail_if)
+    result = compare_runs(args.run_a, args.run_b)
+    print_run_comparison(console, result)
+    if args.json:
+        atomic_write_json(args.json, {"version": 1, **result})
+        console.print(f"wrote {args.json}")
+    return judge_gates(console, checked, {**result, "emulated": []}, None)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -337,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except IsobenchError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        return 2
+        return exitcodes.USAGE
     except KeyboardInterrupt:  # a further Ctrl-C after the cleanup already ran
         return 130
 

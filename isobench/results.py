@@ -118,20 +118,24 @@ class TrialRecord:
         return None if value is None else float(value)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` so that a reader sees the old or the new file, never a torn one."""
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader sees the old or the new file, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` so that a reader sees the old or the new file, never a torn one."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def append_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:

@@ -1,14 +1,22 @@
-"""CSV and JSON exports of a run directory (pandas reads the CSVs as they are)."""
+"""Exports of a run directory: CSV (pandas reads it as it is), JSON, Markdown.
+
+``analysis.json`` (schema :data:`EXPORT_VERSION`) carries the run's set-up and every comparison with
+its CI and verdict; ``comparison.md`` is a table ready for a pull-request comment. ``run`` and
+``report`` write them into the run directory; ``--export-json/-csv/-markdown PATH`` copies them
+where the user wants (as hyperfine and k6 users expect).
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from isobench.report.rundata import load_run
-from isobench.results import atomic_write_json
+from isobench.report import fmt
+from isobench.report.rundata import RunData, load_run
+from isobench.results import atomic_write_json, atomic_write_text
 from isobench.stats import DEFAULT_METRICS, IDLE_METRICS, is_emulated, scenario_of
 
 COMPARISON_FIELDS = (
@@ -65,15 +73,118 @@ def write_csv(run_dir: Path) -> list[Path]:
     return [trials_csv, comps_csv]
 
 
-def write_json(run_dir: Path) -> Path:
-    """Write ``analysis.json``: the manifest's key facts plus the full analysis."""
-    data = load_run(run_dir, with_samples=False)
-    out = run_dir / "analysis.json"
-    atomic_write_json(out, {
+EXPORT_VERSION = 1
+"""Version of ``analysis.json``'s outer layout (``{"version", "export_version", "run",
+"analysis"}``; ``version`` is the analysis' own schema version)."""
+
+
+def analysis_document(data: RunData) -> dict[str, Any]:
+    """The JSON export: the run's set-up (manifest facts) plus the full analysis."""
+    return {
         "version": data.analysis["version"],
+        "export_version": EXPORT_VERSION,
         "run": {k: data.manifest.get(k) for k in ("run_id", "created_at", "host", "config",
                                                   "resources", "pinning", "artifacts")},
         "analysis": data.analysis,
-    })
+    }
+
+
+def write_json(run_dir: Path, out: Path | None = None, data: RunData | None = None) -> Path:
+    """Write ``analysis.json`` (or ``out``): the manifest's key facts plus the full analysis."""
+    data = data or load_run(run_dir, with_samples=False)
+    out = out or run_dir / "analysis.json"
+    atomic_write_json(out, analysis_document(data))
     json.loads(out.read_text())
     return out
+
+
+def _verdict(comp: Mapping[str, Any]) -> str:
+    sentence = comp.get("sentence")
+    if sentence:
+        return str(sentence)
+    text = str(comp.get("verdict", ""))
+    return text.split(": ", 1)[1] if ": " in text else text
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(data: RunData) -> str:
+    """A Markdown summary for a pull-request comment: the primary metric per runtime with its
+    change, 95 % CI and verdict, then every other metric's change as ``±x % [lo, hi]``."""
+    a = data.analysis
+    baseline = a.get("baseline", "native")
+    metrics = list(a.get("metrics") or [])
+    primary = a.get("primary") or (metrics[0]["name"] if metrics else None)
+    config = data.manifest.get("config") or {}
+    lines = [
+        f"### isobench: {config.get('workload', '?')} — runtimes vs {baseline}",
+        "",
+    ]
+    meta = next((m for m in metrics if m["name"] == primary), None)
+    if meta is not None:
+        unit = meta.get("unit", "")
+        lines += [f"| runtime | {_md(meta['label'])} (median) | change vs {baseline} [95 % CI] "
+                  "| verdict |", "|---|---:|---:|---|"]
+        for rt in a.get("runtimes", []):
+            entry = a["per_runtime"].get(rt, {}).get("metrics", {}).get(primary)
+            median = fmt.value(entry["median"], unit) if entry else "\u2013"
+            name = f"{rt} (emulated)" if rt in a.get("emulated", []) else rt
+            if rt == baseline:
+                lines.append(f"| {_md(name)} | {median} | baseline | |")
+                continue
+            comp = next((c for c in a.get("comparisons", [])
+                         if c["runtime"] == rt and c["metric"] == primary), None)
+            verdict = _verdict(comp) if comp else "not compared"
+            lines.append(f"| {_md(name)} | {median} | {fmt.change_cell(comp)} | {_md(verdict)} |")
+    others = [m for m in metrics if m["name"] != primary]
+    compared = [rt for rt in a.get("runtimes", []) if rt != baseline]
+    if others and compared:
+        lines += ["", "<details><summary>other metrics (change vs baseline, 95 % CI)</summary>",
+                  "", "| metric | " + " | ".join(_md(rt) for rt in compared) + " |",
+                  "|---|" + "---:|" * len(compared)]
+        for m in others:
+            cells = []
+            for rt in compared:
+                comp = next((c for c in a.get("comparisons", [])
+                             if c["runtime"] == rt and c["metric"] == m["name"]), None)
+                cells.append(fmt.change_cell(comp))
+            lines.append(f"| {_md(m['label'])} ({m.get('unit', '')}) | " + " | ".join(cells) + " |")
+        lines += ["", "</details>"]
+    emulated = a.get("emulated") or []
+    if emulated:
+        lines += ["", f"_{', '.join(emulated)}: emulated (no hardware virtualisation) — figures "
+                      "shown for completeness, no verdict._"]
+    n = {rt: a["per_runtime"].get(rt, {}).get("n_trials", 0) for rt in a.get("runtimes", [])}
+    lines += ["", "_trials per runtime: " + ", ".join(f"{rt} {k}" for rt, k in n.items())
+              + f"; run `{data.manifest.get('run_id', '')}`._", ""]
+    return "\n".join(lines)
+
+
+def write_markdown(run_dir: Path, out: Path | None = None, data: RunData | None = None) -> Path:
+    """Write ``comparison.md`` (or ``out``): see :func:`markdown`."""
+    data = data or load_run(run_dir, with_samples=False)
+    out = out or run_dir / "comparison.md"
+    atomic_write_text(out, markdown(data))
+    return out
+
+
+def export_to(run_dir: Path, *, json_path: Path | None = None, csv_path: Path | None = None,
+              markdown_path: Path | None = None) -> list[Path]:
+    """The ``--export-*`` flags: write the requested formats to the given paths (the CSV is the
+    comparisons table); return the paths written."""
+    if not (json_path or csv_path or markdown_path):
+        return []
+    data = load_run(run_dir, with_samples=False)
+    written: list[Path] = []
+    if json_path:
+        written.append(write_json(run_dir, json_path, data))
+    if markdown_path:
+        written.append(write_markdown(run_dir, markdown_path, data))
+    if csv_path:
+        _, comps = write_csv(run_dir)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(csv_path, comps.read_text())
+        written.append(csv_path)
+    return written

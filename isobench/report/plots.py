@@ -113,7 +113,8 @@ def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -
     """Median over trials of each latency percentile (p50 … p99.9), one line per runtime."""
     per_rt: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in trials:
-        dur = t.load.get("metrics", {}).get("http_req_duration", {})
+        entry = t.load.get("metrics", {}).get("http_req_duration") or {}
+        dur = entry.get("values", entry)  # k6's shape {"values": {...}}, or a flat one
         for stat, v in dur.items():
             q = _percentile_key(stat)
             if q is not None and v is not None:
