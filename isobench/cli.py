@@ -208,12 +208,14 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from isobench.benchfile import load_benchfile
+    from isobench.gates import parse_gates
     from isobench.results import RunStore
     from isobench.runner import Runner, default_run_dir
     from isobench.ui import RichEvents
 
+    parse_gates(args.fail_if)  # a malformed gate fails now, not after the run
     if args.resume:
-        store = RunStore(args.resume)
+        store = RunStore.existing(args.resume)
         bench = load_benchfile(None, store.read_manifest()["benchfile"])
     else:
         bench = load_benchfile(args.benchfile, _run_overrides(args))

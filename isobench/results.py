@@ -9,6 +9,13 @@ Layout of a run directory::
     report.html      written by ``isobench report``
 
 Every JSON document carries ``"version"``; loaders are kept per version.
+
+Crash safety: a trial's samples are appended before its trial line, and the trial line records
+the byte span of its samples (``samples_span``). A crash between the two (power loss, ENOSPC)
+leaves samples with no trial line; :meth:`RunStore.repair` (called by ``--resume``) truncates
+``samples.jsonl`` back to the end of the last recorded trial's samples, so a re-run trial never
+counts twice. A damaged file (not JSON lines) is an :class:`ResultsError` naming the file and line;
+only a torn line (a JSON record cut short) is skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +29,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isobench.errors import IsobenchError
+
 RESULTS_VERSION = 1
+
+
+class ResultsError(IsobenchError):
+    """A run directory or one of its files cannot be read or written."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,8 @@ class TrialRecord:
     facts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     warmup: bool = False
+    samples_span: list[int] | None = None
+    """Byte offsets ``[start, end)`` of this trial's samples in samples.jsonl."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,7 +118,8 @@ class TrialRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrialRecord:
-        fields = {k: v for k, v in data.items() if k != "version"}
+        known = cls.__dataclass_fields__
+        fields = {k: v for k, v in data.items() if k in known}
         return cls(**fields)
 
     def metric(self, name: str, stat: str) -> float | None:
@@ -159,26 +175,68 @@ def append_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Read JSON lines, ignoring a torn last line left by a crash."""
+    """Read JSON lines, skipping torn lines (a record cut short by a crash).
+
+    Raises:
+        ResultsError: a line that is not a (possibly torn) JSON object: the file is damaged or is
+            not isobench's.
+    """
     if not path.exists():
         return
-    with path.open() as fh:
-        for line in fh:
-            line = line.strip()
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            line = raw.decode("utf-8", errors="replace").strip()
             if not line:
                 continue
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError:
-                continue
+                if line.startswith("{") and "\ufffd" not in line[:2]:
+                    continue  # torn by a crash mid-write: the rest of the record never arrived
+                raise ResultsError(
+                    f"{path}: line {number} is not a JSON record (the file is damaged)",
+                    fix="restore the file, or remove the damaged lines",
+                ) from None
+            if not isinstance(record, dict):
+                raise ResultsError(
+                    f"{path}: line {number} is not a JSON object",
+                    fix="restore the file, or remove the damaged lines",
+                )
+            yield record
 
 
 class RunStore:
-    """A run directory: the one place results are written to and read from."""
+    """A run directory: the one place results are written to and read from.
+
+    ``RunStore(root)`` makes the directory (a new run); :meth:`existing` opens one that must
+    already be a run directory (``report``, ``compare``, ``--resume``) and makes nothing.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(
+                f"cannot create the run directory {root}: {exc.strerror or exc}",
+                fix="choose a writable place with --out",
+            ) from None
+        if not os.access(self.root, os.W_OK):
+            raise ResultsError(f"the run directory {root} is not writable",
+                               fix="choose a writable place with --out")
+
+    @classmethod
+    def existing(cls, root: Path) -> RunStore:
+        """Open a run directory that exists (a one-line ResultsError otherwise; nothing made)."""
+        if not root.is_dir() or not (root / "manifest.json").is_file():
+            what = "does not exist" if not root.exists() else "is not a run directory"
+            raise ResultsError(
+                f"{root} {what} (no manifest.json)",
+                fix="pass the directory `isobench run` printed, e.g. isobench-runs/<time>",
+            )
+        store = cls.__new__(cls)
+        store.root = root
+        return store
 
     @property
     def manifest_path(self) -> Path:
@@ -196,30 +254,87 @@ class RunStore:
     def summary_path(self) -> Path:
         return self.root / "summary.json"
 
+    def _written(self, what: Path, exc: OSError) -> ResultsError:
+        return ResultsError(
+            f"cannot write {what}: {exc.strerror or exc}; complete trials so far are kept",
+            fix=f"free space or permissions, then `isobench run --resume {self.root}`",
+        )
+
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
-        atomic_write_json(self.manifest_path, {"version": RESULTS_VERSION, **manifest})
+        try:
+            atomic_write_json(self.manifest_path, {"version": RESULTS_VERSION, **manifest})
+        except OSError as exc:
+            raise self._written(self.manifest_path, exc) from None
 
     def read_manifest(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
-        if data.get("version") != RESULTS_VERSION:
-            raise ValueError(
-                f"{self.manifest_path}: unsupported results version {data.get('version')}"
-            )
+        path = self.manifest_path
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ResultsError(f"{path} is not valid JSON ({exc})",
+                               fix="restore it, or start a new run") from None
+        except OSError as exc:
+            raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not isinstance(data, dict) or data.get("version") != RESULTS_VERSION:
+            version = data.get("version") if isinstance(data, dict) else None
+            raise ResultsError(f"{path}: unsupported results version {version}",
+                               fix="use the isobench version that wrote this run")
         return data
 
     def append_trial(self, trial: TrialRecord, samples: Iterable[Sample] = ()) -> None:
-        """Samples first, then the trial line: a trial line means its samples are on disk."""
-        append_jsonl(self.samples_path, (s.to_json() for s in samples))
-        append_jsonl(self.trials_path, [trial.to_json()])
+        """Samples first, then the trial line: a trial line means its samples are on disk.
+
+        The trial line records the byte span of its samples (see :meth:`repair`). A full disk or
+        a read-only directory raises a one-line :class:`ResultsError`.
+        """
+        try:
+            start = self.samples_path.stat().st_size if self.samples_path.exists() else 0
+            append_jsonl(self.samples_path, (s.to_json() for s in samples))
+            trial.samples_span = [start, self.samples_path.stat().st_size]
+            append_jsonl(self.trials_path, [trial.to_json()])
+        except OSError as exc:
+            raise self._written(self.root, exc) from None
+
+    def repair(self) -> int:
+        """Drop samples written after the last recorded trial (a trial cut short by a crash or a
+        full disk); return how many bytes were dropped. Called before a run is resumed."""
+        if not self.samples_path.exists():
+            return 0
+        ends = [t.samples_span[1] for t in self.trials() if t.samples_span]
+        keep = max(ends, default=0)
+        size = self.samples_path.stat().st_size
+        if size <= keep or (not ends and self.trials()):
+            return 0  # an older run without spans: leave it as it is
+        with self.samples_path.open("r+b") as fh:
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return size - keep
 
     def trials(self) -> list[TrialRecord]:
-        return [TrialRecord.from_json(d) for d in read_jsonl(self.trials_path)]
+        out = []
+        for d in read_jsonl(self.trials_path):
+            try:
+                out.append(TrialRecord.from_json(d))
+            except TypeError as exc:
+                raise ResultsError(f"{self.trials_path}: a record is not a trial ({exc})",
+                                   fix="restore the file, or remove the damaged lines") from None
+        return out
 
     def samples(self) -> list[Sample]:
-        return [Sample.from_json(d) for d in read_jsonl(self.samples_path)]
+        try:
+            return [Sample.from_json(d) for d in read_jsonl(self.samples_path)]
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ResultsError):
+                raise
+            raise ResultsError(f"{self.samples_path}: a record is not a sample ({exc})",
+                               fix="restore the file, or remove the damaged lines") from None
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
-        atomic_write_json(self.summary_path, {"version": RESULTS_VERSION, **summary})
+        try:
+            atomic_write_json(self.summary_path, {"version": RESULTS_VERSION, **summary})
+        except OSError as exc:
+            raise self._written(self.summary_path, exc) from None
 
     def read_summary(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.summary_path.read_text())

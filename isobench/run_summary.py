@@ -127,7 +127,7 @@ def print_run(console: Console, run_dir: Path) -> bool:
     from isobench.report.rundata import load_run
     from isobench.report.terminal import print_comparison
 
-    store = RunStore(run_dir)
+    store = RunStore.existing(run_dir)
     data = load_run(run_dir)
     trials = store.trials()
     emulated = {t.runtime for t in trials if t.facts.get("emulated")}

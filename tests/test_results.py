@@ -48,3 +48,35 @@ def test_metric_reads_k6_nested_and_flat_shapes() -> None:
     assert nested.metric("http_reqs", "count") is None
     assert _trial(0).metric("http_reqs", "rate") == 5.0
     assert _trial(0).metric("missing", "rate") is None
+
+
+def test_repair_drops_samples_of_a_trial_cut_short(tmp_path: Path) -> None:
+    """A crash (or ENOSPC) after a trial's samples but before its trial line: resume must not
+    keep those samples beside the re-run's."""
+    from isobench.results import RunStore, Sample, TrialRecord
+
+    store = RunStore(tmp_path / "run")
+    done = TrialRecord("native", 0, 0, 0, "ok", 1.0, 2.0)
+    store.append_trial(done, [Sample("cpu", 1.0, "%", 1.0, {"trial": 0})])
+    from isobench.results import append_jsonl
+
+    append_jsonl(store.samples_path, [Sample("cpu", 9.0, "%", 3.0, {"trial": 1}).to_json()] * 5)
+    with store.samples_path.open("a") as fh:
+        fh.write('{"metric": "cpu", "val')  # torn mid-write
+    assert store.repair() > 0
+    assert [s.value for s in store.samples()] == [1.0]
+    assert store.trials()[0].samples_span == [0, store.samples_path.stat().st_size]
+    assert store.repair() == 0
+
+
+def test_damaged_trials_file_is_one_line_error(tmp_path: Path) -> None:
+    import pytest
+
+    from isobench.results import ResultsError, RunStore
+
+    store = RunStore(tmp_path / "run")
+    store.trials_path.write_bytes(b"\x00\x01binary\n{\"runtime\": \"torn")
+    with pytest.raises(ResultsError, match="line 1 is not a JSON record"):
+        store.trials()
+    store.trials_path.write_text('{"runtime": "torn')
+    assert store.trials() == []

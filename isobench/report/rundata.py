@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isobench.errors import IsobenchError
-from isobench.results import RunStore, Sample, TrialRecord
+from isobench.results import ResultsError, RunStore, Sample, TrialRecord
 from isobench.stats import analyze
 
-
-class RunDirError(IsobenchError):
-    """A path given as a run directory is not one."""
+RunDirError = ResultsError
+"""A path given as a run directory is not one (kept as a name for the reports' callers)."""
 
 
 @dataclass
@@ -32,16 +30,8 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
     The analysis is recomputed rather than read from summary.json so a report always matches
     the trials on disk; baseline, seed and min_effect come from the manifest's config.
     """
-    store = RunStore(run_dir)
-    if not store.manifest_path.exists():
-        raise RunDirError(
-            f"{run_dir} is not a run directory (no manifest.json)",
-            fix="pass the directory `isobench run` printed (e.g. results/<run-id>)",
-        )
-    try:
-        manifest = store.read_manifest()
-    except ValueError as exc:
-        raise RunDirError(str(exc), fix="use the isobench version that wrote this run") from exc
+    store = RunStore.existing(run_dir)
+    manifest = store.read_manifest()
     trials = store.trials()
     if not trials:
         raise RunDirError(f"{run_dir} has no finished trials", fix="run `isobench run` again")

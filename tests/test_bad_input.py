@@ -1,0 +1,69 @@
+"""Bad input gets one line naming the fix, exit 2, no traceback, and nothing made or lost.
+
+Table-driven: each case is a command line (with files it needs) as a user would type it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from isobench import exitcodes
+
+
+def _manifest(run: Path, text: str | None = None) -> Path:
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "manifest.json").write_text(text if text is not None else json.dumps(
+        {"version": 1, "run_id": run.name, "config": {"workload": "burn"},
+         "benchfile": {"workload": "burn"}, "plan": {"seed": 0, "order": []}}))
+    return run
+
+
+def _binary_trials(tmp: Path) -> list[str]:
+    run = _manifest(tmp / "run")
+    (run / "trials.jsonl").write_bytes(bytes(range(256)) * 8)
+    return ["report", str(run)]
+
+
+def _binary_trials_compare(tmp: Path) -> list[str]:
+    run = _manifest(tmp / "run")
+    (run / "trials.jsonl").write_bytes(b"\x00\xff\xfe garbage\n" * 10)
+    return ["compare", str(run), str(run)]
+
+
+def _garbage_manifest_resume(tmp: Path) -> list[str]:
+    run = _manifest(tmp / "run", "{not json")
+    return ["run", "--resume", str(run)]
+
+
+CASES: dict[str, Callable[[Path], list[str]]] = {
+    "report on a file": lambda tmp: ["report", "/etc/passwd"],
+    "report on a missing dir": lambda tmp: ["report", str(tmp / "nope")],
+    "report on a binary trials.jsonl": _binary_trials,
+    "compare on a binary trials.jsonl": _binary_trials_compare,
+    "resume a missing dir": lambda tmp: ["run", "--resume", str(tmp / "missing")],
+    "resume with a garbage manifest": _garbage_manifest_resume,
+    "--out under /proc": lambda tmp: ["run", "--workload", "burn", "--runtimes", "native",
+                                      "--out", "/proc/isobench-cannot-be-here/run"],
+    "malformed gate": lambda tmp: ["run", "--fail-if", "bridge is slow", "--out",
+                                   str(tmp / "never")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_one_line_error(case: str, tmp_path: Path) -> None:
+    argv = CASES[case](tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    proc = subprocess.run([sys.executable, "-m", "isobench.cli", *argv], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == exitcodes.USAGE, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert after == before, "a bad input created or removed files"
