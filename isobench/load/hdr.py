@@ -80,6 +80,21 @@ class LogHistogram:
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
 
+    def coarsen(self, rel_error: float) -> LogHistogram:
+        """The same data in a layout with a larger relative error (a smaller wire form).
+
+        Each bucket's count moves to the coarse bucket holding its reported value, so every
+        percentile of the result is within about ``self.rel_error + rel_error`` of the original
+        data; count, sum, min and max stay exact.
+        """
+        out = LogHistogram(self.lowest, self.highest, rel_error)
+        nz = np.flatnonzero(self.counts)
+        if nz.size:
+            values = np.array([self.bucket_value(int(i)) for i in nz], dtype=np.float64)
+            np.add.at(out.counts, out.index_of(values), self.counts[nz])
+        out.count, out.sum, out.min, out.max = self.count, self.sum, self.min, self.max
+        return out
+
     def copy_empty(self) -> LogHistogram:
         """An empty histogram with this layout."""
         return LogHistogram(self.lowest, self.highest, self.rel_error)

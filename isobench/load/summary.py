@@ -46,6 +46,10 @@ def evaluate_thresholds(store: MetricStore, sset: ScenarioSet) -> list[Threshold
     return out
 
 
+HISTOGRAM_EXPORT_ERROR = 0.01
+"""Relative error of the latency histogram kept in each summary (trials.jsonl)."""
+
+
 def build_summary(store: MetricStore, sset: ScenarioSet, outcomes: list[ThresholdOutcome], *,
                   aborted: bool = False) -> dict[str, Any]:
     """The k6 ``handleSummary`` data object (JSON-serialisable)."""
@@ -88,6 +92,12 @@ def build_summary(store: MetricStore, sset: ScenarioSet, outcomes: list[Threshol
                   "testRunDurationMs": round(store.duration_s * 1000.0, 3),
                   "aborted": aborted},
         "options": {"summaryTrendStats": stats},
+        # not k6's: the request-duration distribution itself, so reports can merge trials and
+        # draw any percentile later (1 % relative error, a few KB; see LogHistogram.coarsen)
+        "histograms": {
+            "http_req_duration": store.trend("http_req_duration").coarsen(
+                HISTOGRAM_EXPORT_ERROR).to_dict(),
+        },
     }
 
 

@@ -9,11 +9,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from isobench.load.hdr import LogHistogram
 from isobench.report import fmt
 from isobench.results import Sample, TrialRecord
 
@@ -109,8 +111,29 @@ def _percentile_key(stat: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -> str | None:
-    """Median over trials of each latency percentile (p50 … p99.9), one line per runtime."""
+LATENCY_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
+"""Percentiles drawn on the latency chart, where the data holds enough requests for them."""
+
+
+def merged_latency(trials: Sequence[TrialRecord]) -> dict[str, LogHistogram]:
+    """Per runtime, the request-duration histograms of its usable trials merged into one."""
+    out: dict[str, LogHistogram] = {}
+    for t in trials:
+        if t.status != "ok" or t.warmup:
+            continue
+        wire = (t.load.get("histograms") or {}).get("http_req_duration")
+        if not wire or not wire.get("count"):
+            continue
+        hist = LogHistogram.from_dict(wire)
+        if t.runtime in out:
+            out[t.runtime].merge(hist)
+        else:
+            out[t.runtime] = hist
+    return out
+
+
+def _curve_from_summaries(trials: Sequence[TrialRecord]) -> dict[str, dict[float, float]]:
+    """Older runs without histograms: the median over trials of each summary percentile."""
     per_rt: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in trials:
         entry = t.load.get("metrics", {}).get("http_req_duration") or {}
@@ -119,17 +142,39 @@ def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -
             q = _percentile_key(stat)
             if q is not None and v is not None:
                 per_rt[t.runtime][q].append(float(v))
-    if not per_rt:
+    return {rt: {q: sorted(v)[len(v) // 2] for q, v in qs.items()} for rt, qs in per_rt.items()}
+
+
+def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -> str | None:
+    """Latency percentiles p50 … p99.99, one line per runtime, log-scaled "nines" x-axis.
+
+    From the merged histograms of each runtime's trials (every request counts once); a
+    percentile is drawn only where the runtime served at least 10 requests beyond it. Runs
+    recorded before histograms were kept fall back to the median over trials of each summary
+    percentile.
+    """
+    merged = merged_latency(trials)
+    if merged:
+        curves = {
+            rt: {q: h.percentile(q) for q in LATENCY_PERCENTILES if h.count * (1 - q / 100) >= 10}
+            for rt, h in merged.items()
+        }
+        title = "Latency percentiles (all requests of all trials)"
+    else:
+        curves = _curve_from_summaries(trials)
+        title = "Latency percentiles (median over trials)"
+    curves = {rt: c for rt, c in curves.items() if c}
+    if not curves:
         return None
     col = colors(analysis["runtimes"], analysis["emulated"])
     fig, ax = plt.subplots(figsize=(5.6, 3.3))
     ticks: set[float] = set()
     for rt in analysis["runtimes"]:
-        if rt not in per_rt:
+        if rt not in curves:
             continue
-        qs = sorted(per_rt[rt])
+        qs = sorted(curves[rt])
         xs = [-_log10(100 - q) for q in qs]
-        ys = [sorted(per_rt[rt][q])[len(per_rt[rt][q]) // 2] for q in qs]
+        ys = [curves[rt][q] for q in qs]
         ticks.update(qs)
         style = "--" if rt in analysis["emulated"] else "-"
         label = f"{rt} (emulated)" if rt in analysis["emulated"] else rt
@@ -137,8 +182,9 @@ def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -
     ordered = sorted(ticks)
     ax.set_xticks([-_log10(100 - q) for q in ordered], [f"p{q:g}" for q in ordered])
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_ylabel("latency, ms (log)")
-    ax.set_title("Latency percentiles (median over trials)", loc="left")
+    ax.set_title(title, loc="left")
     ax.legend(frameon=False, fontsize=8)
     return to_svg(fig)
 

@@ -101,3 +101,21 @@ def test_short_final_bucket_is_folded_not_spiked() -> None:
     row = store.tick(1.01, final=True)
     assert len(store.timeseries) == 1 and row["reqs"] == 116
     assert abs(row["rate"] - 116 / 1.01) < 1e-6
+
+
+def test_coarsen_keeps_percentiles_within_both_errors() -> None:
+    import numpy as np
+
+    from isobench.load.hdr import LogHistogram
+
+    values = np.random.default_rng(3).lognormal(0.0, 1.2, size=200_000)
+    fine = LogHistogram()
+    fine.record_many(values)
+    coarse = fine.coarsen(0.01)
+    assert coarse.count == fine.count and coarse.max == fine.max and coarse.sum == fine.sum
+    assert np.count_nonzero(coarse.counts) < np.count_nonzero(fine.counts) / 5
+    for p in (1, 50, 90, 99, 99.9, 99.99):
+        exact = float(np.percentile(values, p, method="inverted_cdf"))
+        assert abs(coarse.percentile(p) - exact) / exact <= 0.011 + 1e-3, p
+    wire = coarse.to_dict()
+    assert LogHistogram.from_dict(wire).percentile(50) == coarse.percentile(50)

@@ -73,3 +73,17 @@ def test_compare_gate(run_dir: Path, tmp_path: Path) -> None:
     assert json.loads(out.read_text())["comparisons"]
     assert main(["compare", str(run_dir), str(slower), "--fail-if", "native:rps<-50%"]) == \
         exitcodes.OK
+
+
+def test_merged_latency_counts_every_request(run_dir: Path) -> None:
+    from isobench.report.plots import merged_latency
+
+    data = load_run(run_dir, with_samples=False)
+    merged = merged_latency(data.trials)
+    native = [t for t in data.trials
+              if t.runtime == "native" and t.status == "ok" and "histograms" in t.load]
+    assert native
+    assert merged["native"].count == sum(
+        t.load["histograms"]["http_req_duration"]["count"] for t in native)
+    # the fixture's native p50 is ~5.2 ms
+    assert 4.5 < merged["native"].percentile(50) < 6.0
