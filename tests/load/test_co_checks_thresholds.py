@@ -128,3 +128,6 @@ def test_progress_and_worker_processes_merge(nginx_url: str) -> None:
     assert done >= 600 and r.metric("checks", "rate") == 1.0
     assert r.metric("vus_max", "value") >= 2
     assert len(seen) >= 2 and seen[-1]["reqs"] > 0 and {"elapsed", "rate", "vus"} <= set(seen[0])
+    # the merged latency distribution travels with the summary: every request, once
+    wire = r.summary["histograms"]["http_req_duration"]
+    assert wire["count"] == done and wire["rel_error"] == 0.01
