@@ -8,7 +8,7 @@ from typing import Any
 
 from isobench.errors import IsobenchError
 from isobench.results import RunStore, Sample, TrialRecord
-from isobench.stats import analyze
+from isobench.stats import DEFAULT_MARGIN, analyze
 
 
 class RunDirError(IsobenchError):
@@ -30,7 +30,9 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
     """Read manifest, trials and samples and analyse them (seeded, so reproducible).
 
     The analysis is recomputed rather than read from summary.json so a report always matches
-    the trials on disk; baseline, seed and min_effect come from the manifest's config.
+    the trials on disk; baseline, seed, min_effect, primary metric and equivalence margin come
+    from the manifest's config (runs written before ``primary``/``margin`` existed get the
+    defaults of :func:`isobench.stats.analyze`).
     """
     store = RunStore(run_dir)
     if not store.manifest_path.exists():
@@ -52,6 +54,8 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
         min_effect=float(config.get("min_effect", 0.05)),
         seed=int((manifest.get("plan") or {}).get("seed", 0) or 0),
         emulated=emulated_from_manifest(manifest),
+        primary=config.get("primary"),
+        margin=float(config.get("margin", DEFAULT_MARGIN)),
     )
     samples = store.samples() if with_samples else []
     return RunData(run_dir, manifest, trials, samples, analysis)
