@@ -78,6 +78,7 @@ from isobench.analysis.verdicts import (
     headline,
     holm,
     interval,
+    kind_text,
     pct,
     primary_comparison,
     runtime_sentence,
@@ -111,6 +112,7 @@ __all__ = [
     "holm",
     "interval",
     "is_emulated",
+    "kind_text",
     "median_ci",
     "min_detectable_effect",
     "paired_ratio_ci",
@@ -359,10 +361,7 @@ def _comparison(spec: MetricSpec, rt: str, base: Values, mine: Values, *, is_pri
         ci=[est.low, est.high], ci90=[est.low90, est.high90],
         change_pct=(est.ratio - 1) * 100, ci_pct=[(est.low - 1) * 100, (est.high - 1) * 100],
         ci90_pct=[(est.low90 - 1) * 100, (est.high90 - 1) * 100], p=est.p, p_tost=est.p_tost,
-        mde_pct=None if not math.isfinite(mde) else mde * 100,
-        rounds_needed=rounds_needed(math.log(est.ratio), est.spread, est.n, margin,
-                                    paired=is_paired),
-        spread=est.spread,
+        mde_pct=None if not math.isfinite(mde) else mde * 100, spread=est.spread,
     )
     return c
 

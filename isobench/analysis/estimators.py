@@ -235,19 +235,19 @@ def _df(rounds: int, paired: bool) -> float:
 
 
 def rounds_needed(log_ratio: float, spread: float | None, n: int, margin: float, *,
-                  paired: bool = True) -> int | None:
+                  paired: bool = True, alpha: float = 0.05) -> int | None:
     """Estimated extra rounds (beyond ``n``) until a comparison decides, or None if unknown.
 
     With the observed per-round spread ``s`` and log ratio ``d`` held fixed, ``N`` rounds give a
     standard error ``s/√N`` and the decision needs the smallest ``N > n`` with either
 
-    * ``t(df, 0.975) · s/√N < |d|``  (the 95 % CI would exclude 1: slower/faster), or
-    * ``t(df, 0.95) · s/√N ≤ min(d − ln(1−m), ln(1+m) − d)``  (the 90 % CI would fit in the
+    * ``t(df, 1 − α/2) · s/√N < |d|``  (the 95 % CI would exclude 1: slower/faster), or
+    * ``t(df, 1 − α) · s/√N ≤ min(d − ln(1−m), ln(1+m) − d)``  (the 90 % CI would fit in the
       margin: equivalent),
 
-    whichever is nearer; ``df = N − 1`` paired, ``2N − 2`` unpaired. Returns ``N − n``; None
-    when ``s`` is unknown or no ``N ≤ 1000`` would do. A plug-in estimate: the next rounds move
-    ``d`` and ``s`` too, so it is "about", never a promise.
+    whichever is nearer; ``df = N − 1`` paired, ``2N − 2`` unpaired; α = 0.05 unless given.
+    Returns ``N − n``; None when ``s`` is unknown or no ``N ≤ 1000`` would do. A plug-in
+    estimate: the next rounds move ``d`` and ``s`` too, so it is "about", never a promise.
     """
     if spread is None or not math.isfinite(spread) or not math.isfinite(log_ratio):
         return None
@@ -257,7 +257,8 @@ def rounds_needed(log_ratio: float, spread: float | None, n: int, margin: float,
     ns = np.arange(max(n + 1, 2), MAX_ROUNDS + 1)
     df = ns - 1.0 if paired else 2.0 * ns - 2.0
     se = spread / np.sqrt(ns)
-    ok = (sps.t.ppf(0.975, df) * se < abs(log_ratio)) | (sps.t.ppf(0.95, df) * se <= room)
+    ok = ((sps.t.ppf(1 - alpha / 2, df) * se < abs(log_ratio))
+          | (sps.t.ppf(1 - alpha, df) * se <= room))
     hits = np.flatnonzero(ok)
     return None if hits.size == 0 else int(ns[hits[0]] - n)
 

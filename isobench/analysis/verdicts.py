@@ -12,8 +12,11 @@ A comparison dict (see :func:`isobench.stats.analyze`) is decided by :func:`deci
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
+
+from isobench.analysis.estimators import rounds_needed
 
 MINUS = "\u2212"
 EMULATED_VERDICT = "emulated \u2014 no verdict"
@@ -107,10 +110,22 @@ def assign_verdicts(comparisons: Sequence[MutableMapping[str, Any]], *, alpha: f
                                                                                    "faster")
         c["direction"] = {"slower": "worse", "faster": "better"}.get(kind, "none")
         c["margin_pct"] = margin * 100
-        if kind not in ("inconclusive",):
-            c["rounds_needed"] = 0 if kind in ("slower", "faster", "equivalent") else None
+        c["rounds_needed"] = _rounds(c, kind, alpha / max(c["family_size"], 1), margin)
         c["verdict"] = sentence(c)
     return len(family)
+
+
+def _rounds(c: Mapping[str, Any], kind: str, alpha: float, margin: float) -> int | None:
+    """0 when decided; for an inconclusive comparison the estimate of
+    :func:`isobench.analysis.estimators.rounds_needed` at the comparison's own α (a secondary:
+    α / family size, Holm's strictest step, so the estimate errs on the side of more rounds)."""
+    if kind in ("slower", "faster", "equivalent"):
+        return 0
+    if kind != "inconclusive" or not c.get("ratio") or c["ratio"] <= 0:
+        return None
+    n = c.get("n_pairs") or min(c.get("n") or [0])
+    return rounds_needed(math.log(c["ratio"]), c.get("spread"), int(n), margin,
+                         paired=c.get("estimator") == "paired", alpha=alpha)
 
 
 def _num(x: float, digits: int) -> str:
@@ -194,9 +209,29 @@ def short_verdict(c: Mapping[str, Any]) -> str:
         return f"{label} {change_text(c)}"
     if kind == "equivalent":
         return f"{label} within \u00b1{_margin(c)} %"
+    return f"{label} inconclusive {change_text(c)}{_more(c)}"
+
+
+def _more(c: Mapping[str, Any]) -> str:
     more = c.get("rounds_needed")
-    tail = f", ~{more} more rounds" if more is not None else ""
-    return f"{label} inconclusive {change_text(c)}{tail}"
+    return "" if more is None else f", ~{more} more round{'s' if more != 1 else ''}"
+
+
+def kind_text(c: Mapping[str, Any]) -> str:
+    """The verdict without its numbers: ``worse``, ``equivalent within ±5 %``,
+    ``inconclusive, ~4 more rounds``, ``emulated — no verdict``."""
+    kind = c.get("verdict_kind")
+    if kind == "emulated":
+        return EMULATED_VERDICT
+    if kind == "too_few":
+        return "too few trials"
+    if kind in ("slower", "faster"):
+        return "worse" if kind == "slower" else "better"
+    if kind == "equivalent":
+        return f"equivalent within \u00b1{_margin(c)} %"
+    lo, hi = c["ci"]
+    holm_note = " after Holm" if (lo > 1.0 or hi < 1.0) and not c.get("primary") else ""
+    return f"inconclusive{holm_note}{_more(c)}"
 
 
 def primary_comparison(analysis: Mapping[str, Any], runtime: str) -> dict[str, Any] | None:

@@ -16,7 +16,8 @@ from isobench.stats import (
     DEFAULT_METRICS,
     analyze,
     assign_verdicts,
-    short_verdict,
+    change_text,
+    kind_text,
     usable,
 )
 
@@ -118,8 +119,8 @@ def print_run_comparison(console: Console, result: dict) -> None:
     for c in result["comparisons"]:
         style = STYLES[fmt.status_of(c)]
         name = c["runtime"] + (" (emulated)" if c.get("emulated_runtime") else "")
-        table.add_row(name, c["label"], fmt.ratio_cell(c), fmt.change_cell(c),
-                      short_verdict(c), style=style)
+        change = change_text(c) if c.get("change_pct") is not None else "\u2013"
+        table.add_row(name, c["label"], fmt.ratio_cell(c), change, kind_text(c), style=style)
     console.print(table)
     for rt in result["only_in_a"] + result["only_in_b"]:
         console.print(f"[grey50]{rt}: present in one run only, not compared[/]")

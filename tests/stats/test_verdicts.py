@@ -180,3 +180,44 @@ def test_html_card_and_terminal_say_the_same_sentence(tmp_path) -> None:  # type
         assert text.replace("'", "&#x27;") in page
     bridge = primary({"comparisons": data.analysis["comparisons"]}, "docker-bridge")
     assert interval(*bridge["ci_pct"]) in page
+
+
+def _host_trial(runtime: str, rnd: int, rps: float, startup: float, mem_mib: float
+                ) -> TrialRecord:
+    return TrialRecord(
+        runtime=runtime, trial=rnd, position=rnd, round=rnd, status="ok", started_at=0.0,
+        ended_at=1.0, startup_s=startup,
+        load={"metrics": {"http_reqs": {"count": rps * 20, "rate": rps},
+                          "http_req_duration": {"med": 5.0, "p(95)": 9.0, "p(99)": 13.0}}},
+        telemetry={"rss_bytes_peak": mem_mib * 2**20},
+    )
+
+
+def test_the_issue_three_rounds_now_give_answers() -> None:
+    """Issue 10: with 3 trials a runtime, startup ×1.58 and memory ×0.99 were both "no
+    significant difference" after Holm over 18 comparisons."""
+    drift = [1.0, 1.12, 0.91]
+    trials = []
+    for r, d in enumerate(drift):
+        trials.append(_host_trial("native", r, 1800 * d, 0.20 * d, 60.0 * d))
+        trials.append(_host_trial("docker-bridge", r, 1800 * 0.55 * d * (1 + 0.01 * (r - 1)),
+                                  0.20 * 1.58 * d * (1 - 0.02 * (r - 1)),
+                                  60.0 * d * (0.988, 0.990, 0.992)[r]))
+        trials.append(_host_trial("docker-host", r, 1800 * d * (1 + 0.002 * (r - 1)),
+                                  0.20 * 1.2 * d, 60.0 * d * 1.001))
+    result = analyze(trials)
+    by = {(c["runtime"], c["metric"]): c for c in result["comparisons"]}
+    assert by["docker-bridge", "rps"]["verdict_kind"] == "slower"
+    assert by["docker-bridge", "startup_s"]["verdict_kind"] == "slower"
+    assert by["docker-bridge", "mem_peak_mib"]["verdict_kind"] == "equivalent"
+    assert by["docker-host", "rps"]["verdict_kind"] == "equivalent"
+    assert result["headline"][0] == \
+        "docker-bridge serves 44\u201346 % fewer requests per second than native"
+    assert result["headline"][1].startswith("docker-host is within \u00b15 % of native on req/s")
+
+
+def test_compare_has_no_holm_of_its_own() -> None:
+    import isobench.report.compare as compare
+
+    assert not hasattr(compare, "holm")
+    assert compare.assign_verdicts is assign_verdicts
