@@ -166,21 +166,21 @@ def _summary_cards(a: Mapping[str, Any]) -> str:
         line = runtime_sentence(a, rt) or ""
         cards.append(
             f"<div class=\"card {KIND_CLASS[kind]}\"><div class=\"rt\">{e(rt)}</div>"
-            f"<div class=\"big\">{e(big)}</div><div class=\"sub\">{e(ci)} 95 % CI \u00b7 "
-            f"{e(label)} vs {e(a['baseline'])}</div><div class=\"line\">{e(line)}</div></div>"
+            f"<div class=\"big\">{e(big)}</div><div class=\"sub\">"
+            + (f"{e(ci)} 95 % CI \u00b7 " if ci else "")
+            + f"{e(label)} vs {e(a['baseline'])}</div><div class=\"line\">{e(line)}</div></div>"
         )
     return f"<div class=\"cards\">{''.join(cards)}</div>" if cards else ""
 
 
 def _headline(a: Mapping[str, Any]) -> str:
-    """The plain sentences, one per runtime, above everything else."""
-    items = "".join(f"<li>{e(text)}</li>" for text in a.get("headline", []))
-    if not items:
-        return ""
+    """What the cards below decide on: the primary metric and the equivalence margin."""
     label = next((m["label"] for m in a["metrics"] if m.get("primary")), "")
+    if not label:
+        return ""
     margin = float(a.get("margin", 0.05)) * 100
-    return (f"<p class=\"note\">On <b>{e(label)}</b>, the primary metric (equivalence margin "
-            f"\u00b1{margin:g} %):</p><ul class=\"headline\">{items}</ul>")
+    return (f"<p class=\"note\">Each runtime's verdict on <b>{e(label)}</b>, the primary metric "
+            f"(equivalence margin \u00b1{margin:g} %); the other metrics are secondary.</p>")
 
 
 def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
