@@ -26,8 +26,9 @@ Method (also written into every analysis under ``"method"``):
   width, it overcovers (99–100 %) and finds the −10 % in only 11/14/28/53 % — why it almost
   never answered. The bootstrap over rounds alone undercovers (76 % at 3 rounds, 90 % at 12);
   the t half keeps the coverage; the bootstrap half is a guard for non-normal per-round
-  ratios (on the simulated models, outliers included, it never widened the t interval). Adding rounds until a verdict appears (not done by the tool) inflates the A/A
-  difference rate to ~11 % at α = 0.05 per look; α/10 per look keeps it near 4 %.
+  ratios (on the simulated models, outliers included, it never widened the t interval).
+  Adding rounds until a verdict appears (not done by the tool) inflates the A/A difference
+  rate to ~11 % at α = 0.05 per look; α/10 per look keeps it near 4 %.
   Trials whose round lacks the other arm's trial are left out of the pairs; with fewer than 2
   complete rounds (or a value ≤ 0, or when comparing two runs: their rounds share no time)
   the **unpaired** estimator is used: ratio of medians, percentile bootstrap with both arms
