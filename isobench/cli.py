@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replicas", type=int, help="instances of the workload per trial (default 1)")
     run.add_argument("--time-budget", help="stop between rounds when the next would exceed it")
     run.add_argument("--seed", type=int, help="plan seed")
+    run.add_argument("--primary", metavar="METRIC",
+                     help="headline metric (default: the workload's, e.g. rps; see README)")
+    run.add_argument("--margin", help="equivalence margin, e.g. 5%% (default 5%%)")
     run.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
     run.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
     run.add_argument("--memory", type=int, help="memory limit in MiB (default 1024)")
@@ -198,6 +201,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "aa": args.aa or None,
         "replicas": args.replicas,
         "time_budget": args.time_budget,
+        "primary": args.primary,
+        "margin": args.margin,
         "workload_options": opts or None,
         "resources": resources or None,
     }

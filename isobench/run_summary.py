@@ -12,6 +12,7 @@ from rich.table import Table
 from isobench.claims import check_claims
 from isobench.presets import get_preset
 from isobench.results import RunStore, TrialRecord
+from isobench.stats import EMULATED_VERDICT
 
 
 def median_trial(trials: list[TrialRecord]) -> TrialRecord | None:
@@ -31,7 +32,7 @@ def print_k6_summaries(console: Console, trials: list[TrialRecord], emulated: se
         trial = median_trial([t for t in trials if t.runtime == runtime])
         if trial is None or not trial.load.get("metrics"):
             continue
-        tag = "  [yellow](emulated — not comparable)[/]" if runtime in emulated else ""
+        tag = f"  [yellow]({EMULATED_VERDICT})[/]" if runtime in emulated else ""
         console.rule(f"[bold]{runtime}[/]{tag}  median trial #{trial.trial + 1}", align="left")
         console.print(render_summary(trial.load), highlight=False, markup=False)
 

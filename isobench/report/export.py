@@ -22,7 +22,8 @@ from isobench.stats import DEFAULT_METRICS, IDLE_METRICS, is_emulated, scenario_
 COMPARISON_FIELDS = (
     "runtime", "baseline", "metric", "label", "unit", "better", "emulated", "n_baseline",
     "n_runtime", "ratio", "ci_low", "ci_high", "change_pct", "p", "p_adjusted", "significant",
-    "direction", "mde_pct", "verdict",
+    "direction", "mde_pct", "verdict", "primary", "verdict_kind", "estimator", "n_pairs",
+    "p_tost", "p_tost_adjusted", "rounds_needed",
 )
 
 
