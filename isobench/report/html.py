@@ -61,7 +61,7 @@ def render(data: RunData) -> str:
                               "ms CPU / request"),
             plots.metric_bars(a, "mem_peak_mib", "Peak memory (median, 95 % CI)", "MiB"),
             plots.metric_bars(a, "net_bytes_per_req", "Network bytes per request", "bytes"),
-            plots.ratio_forest(a),
+            plots.change_chart(a),
         ])),
         _guest_section(data),
         _section("Over time (from samples.jsonl)",
@@ -232,9 +232,9 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
     )
     listing = (f"<details><summary>All verdicts ({len(a['comparisons'])})</summary>"
                f"<ul class=\"verdicts\">{verdicts}</ul></details>") if verdicts else ""
-    return (f"<table class=\"verdict\"><thead><tr><th>runtime</th>{head}<th>image"
-            f"<small>size</small></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            + legend + listing)
+    return (f"<div class=\"scroll\"><table class=\"verdict\"><thead><tr><th>runtime</th>{head}"
+            f"<th>image<small>size</small></th></tr></thead><tbody>{''.join(rows)}</tbody>"
+            "</table></div>" + legend + listing)
 
 
 def _warnings(a: Mapping[str, Any]) -> str:
@@ -291,9 +291,10 @@ def _claims(data: RunData) -> str:
     )
     sides = ", ".join(f"{side} = {rt}" for side, rt in preset.sides.items())
     table = (
-        "<table class=\"verdicts\"><thead><tr><th>claim</th><th>article VM</th>"
-        "<th>article container</th><th>isobench VM</th><th>isobench container</th>"
-        f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<div class=\"scroll\"><table class=\"verdicts\"><thead><tr><th>claim</th>"
+        "<th>article VM</th><th>article container</th><th>isobench VM</th>"
+        f"<th>isobench container</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>"
+        "</div>"
         f"<p class=\"note\">isobench sides: {e(sides)}. {e(preset.note)}</p>"
     )
     return _section(f"The article's claims ({preset.name}: {preset.title})", table)
