@@ -47,6 +47,8 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_output_flags(p: argparse.ArgumentParser) -> None:
     """Exports and CI gates (``run`` and ``report``)."""
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also print k6's end-of-test summary of each runtime's median trial")
     g = p.add_argument_group("exports and CI gates")
     g.add_argument("--export-json", type=Path, metavar="PATH",
                    help="also write the analysis (set-up, every comparison with CI and verdict)")
@@ -243,7 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 130
     from isobench.run_summary import print_run
 
-    failed = print_run(console, store.root)
+    failed = print_run(console, store.root, verbose=args.verbose)
     from isobench.report.outputs import write_outputs
 
     gate_code = write_outputs(console, store.root, _output_request(args, html=not args.no_report))
@@ -275,7 +277,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from isobench.run_summary import print_run
 
     if not args.no_print:
-        print_run(console, args.run_dir)
+        print_run(console, args.run_dir, verbose=args.verbose)
     return write_outputs(console, args.run_dir, _output_request(args))
 
 
