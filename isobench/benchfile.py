@@ -21,7 +21,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +34,10 @@ from pydantic import (
     model_validator,
 )
 
+from isobench.durations import parse_duration
 from isobench.errors import ConfigError
 
 DEFAULT_RUNTIMES = ("native", "docker-bridge", "docker-host", "vm")
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: str | float | int) -> float:
-    """Seconds from ``20s``, ``1.5m``, ``500ms`` or a number of seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(value)
-    if not match:
-        raise ConfigError(f"bad duration '{value}'", fix="write it as 30s, 500ms, 2m or a number")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
 
 def parse_margin(value: str | float | int) -> float:
     """A fraction from ``5%``, ``2.5 %`` or ``0.05``; ValueError unless 0 < m < 0.5."""

@@ -9,7 +9,6 @@ defaults of every scenario. Keys are accepted in snake_case or in k6's camelCase
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -23,36 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from isobench.durations import parse_duration
 from isobench.errors import ConfigError
 from isobench.load.thresholds import MetricKey, Threshold, parse_expression, parse_key
-
-_DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|s|m|h)")
-_UNITS = {"ms": 1e-3, "us": 1e-6, "µs": 1e-6, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``20s``, ``1m30s``, ``500ms``, ``1h`` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 20s, 500ms or 1m30s")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return parse_duration(float(text))
-        except ValueError:
-            pass
-        pos, total = 0, 0.0
-        for m in _DUR_PART.finditer(text):
-            if m.start() != pos:
-                break
-            total += float(m.group(1)) * _UNITS[m.group(2)]
-            pos = m.end()
-        if pos == len(text) and text:
-            return total
-    raise ValueError(f"bad duration {value!r} (expected e.g. 20s, 500ms, 1m30s)")
 
 
 def _think(value: Any) -> tuple[float, float]:

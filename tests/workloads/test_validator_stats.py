@@ -14,7 +14,6 @@ from isobench.workloads.validator.stats import (
     TREND_STATS,
     LatencyHistogram,
     counter,
-    parse_duration,
     rate,
     trend,
 )
@@ -84,21 +83,6 @@ def test_summary_entries_have_k6_shapes() -> None:
     entry = trend(hist)
     assert (entry["type"], entry["contains"]) == ("trend", "time")
     assert set(TREND_STATS) <= set(entry["values"])
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [(90, 90.0), ("90", 90.0), ("500ms", 0.5), ("60s", 60.0), ("2m", 120.0), ("1h", 3600.0),
-     ("1m30s", 90.0), (1.5, 1.5)],
-)
-def test_parse_duration(text: object, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "abc", "10x", "5m3", "s"])
-def test_parse_duration_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_duration(text)
 
 
 def test_scenario_defaults_and_parsing() -> None:

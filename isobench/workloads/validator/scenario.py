@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from isobench.durations import parse_duration
 from isobench.errors import ConfigError
-from isobench.workloads.validator.stats import parse_duration
 
 DEFAULT_SCENARIO: dict[str, Any] = {
     "duration": "60s", "block_time": 1.0, "txs_per_block": 50, "peers": 4,

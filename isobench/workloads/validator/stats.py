@@ -113,34 +113,3 @@ def rate(passes: int, fails: int) -> dict[str, Any]:
                        "fails": fails}}
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90"``, ``"500ms"``, ``"60s"``, ``"2m"``, ``"1h"`` or ``"1m30s"``.
-
-    Raises:
-        ValueError: the value is not a duration.
-    """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip().lower()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    total, number, i = 0.0, "", 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else ch
-        if unit not in units or not number:
-            raise ValueError(f"not a duration: {value!r}")
-        total += float(number) * units[unit]
-        number, i = "", i + len(unit)
-    if number:
-        raise ValueError(f"not a duration (missing unit): {value!r}")
-    if not text:
-        raise ValueError("empty duration")
-    return total
