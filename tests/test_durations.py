@@ -16,7 +16,8 @@ def test_accepted(text: object, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "10x", "-5", -1, True, "5 s s", "s10", None, "1m 30", "5m3", "s"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "10x", "-5", -1, True, "5 s s", "s10", None, "1m 30", "5m3", "s"])
 def test_refused_in_one_line(text: object) -> None:
     with pytest.raises(DurationError) as err:
         parse_duration(text)
