@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from isobench.claims import check_claims
@@ -139,7 +140,7 @@ def print_run(console: Console, run_dir: Path) -> bool:
         print_claims(console, preset, store, emulated)
     failed = [t for t in trials if t.status != "ok"]
     for t in failed:
-        console.print(f"[red]failed[/] {t.runtime} #{t.trial + 1}: {t.error}")
+        console.print(f"[red]failed[/] {t.runtime} #{t.trial + 1}: {escape(t.error or '')}")
     thresholds_failed = any(
         not outcome.get("ok", True)
         for t in trials
