@@ -305,7 +305,8 @@ class Trial:
         death = self._death(instances)
         reason = trial_failure(record.load, death, duration, s.limits,
                                rule=None if idle else s.workload.validate)
-        if reason and not death and not idle:
+        served_badly = not idle and bool(s.workload.validate(record.load, duration, s.limits))
+        if reason and not death and served_badly:  # what does the workload answer now?
             path = s.workload.launch_spec().ready_path
             seen = "; ".join(
                 (f"replica {i}: " if len(instances) > 1 else "") + probe(inst.host_port, path)

@@ -205,4 +205,4 @@ def test_a_failed_threshold_fails_the_trial() -> None:
     record = _run(runtime, _FakeLoad(runtime, result))
     assert record.status == "failed"
     assert record.error is not None
-    assert "threshold http_req_failed rate<0.01 failed (value 0.02)" in record.error
+    assert record.error == "threshold http_req_failed rate<0.01 failed (value 0.02)"
