@@ -258,11 +258,11 @@ class Trial:
             else:
                 record.status = "ok"
         except IsobenchError as exc:
-            record.error = self._with_death(instances, str(exc))
+            record.error = self._with_death(str(exc))
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a broken trial must not lose the run
-            record.error = self._with_death(instances, f"{type(exc).__name__}: {exc}")
+            record.error = self._with_death(f"{type(exc).__name__}: {exc}")
         finally:
             with shielded():
                 for inst in instances:
@@ -270,7 +270,7 @@ class Trial:
             record.ended_at = time.time()
         return record
 
-    def _death(self, instances: Sequence[Instance]) -> str | None:
+    def _death(self) -> str | None:
         """Why an instance is gone, with when (see :func:`death_reason`), or None."""
         watch = self._watch
         if watch is None:
@@ -287,10 +287,10 @@ class Trial:
         at = None if seen is None or t0 is None else seen - t0
         return death_reason(watch.reason, at, measuring)
 
-    def _with_death(self, instances: Sequence[Instance], error: str) -> str:
+    def _with_death(self, error: str) -> str:
         """An error, led by the death that probably caused it (when an instance died)."""
         try:
-            death = self._death(instances)
+            death = self._death()
         except Exception:  # the original error is what must be reported
             death = None
         return f"{death}; then: {error}" if death else error
@@ -302,7 +302,7 @@ class Trial:
         duration = scenario_seconds(s.scenario)
         if duration <= 0:  # stages / iterations: the time the load really ran
             duration = float((record.load.get("state") or {}).get("testRunDurationMs", 0)) / 1e3
-        death = self._death(instances)
+        death = self._death()
         reason = trial_failure(record.load, death, duration, s.limits,
                                rule=None if idle else s.workload.validate)
         served_badly = not idle and bool(s.workload.validate(record.load, duration, s.limits))

@@ -9,6 +9,7 @@ import pytest
 
 from isobench.errors import ConfigError
 from isobench.images.spec import Artifacts
+from isobench.load.api import LoadError
 from isobench.results import TrialRecord
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.trial import Trial, TrialSetup, check_replicas, combine_telemetry, scenario_seconds
@@ -206,3 +207,26 @@ def test_a_failed_threshold_fails_the_trial() -> None:
     assert record.status == "failed"
     assert record.error is not None
     assert record.error == "threshold http_req_failed rate<0.01 failed (value 0.02)"
+
+
+def test_a_death_in_the_warm_up_says_so() -> None:
+    runtime = _FakeRuntime("mid-load")
+    record = _run(runtime, _FakeLoad(runtime, _healthy(), seconds=3.0, kill=True), warmup=3.0)
+    assert record.status == "failed"
+    assert record.error is not None
+    assert record.error.startswith("workload exited before the measured load: fake container")
+
+
+class _CrashingLoad(_FakeLoad):
+    def drive(self, endpoint, scenario, *, cpus=None, on_progress=None):  # type: ignore[no-untyped-def]
+        super().drive(endpoint, scenario)
+        raise LoadError("load engine failed: connection reset")
+
+
+def test_a_load_error_is_led_by_the_death_that_caused_it() -> None:
+    runtime = _FakeRuntime("mid-load")
+    record = _run(runtime, _CrashingLoad(runtime, _healthy(), kill=True))
+    assert record.status == "failed"
+    assert record.error is not None
+    assert record.error.startswith("workload exited ")
+    assert record.error.endswith("; then: load engine failed: connection reset")
