@@ -17,6 +17,7 @@ Example::
     time_budget: 10m           # optional: stop between rounds when another would not fit
     primary: rps               # optional: the headline metric (default: the workload's)
     margin: 5%                 # equivalence margin: "within ±5 %" (default 5%)
+    max_error_rate: 0.01       # a trial with more failed requests/checks is failed, not data
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Benchfile(BaseModel):
     aa: bool = False
     replicas: int = Field(default=1, ge=1, le=64)
     time_budget: str | float | None = None
+    max_error_rate: float = Field(default=0.01, ge=0.0, le=1.0)
     arms: dict[str, ArmModel] | None = None
     preset: str | None = None
     primary: str | None = None
@@ -125,6 +127,19 @@ class Benchfile(BaseModel):
             raise ValueError("at least one runtime is needed")
         if len(set(value)) != len(value):
             raise ValueError("a runtime is listed twice")
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _positive_duration(cls, value: str | float | None) -> str | float | None:
+        if value is None:
+            return value
+        try:
+            seconds = parse_duration(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        if seconds <= 0:
+            raise ValueError(f"must be more than 0 s (got {value!r}): a trial measures a load")
         return value
 
     @property

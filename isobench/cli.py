@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=int, help="trials per runtime (interleaved)")
     run.add_argument("--duration", help="measured load per trial, e.g. 20s")
     run.add_argument("--warmup", help="discarded load before measuring, e.g. 3s")
+    run.add_argument("--max-error-rate", type=float,
+                     help="largest fraction of failed requests for a trial to count (default 0.01)")
     run.add_argument("--quick", action="store_true", help="short trials (for a first look)")
     run.add_argument("--aa", action="store_true", help="A/A self-check: the baseline as two arms")
     run.add_argument("--replicas", type=int, help="instances of the workload per trial (default 1)")
@@ -199,6 +201,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "trials": args.trials,
         "duration": args.duration,
         "warmup": args.warmup,
+        "max_error_rate": args.max_error_rate,
         "seed": args.seed,
         "aa": args.aa or None,
         "replicas": args.replicas,

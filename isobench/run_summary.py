@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from isobench.claims import check_claims
@@ -149,7 +150,7 @@ def print_run(console: Console, run_dir: Path, *, verbose: bool = False) -> bool
         print_claims(console, preset, store, emulated)
     failed = [t for t in trials if t.status != "ok"]
     for t in failed:
-        console.print(f"[red]failed[/] {t.runtime} #{t.trial + 1}: {t.error}")
+        console.print(f"[red]failed[/] {t.runtime} #{t.trial + 1}: {escape(t.error or '')}")
     thresholds_failed = any(
         not outcome.get("ok", True)
         for t in trials

@@ -31,6 +31,7 @@ from isobench.trial import (
     host_port_for,
     scenario_seconds,
 )
+from isobench.validity import Limits
 from isobench.workloads.base import Workload
 
 MIN_EFFECT = 0.05
@@ -261,6 +262,7 @@ class Runner:
             replicas=self.bench.replicas,
             telemetry_interval=self.bench.telemetry.interval,
             telemetry_samplers=self.bench.telemetry.samplers,
+            limits=Limits(max_error_rate=self.bench.max_error_rate),
         )
         record = TrialRecord(
             runtime=planned.arm,

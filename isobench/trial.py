@@ -1,27 +1,37 @@
-"""One trial: start the instance(s), wait until ready, warm up, measure, stop — always stop.
+"""One trial: start the instance(s), wait until ready, warm up, measure, judge, stop — always stop.
 
 The runner decides which trial runs when; this module knows what one trial does::
 
-    start N replicas → each ready (startup time) → warm-up load (discarded)
-    → telemetry on → load → telemetry off → stop every replica (also on errors and Ctrl-C)
+    start N replicas → each ready (startup time) and still alive → warm-up load (discarded)
+    → telemetry on → load → telemetry off → every replica still alive? → judge
+    → stop every replica (also on errors and Ctrl-C)
+
+From readiness to the end of the load a :class:`DeathWatch` polls ``Runtime.exited`` of every
+instance twice a second (cheap: a ``waitpid``/``/proc`` look while the instance lives), so a
+death is reported with when it happened. The verdict is :func:`isobench.validity.trial_failure`:
+a trial whose instance died, whose load mostly failed, that served (almost) nothing or that
+failed a threshold is recorded ``failed`` with its reason, never as data.
 """
 
 from __future__ import annotations
 
+import http.client
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from isobench import scenarios
 from isobench.benchfile import parse_duration
-from isobench.errors import ConfigError, IsobenchError
+from isobench.errors import ConfigError, IsobenchError, StartError
 from isobench.images.spec import Artifacts
 from isobench.netutil import ensure_port_free, free_port, wait_ready
 from isobench.results import Sample, TrialRecord
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.signals import shielded
+from isobench.validity import Limits, death_reason, trial_failure
 from isobench.workloads.base import LaunchSpec, Workload
 
 READY_DEADLINE_S = 60.0
@@ -44,6 +54,7 @@ class TrialSetup:
     replicas: int = 1
     telemetry_interval: float = 1.0
     telemetry_samplers: Sequence[str] | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 def host_port_for(runtime: Runtime, spec: LaunchSpec) -> int:
@@ -114,6 +125,74 @@ def _timeseries_samples(
     return out
 
 
+def probe(port: int, path: str, timeout: float = 2.0) -> str:
+    """What ``GET http://127.0.0.1:port/path`` gives now, in a few words (for a failure reason):
+    ``HTTP 500``, ``connection refused``, ``no answer within 2 s``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        resp = conn.getresponse()
+        resp.read()
+        return f"HTTP {resp.status}"
+    except ConnectionRefusedError:
+        return "connection refused"
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except (OSError, http.client.HTTPException) as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    finally:
+        conn.close()
+
+
+class DeathWatch:
+    """Polls ``runtime.exited`` of every instance in a daemon thread; keeps the first death.
+
+    Attributes:
+        reason: the first ``exited`` reason seen (prefixed ``replica i:`` with several), or None.
+        seen_at: ``time.monotonic()`` when it was seen (within ``interval`` of the death).
+    """
+
+    def __init__(
+        self, runtime: Runtime, instances: Sequence[Instance], interval: float = 0.5
+    ) -> None:
+        self.runtime = runtime
+        self.instances = list(instances)
+        self.interval = interval
+        self.reason: str | None = None
+        self.seen_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="isobench-deathwatch",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def check(self) -> str | None:
+        """One look at every instance now; the first reason found (also kept), or None."""
+        for i, inst in enumerate(self.instances):
+            reason = self.runtime.exited(inst)
+            if reason:
+                if len(self.instances) > 1:
+                    reason = f"replica {i}: {reason}"
+                if self.reason is None:
+                    self.reason, self.seen_at = reason, time.monotonic()
+                return reason
+        return None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if self.check():
+                    return
+            except Exception:  # a failed look is not a death: the final check decides
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+
 class Trial:
     """Runs one trial of one arm and returns its record and samples."""
 
@@ -135,9 +214,16 @@ class Trial:
         )
 
     def run(self, record: TrialRecord) -> TrialRecord:
-        """Fill ``record`` (status, startup, load, telemetry, facts, error)."""
+        """Fill ``record`` (status, startup, load, telemetry, facts, error).
+
+        ``status`` is ``ok`` only when :func:`isobench.validity.trial_failure` finds nothing
+        wrong; otherwise ``failed`` with the reason in ``error`` (the load summary is kept in
+        the record for diagnosis; the statistics never use it).
+        """
         s = self.setup
         instances: list[Instance] = []
+        self._watch: DeathWatch | None = None
+        self._measure_t0: float | None = None
         try:
             spec = s.workload.launch_spec()
             check_replicas(s.runtime, spec, s.replicas)
@@ -160,14 +246,23 @@ class Trial:
             for i, startup in enumerate(startups):
                 meta = {**self.labels, "source": "host", "replica": i}
                 self.samples.append(Sample("startup_s", startup, "s", metadata=meta))
-            self._measure(instances, record)
-            record.status = "ok"
+            self._watch = DeathWatch(s.runtime, instances)
+            self._watch.start()
+            try:
+                self._measure(instances, record)
+            finally:
+                self._watch.stop()
+            reason = self._verdict(instances, record)
+            if reason:
+                record.error = reason
+            else:
+                record.status = "ok"
         except IsobenchError as exc:
-            record.error = str(exc)
+            record.error = self._with_death(str(exc))
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a broken trial must not lose the run
-            record.error = f"{type(exc).__name__}: {exc}"
+            record.error = self._with_death(f"{type(exc).__name__}: {exc}")
         finally:
             with shielded():
                 for inst in instances:
@@ -175,15 +270,74 @@ class Trial:
             record.ended_at = time.time()
         return record
 
+    def _death(self) -> str | None:
+        """Why an instance is gone, with when (see :func:`death_reason`), or None."""
+        watch = self._watch
+        if watch is None:
+            return None
+        if watch.reason is None:
+            watch.check()  # the final look, after the load
+            seen = None
+        else:
+            seen = watch.seen_at
+        if watch.reason is None:
+            return None
+        t0 = self._measure_t0
+        measuring = t0 is not None and (seen is None or seen >= t0)
+        at = None if seen is None or t0 is None else seen - t0
+        return death_reason(watch.reason, at, measuring)
+
+    def _with_death(self, error: str) -> str:
+        """An error, led by the death that probably caused it (when an instance died)."""
+        try:
+            death = self._death()
+        except Exception:  # the original error is what must be reported
+            death = None
+        return f"{death}; then: {error}" if death else error
+
+    def _verdict(self, instances: Sequence[Instance], record: TrialRecord) -> str | None:
+        """The trial's failure reason (see :mod:`isobench.validity`), or None when it counts."""
+        s = self.setup
+        idle = s.scenario.get("executor") == scenarios.IDLE
+        duration = scenario_seconds(s.scenario)
+        if duration <= 0:  # stages / iterations: the time the load really ran
+            duration = float((record.load.get("state") or {}).get("testRunDurationMs", 0)) / 1e3
+        death = self._death()
+        reason = trial_failure(record.load, death, duration, s.limits,
+                               rule=None if idle else s.workload.validate)
+        served_badly = not idle and bool(s.workload.validate(record.load, duration, s.limits))
+        if reason and not death and served_badly:  # what does the workload answer now?
+            path = s.workload.launch_spec().ready_path
+            seen = "; ".join(
+                (f"replica {i}: " if len(instances) > 1 else "") + probe(inst.host_port, path)
+                for i, inst in enumerate(instances)
+            )
+            reason += f" (after the load, GET {path}: {seen})"
+        return reason
+
     def _ready(self, inst: Instance, spec: LaunchSpec, deadline: float) -> float:
+        """Seconds to the first HTTP 200, from an instance that is still alive after it.
+
+        An answer from a process that is not the instance's (its port taken by someone else
+        on the host network, the instance dying with EADDRINUSE) is caught here when the death
+        is already visible, else by the death watch during the load.
+        """
         runtime = self.setup.runtime
-        return wait_ready(
+        startup = wait_ready(
             inst.host_port,
             spec.ready_path,
             launched_at=inst.launched_at,
             deadline_s=deadline,
             exited=lambda: runtime.exited(inst),
         )
+        reason = runtime.exited(inst)
+        if reason:
+            raise StartError(
+                f"127.0.0.1:{inst.host_port}{spec.ready_path} answered, but the instance "
+                f"exited: {reason}",
+                fix="is another process listening on that port? (ss -ltnp)",
+            )
+        return startup
 
     def _sessions(self, instances: Sequence[Instance]) -> list[Any]:
         try:
@@ -207,6 +361,7 @@ class Trial:
             self._drive(instances, scenarios.with_duration(s.scenario, s.warmup_s), None)
         sessions = self._sessions(instances)
         measure_start = time.time()
+        self._measure_t0 = time.monotonic()
         for session in sessions:
             session.start()
         try:

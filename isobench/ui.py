@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -86,4 +87,5 @@ class RichEvents:
             figure = f"{rate:,.1f} req/s" if rate is not None else ""
             self.console.log(f"[green]ok[/] {planned.arm} #{planned.trial + 1}: {figure} {startup}")
         else:
-            self.console.log(f"[red]failed[/] {planned.arm} #{planned.trial + 1}: {record.error}")
+            reason = escape(record.error or "no reason recorded")
+            self.console.log(f"[red]failed[/] {planned.arm} #{planned.trial + 1}: {reason}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -62,6 +63,24 @@ def host_veth(pid: int) -> str | None:
             if int((iface / "ifindex").read_text()) == peer:
                 return iface.name
     return None
+
+
+def container_exit(inspect_line: str) -> str:
+    """``exited with code 137 (SIGKILL)`` from ``docker inspect``'s ``Running ExitCode
+    OOMKilled Error`` line (an exit code above 128 is 128 + the signal that ended it)."""
+    fields = inspect_line.strip().split(maxsplit=3)
+    code = int(fields[1]) if len(fields) > 1 and fields[1].lstrip("-").isdigit() else None
+    if code is None:
+        return f"is not running ({inspect_line.strip() or 'no state'})"
+    text = f"exited with code {code}"
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            text += f" ({signal.Signals(code - 128).name})"
+    if len(fields) > 2 and fields[2] == "true":
+        text += ", killed for running out of memory"
+    if len(fields) > 3 and fields[3]:
+        text += f", error: {fields[3]}"
+    return text
 
 
 class DockerRuntime(Runtime):
@@ -230,12 +249,14 @@ class DockerRuntime(Runtime):
              "{{.State.OOMKilled}} {{.State.Error}}", cid], check=False, timeout=30)
         if state.ok and state.stdout.startswith("true"):
             return None
+        name = instance.facts.get("container") or cid
+        if not state.ok:  # removed, or the engine itself is gone (dockerd stopped)
+            return f"container {name} is gone (docker inspect: {_tail(state)})"
         logs = self.ctx.runner.run(["docker", "logs", "--tail", "5", cid], check=False,
                                    timeout=30)
         detail = " | ".join((logs.stdout + logs.stderr).strip().splitlines()[-5:])
-        return (f"container {instance.facts.get('container')} exited "
-                f"(running exit-code oom error: {state.stdout.strip() or 'gone'})"
-                + (f": {detail}" if detail else ""))
+        ended = f"container {name} {container_exit(state.stdout)}"
+        return ended + (f": {detail}" if detail else "")
 
     def stop(self, instance: Instance) -> None:
         handle = instance.handle or {}

@@ -240,7 +240,15 @@ class NativeRuntime(Runtime):
         if instance.log_path and instance.log_path.exists():
             lines = instance.log_path.read_text(errors="replace").strip().splitlines()
             tail = " | ".join(lines[-5:])
-        return f"native process exited with code {proc.returncode}" + (f": {tail}" if tail else "")
+        code = proc.returncode
+        if code < 0:
+            try:
+                what = f"was killed by signal {-code} ({signal.Signals(-code).name})"
+            except ValueError:
+                what = f"was killed by signal {-code}"
+        else:
+            what = f"exited with code {code}"
+        return f"native process {proc.pid} {what}" + (f": {tail}" if tail else "")
 
     def stop(self, instance: Instance) -> None:
         handle = instance.handle or {}

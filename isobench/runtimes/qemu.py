@@ -323,7 +323,12 @@ class QemuRuntime(Runtime):
         console = tail(instance.log_path)
         if proc is not None and proc.poll() is not None:
             err = tail(handle["work"] / "qemu.stderr", 1024) if "work" in handle else ""
-            return f"qemu exited rc={proc.returncode}: {_excerpt(err + chr(10) + console)}"
+            code = proc.returncode
+            what = f"exited with code {code}"
+            if code < 0:
+                with contextlib.suppress(ValueError):
+                    what = f"was killed by signal {-code} ({signal.Signals(-code).name})"
+            return f"qemu {proc.pid} {what}: {_excerpt(err + chr(10) + console)}"
         if EXIT_MARK in console:
             return f"workload exited in the guest: {_excerpt(console)}"
         if PANIC_MARK in console:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from isobench.images.spec import RootfsSpec
+
+if TYPE_CHECKING:
+    from isobench.validity import Limits
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,23 @@ class Workload(ABC):
     def check(self) -> str | None:
         """None when the workload can run with its options here, else a one-line reason."""
         return None
+
+    def validate(
+        self, summary: Mapping[str, Any], duration_s: float, limits: Limits | None = None
+    ) -> str | None:
+        """None when a measured load's ``summary`` shows the workload really served it, else a
+        one-line reason (the trial is then recorded ``failed`` and left out of the statistics).
+
+        The default is the HTTP rule of :func:`isobench.validity.http_failure`: an error rate
+        (failed requests or checks) of at most ``limits.max_error_rate`` and at least
+        ``limits.min_ok_per_s`` successful requests per second of ``duration_s`` (never fewer
+        than ``limits.min_ok_requests``). A workload with another protocol, or one legitimately
+        slower than that, overrides it. Deaths and failed thresholds are checked for every
+        workload by the trial itself.
+        """
+        from isobench.validity import http_failure
+
+        return http_failure(summary, duration_s, limits)
 
     def drive(
         self,

@@ -162,7 +162,7 @@ def test_container_death_is_reported_and_cleaned(tiny_docker: Artifacts, tmp_pat
         deadline = time.monotonic() + 20
         while (reason := runtime.exited(instance)) is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert reason is not None and "bye" in reason and " 3 " in reason
+        assert reason is not None and "bye" in reason and "code 3" in reason
     finally:
         runtime.stop(instance)
     assert not _container_exists(instance.facts["container"])

@@ -19,6 +19,7 @@ from isobench.workloads.base import LaunchSpec, Workload
 from isobench.workloads.validator.scenario import DEFAULT_SCENARIO, ChainScenario
 
 if TYPE_CHECKING:
+    from isobench.validity import Limits
     from isobench.workloads.validator.ledger import Ledger
 
 NODE_PACKAGE = "validator_node"
@@ -105,6 +106,27 @@ class ValidatorWorkload(Workload):
         data_dir = str(self.options.get("data_dir", "/tmp/validator"))
         if not data_dir.startswith("/tmp/"):
             return "data_dir must be under /tmp (the only writable path of the rootfs)"
+        return None
+
+    def validate(
+        self, summary: Mapping[str, Any], duration_s: float, limits: Limits | None = None
+    ) -> str | None:
+        """The validator's rule: the node must have applied blocks.
+
+        A node that applied none of the blocks sent (a dead, wedged or refusing node) measured
+        nothing; its trial fails with ``applied 0 of N blocks sent``. A node that died mid-run is
+        caught beside this by the trial's liveness check. The RPC read load is secondary and not
+        judged here (its error rate is in the summary).
+        """
+        metrics = summary.get("metrics") or {}
+
+        def count(name: str) -> int:
+            values = (metrics.get(name) or {}).get("values") or {}
+            return int(values.get("count", 0) or 0)
+
+        applied, sent = count("validator_blocks_applied"), count("validator_blocks_sent")
+        if applied == 0:
+            return f"the node applied 0 of {sent} blocks sent in {duration_s:g} s"
         return None
 
     def drive(
