@@ -302,11 +302,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
         done.extend(remove_build_cache(runner))
     for line in done.removed:
-        console.print(f"removed {line}", markup=False)
+        console.print(f"removed {line}", markup=False, soft_wrap=True)
     for line in done.kept:
-        console.print(f"kept {line}", markup=False, style="dim")
+        console.print(f"kept {line}", markup=False, style="dim", soft_wrap=True)
     for line in done.unchecked:
-        console.print(f"not checked: {line}", markup=False, style="yellow")
+        console.print(f"not checked: {line}", markup=False, style="yellow", soft_wrap=True)
     console.print(f"{len(done.removed)} removed, {len(done.kept)} kept (live runs), "
                   f"{len(done.unchecked)} not checked")
     return 1 if done.unchecked else 0

@@ -106,7 +106,7 @@ class Owner:
             return None
 
     def describe(self) -> str:
-        return f"run {self.run_id or '?'}, pid {self.pid}"
+        return f"run {self.run_id}, pid {self.pid}" if self.run_id else f"pid {self.pid}"
 
 
 # --- state records --------------------------------------------------------------------------------
