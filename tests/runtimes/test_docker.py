@@ -128,7 +128,7 @@ def test_container_runs_pinned_limited_and_cleans_up(
         labels = json.loads(subprocess.run(
             ["docker", "inspect", "--format", "{{json .Config.Labels}}", container],
             capture_output=True, text=True, check=True).stdout)
-        assert labels["isobench"] == "1" and labels["isobench.run"] == "t-docker"
+        assert labels["isobench.created-by"] == "isobench" and labels["isobench.run"] == "t-docker"
         if name == "docker-bridge":
             assert instance.facts["network_path"] == "docker-proxy"
             assert "docker-proxy" in names
