@@ -18,14 +18,15 @@ from isobench.runtimes.cleanup import Cleaned, clean_leftovers, owner_live, runt
 from isobench.runtimes.docker import CONTAINER_LABELS, DockerBridgeRuntime, DockerRuntime
 from isobench.runtimes.native import NativeRuntime, native_state_dir
 from isobench.runtimes.qemu import QemuRuntime, vm_dir
+from isobench.telemetry import nftcount
+
+REAL_NFT_LEFTOVERS = nftcount.leftovers
 
 
 @pytest.fixture(autouse=True)
 def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private state dir, and no real nftables: these tests never touch the host's objects."""
     monkeypatch.setenv("ISOBENCH_STATE", str(tmp_path / "state"))
-    from isobench.telemetry import nftcount
-
     monkeypatch.setattr(nftcount, "leftovers", lambda live: Cleaned())
     return tmp_path / "state"
 
@@ -164,3 +165,33 @@ def test_cleanup_iterates_registered_runtimes_once_per_hook(
     monkeypatch.setattr(cleanup, "runtime_hooks", lambda: [fake_hook("a"), fake_hook("b")])
     assert clean_leftovers(FakeRunner()).removed == ["a", "b"]
     assert "docker" not in Path(cleanup.__file__).read_text().split('"""', 2)[2]
+
+
+class _FakeNft:
+    available = True
+
+    def __init__(self, tables: list[str]) -> None:
+        self.tables = tables
+        self.deleted: list[str] = []
+
+    def run(self, cmd: str) -> str:
+        if cmd == "list tables":
+            return json.dumps({"nftables": [{"table": {"family": "inet", "name": t}}
+                                            for t in self.tables]})
+        self.deleted.append(cmd.split()[-1])
+        return ""
+
+
+def test_counter_tables_of_dead_owners_only(dead: Owner, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = nftcount.TABLE_PREFIX
+    live_t, dead_t = f"{prefix}{LIVE.pid}_0", f"{prefix}{dead.pid}_0"
+    unrecorded_live, unrecorded_dead = f"{prefix}{LIVE.pid}_1", f"{prefix}{dead.pid}_1"
+    locks.write_record(nftcount.RECORDS, live_t, {}, LIVE)
+    locks.write_record(nftcount.RECORDS, dead_t, {}, dead)
+    fake = _FakeNft([live_t, dead_t, unrecorded_live, unrecorded_dead, "someone_elses"])
+    monkeypatch.setattr(nftcount, "_nft", fake)
+    monkeypatch.setattr(nftcount.os, "geteuid", lambda: 0)
+    done = REAL_NFT_LEFTOVERS(owner_live())
+    assert sorted(fake.deleted) == sorted([dead_t, unrecorded_dead])
+    assert len(done.kept) == 2 and done.unchecked == []
+    assert [p.stem for p, _ in locks.read_records(nftcount.RECORDS)] == [live_t]
