@@ -162,9 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--runtimes", type=_csv, default=None)
     _add_image_flags(build)
 
-    clean = sub.add_parser("clean", help="remove leftover containers, VMs, mounts isobench created")
+    clean = sub.add_parser("clean", help="remove what dead isobench runs left (containers, VMs...)")
     clean.add_argument("--cache", action="store_true",
-                       help="also remove the build cache and isobench's Docker images")
+                       help="also remove the build cache and the Docker image tags isobench made")
+    clean.add_argument("--force", action="store_true",
+                       help="also remove objects of runs that are still alive")
     sub.add_parser("list", help="runtimes, workloads, presets")
     return parser
 
@@ -342,15 +344,20 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from isobench.runtimes.cleanup import clean_leftovers
 
     runner = SubprocessRunner()
-    removed = clean_leftovers(runner)
+    done = clean_leftovers(runner, force=args.force)
     if args.cache:
         from isobench.images.cache import remove_build_cache
 
-        removed += remove_build_cache(runner)
-    for item in removed:
-        console.print(f"removed {item}")
-    console.print(f"{len(removed)} leftovers removed")
-    return 0
+        done.extend(remove_build_cache(runner))
+    for line in done.removed:
+        console.print(f"removed {line}", markup=False, soft_wrap=True)
+    for line in done.kept:
+        console.print(f"kept {line}", markup=False, style="dim", soft_wrap=True)
+    for line in done.unchecked:
+        console.print(f"not checked: {line}", markup=False, style="yellow", soft_wrap=True)
+    console.print(f"{len(done.removed)} removed, {len(done.kept)} kept (live runs), "
+                  f"{len(done.unchecked)} not checked")
+    return 1 if done.unchecked else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:

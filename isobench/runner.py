@@ -20,6 +20,7 @@ from isobench.benchfile import Benchfile
 from isobench.errors import IsobenchError, RuntimeUnavailable
 from isobench.host import host_facts
 from isobench.images.spec import Artifacts
+from isobench.locks import run_locks
 from isobench.plan import PlannedTrial, make_plan
 from isobench.results import RunStore, Sample, TrialRecord
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
@@ -280,7 +281,8 @@ class Runner:
 
     # ----------------------------------------------------------------------------- the run
     def run(self, resume: bool = False) -> RunStore:
-        with stop_signals_interrupt():
+        res = self.bench.resources  # the run dir and pinned CPUs are this run's until it ends
+        with stop_signals_interrupt(), run_locks(self.store.root, [*res.cpus, *res.loadgen_cpus]):
             prep = self.prepare()
             self.primary = self.primary_for(prep)
             done: set[int] = set()

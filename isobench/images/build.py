@@ -12,6 +12,7 @@ from isobench.images.export import inspect_image
 from isobench.images.rootfs import build_rootfs
 from isobench.images.sizes import tree_bytes, vm_sizes
 from isobench.images.spec import Artifacts, RootfsSpec, VmArtifacts
+from isobench.locks import cache_in_use
 from isobench.proc import CommandRunner, SubprocessRunner
 
 KINDS = frozenset({"rootfs", "docker_image", "vm"})
@@ -47,6 +48,12 @@ def build_artifacts(
                           fix=f"use some of {sorted(KINDS)}")
     cache = cache if cache is not None else paths.cache_dir()
     runner = runner or SubprocessRunner()
+    with cache_in_use(cache):  # `isobench clean --cache` waits for no build
+        return _build(spec, need, cache, runner, progress)
+
+
+def _build(spec: RootfsSpec, need: set[str], cache: Path, runner: CommandRunner,
+           progress: Callable[[str], None] | None) -> Artifacts:
     key, rootfs = build_rootfs(spec, cache=cache, runner=runner, progress=progress)
     sizes: dict[str, int] = {"rootfs": tree_bytes(rootfs, runner=runner)}
     image: str | None = None
@@ -56,7 +63,7 @@ def build_artifacts(
         if spec.base_image:  # the image itself, not a re-import of its exported filesystem
             image = inspect_image(spec.base_image, runner=runner).id
         else:
-            image = ensure_docker_image(rootfs, key, spec.name, runner=runner)
+            image = ensure_docker_image(rootfs, key, spec.name, runner=runner, cache=cache)
         sizes["docker_image"] = docker_image_size(image, runner=runner)
     vm: VmArtifacts | None = None
     if "vm" in need:

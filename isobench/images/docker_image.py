@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from isobench.errors import BuildError
+from isobench.images.cache import record_tag
 from isobench.images.rootfs import build_rootfs
 from isobench.images.spec import VENV, RootfsSpec
+from isobench.locks import artifact_lock, cache_in_use
 from isobench.paths import LABEL
 from isobench.proc import CommandRunner
 
@@ -41,23 +43,51 @@ def image_ref(name: str, key: str) -> str:
     return f"{LABEL}/{name}:{key[:12]}"
 
 
+def engine_problem(runner: CommandRunner) -> str | None:
+    """None when the Docker daemon answers; else ``not installed ...`` or ``daemon not
+    reachable ...`` (one line)."""
+    try:
+        out = runner.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                         check=False, timeout=20)
+    except FileNotFoundError:
+        return "not installed (no docker CLI)"
+    except Exception as exc:  # a hung daemon: timeout
+        return f"daemon not reachable ({exc})"
+    if not out.ok or not out.stdout.strip():
+        tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or [""]
+        return f"daemon not reachable ({tail[0][:120]})"
+    return None
+
+
+def image_id(ref: str, *, runner: CommandRunner) -> str | None:
+    """The image ID a tag names, None if it names none."""
+    out = runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref],
+                     check=False, timeout=60)
+    return out.stdout.strip() or None if out.ok else None
+
+
 def import_argv(rootfs: Path, ref: str, key: str, changes: Sequence[str] = ()) -> list[str]:
     """One shell pipeline (``tar | docker import``) with pipefail, so either side failing fails.
 
-    ``changes`` are extra Dockerfile instructions for ``docker import --change``.
+    ``changes`` are extra Dockerfile instructions for ``docker import --change``. The image gets
+    one descriptive label, ``isobench.key``; no cleanup decision ever reads an image's labels
+    (images built ``FROM`` this one inherit them).
     """
     extra = "".join(f"--change {shlex.quote(c)} " for c in changes)
     pipeline = (
         f"set -o pipefail; tar --numeric-owner -C {shlex.quote(str(rootfs))} -c . | "
-        f"docker import --change {shlex.quote(f'LABEL {LABEL}=1')} "
-        f"--change {shlex.quote(f'LABEL {LABEL}.key={key}')} {extra}"
+        f"docker import --change {shlex.quote(f'LABEL {LABEL}.key={key}')} {extra}"
         f"--message {shlex.quote(f'isobench rootfs {key}')} - {shlex.quote(ref)}"
     )
     return ["bash", "-c", pipeline]
 
 
-def ensure_docker_image(rootfs: Path, key: str, name: str, *, runner: CommandRunner) -> str:
+def ensure_docker_image(rootfs: Path, key: str, name: str, *, runner: CommandRunner,
+                        cache: Path) -> str:
     """Import ``rootfs`` as ``isobench/<name>:<key[:12]>`` unless that image already exists.
+
+    Concurrent callers for one key import once (a lock under ``cache``); the tag is recorded in
+    ``cache`` as isobench's (``images.cache.record_tag``).
 
     Returns:
         The image reference.
@@ -66,14 +96,18 @@ def ensure_docker_image(rootfs: Path, key: str, name: str, *, runner: CommandRun
         BuildError: when the engine does not answer or the import fails.
     """
     ref = image_ref(name, key)
-    if runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref],
-                  check=False, timeout=60).ok:
-        return ref
-    result = runner.run(import_argv(rootfs, ref, key), check=False, timeout=1800)
-    if not result.ok:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-        raise BuildError(f"docker import of {rootfs} as {ref} failed: {tail[0][:200]}",
-                         fix="check the engine answers (scripts/start-dockerd.sh) and disk space")
+    with artifact_lock(cache, "docker", key):
+        found = image_id(ref, runner=runner)
+        if found is None:
+            result = runner.run(import_argv(rootfs, ref, key), check=False, timeout=1800)
+            if not result.ok:
+                tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+                raise BuildError(f"docker import of {rootfs} as {ref} failed: {tail[0][:200]}",
+                                 fix="check the engine answers (scripts/start-dockerd.sh) "
+                                     "and disk space")
+            found = image_id(ref, runner=runner)
+        if found:
+            record_tag(cache, ref, found)
     return ref
 
 
@@ -97,17 +131,24 @@ def ensure_base_image(
     Raises:
         BuildError: when the rootfs build or the import fails.
     """
-    key, rootfs = build_rootfs(BASE_SPEC, cache=cache, runner=runner, progress=progress)
-    ref = f"{BASE_IMAGE}:{key[:12]}"
-    exists = runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref],
-                        check=False, timeout=60).ok
-    if not exists:
-        if progress:
-            progress(f"docker import {ref}")
-        result = runner.run(import_argv(rootfs, ref, key, BASE_CHANGES), check=False, timeout=1800)
-        if not result.ok:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-            raise BuildError(f"docker import of the base image {ref} failed: {tail[0][:200]}",
-                             fix="check the engine answers (scripts/start-dockerd.sh)")
-    runner.run(["docker", "tag", ref, f"{BASE_IMAGE}:latest"], timeout=60)
+    with cache_in_use(cache):
+        key, rootfs = build_rootfs(BASE_SPEC, cache=cache, runner=runner, progress=progress)
+        ref = f"{BASE_IMAGE}:{key[:12]}"
+        with artifact_lock(cache, "docker-base", key):
+            found = image_id(ref, runner=runner)
+            if found is None:
+                if progress:
+                    progress(f"docker import {ref}")
+                result = runner.run(import_argv(rootfs, ref, key, BASE_CHANGES), check=False,
+                                    timeout=1800)
+                if not result.ok:
+                    tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+                    raise BuildError(f"docker import of the base image {ref} failed: "
+                                     f"{tail[0][:200]}",
+                                     fix="check the engine answers (scripts/start-dockerd.sh)")
+                found = image_id(ref, runner=runner)
+            runner.run(["docker", "tag", ref, f"{BASE_IMAGE}:latest"], timeout=60)
+            if found:
+                record_tag(cache, ref, found)
+                record_tag(cache, f"{BASE_IMAGE}:latest", found)
     return ref

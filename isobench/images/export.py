@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from isobench.errors import BuildError
-from isobench.images.rootfs import PIP_PLATFORMS, file_lock, remove_tree
+from isobench.images.rootfs import PIP_PLATFORMS, remove_tree
+from isobench.locks import Owner, file_lock, remove_record, write_record
 from isobench.paths import LABEL
 from isobench.proc import CommandRunner
 
@@ -155,10 +156,13 @@ def export_rootfs(config: ImageConfig, *, cache: Path, runner: CommandRunner,
         if tmp.exists():
             remove_tree(tmp, runner)
         name = f"{LABEL}-export-{config.key[:12]}-{os.getpid()}"
+        owner = Owner.current("export")
+        labels = [a for k, v in owner.labels().items() for a in ("--label", f"{k}={v}")]
         try:
             (tmp / "rootfs").mkdir(parents=True)
+            write_record("docker", name, {"id": name, "runtime": "export"}, owner)
             created = runner.run(
-                ["docker", "create", "--name", name, "--label", f"{LABEL}=1",
+                ["docker", "create", "--name", name, *labels,
                  "--entrypoint", "/isobench-export-never-runs", config.id],
                 check=False, timeout=120)
             if not created.ok:
@@ -181,6 +185,7 @@ def export_rootfs(config: ImageConfig, *, cache: Path, runner: CommandRunner,
             raise
         finally:
             runner.run(["docker", "rm", "-f", name], check=False, timeout=60)
+            remove_record("docker", name)
     return rootfs
 
 
@@ -246,7 +251,7 @@ def build_argv(dockerfile: Path, context: Path, tag: str, iidfile: Path,
                wheel_port: int | None = None) -> list[str]:
     """The ``docker build`` command (legacy builder; run it with ``DOCKER_BUILDKIT=0``)."""
     argv = ["docker", "build", "--file", str(dockerfile), "--tag", tag, "--iidfile", str(iidfile),
-            "--label", f"{LABEL}=1", "--network", "host", "--force-rm"]
+            "--network", "host", "--force-rm"]
     if wheel_port is not None:
         argv += ["--build-arg", f"PIP_FIND_LINKS=http://127.0.0.1:{wheel_port}/",
                  "--build-arg", "PIP_NO_INDEX=1", "--build-arg", "PIP_TRUSTED_HOST=127.0.0.1"]
@@ -255,8 +260,12 @@ def build_argv(dockerfile: Path, context: Path, tag: str, iidfile: Path,
 
 def build_dockerfile(dockerfile: Path, context: Path, *, runner: CommandRunner, work: Path,
                      requirements: Sequence[Path] = (), tag: str | None = None,
-                     progress: Progress | None = None) -> str:
+                     progress: Progress | None = None, cache: Path | None = None) -> str:
     """Build ``dockerfile`` in ``context`` with the legacy builder; return the image ID.
+
+    Builds sharing ``work`` run one at a time (a lock in ``work``): a concurrent second build
+    waits, then is answered from Docker's layer cache with the same image, so no duplicate is
+    left dangling.
 
     Args:
         dockerfile: the Dockerfile on the host.
@@ -268,10 +277,25 @@ def build_dockerfile(dockerfile: Path, context: Path, *, runner: CommandRunner, 
             base declares ``ONBUILD ARG PIP_FIND_LINKS`` etc. (``isobench/base``) use them.
         tag: the tag to give (``build_tag`` by default).
         progress: called with one line per step.
+        cache: where to record the tag as isobench's (``images.cache.record_tag``), if given.
 
     Raises:
         BuildError: naming the build log.
     """
+    work.mkdir(parents=True, exist_ok=True)
+    with file_lock(work / "build.lock"):
+        image_id = _build_dockerfile(dockerfile, context, runner=runner, work=work,
+                                     requirements=requirements, tag=tag, progress=progress)
+    if cache is not None and image_id.startswith("sha256:"):
+        from isobench.images.cache import record_tag
+
+        record_tag(cache, tag or build_tag(dockerfile, context), image_id)
+    return image_id
+
+
+def _build_dockerfile(dockerfile: Path, context: Path, *, runner: CommandRunner, work: Path,
+                      requirements: Sequence[Path], tag: str | None,
+                      progress: Progress | None) -> str:
     if not dockerfile.is_file():
         raise BuildError(f"Dockerfile {dockerfile} does not exist", fix="pass --dockerfile PATH")
     if not context.is_dir():

@@ -6,17 +6,14 @@ The cloud kernel builds virtio, virtio-blk, virtio-net and fw_cfg as modules and
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from isobench.errors import BuildError
+from isobench.locks import file_lock as cache_lock  # one flock lock everywhere
 from isobench.proc import CommandFailed, CommandRunner
 
 META_PACKAGE = "linux-image-cloud-amd64"
@@ -41,19 +38,6 @@ MODULES: tuple[str, ...] = (
 
 ORDER_FILE = "modules.order"
 """File in the modules directory listing the kept module file names, one per line, in load order."""
-
-
-@contextlib.contextmanager
-def cache_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``fcntl`` lock on ``path`` (created if needed) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def apt_run(runner: CommandRunner, argv: list[str], *, cwd: Path | None = None) -> str:

@@ -16,7 +16,6 @@ under an ``fcntl`` lock per key, so concurrent builders never see (or leave) a h
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -31,6 +30,7 @@ from typing import NoReturn
 
 from isobench.errors import BuildError
 from isobench.images.spec import VENV, RootfsSpec
+from isobench.locks import file_lock
 from isobench.proc import CommandFailed, CommandRunner
 
 BUILDER_VERSION = "2"
@@ -129,18 +129,6 @@ def debian_mirror(sources: Sequence[Path] = (Path("/etc/apt/sources.list"),
 
 
 # --- locking, atomic directories, chroot mounts -------------------------------------------------
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``fcntl`` lock held for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def mounts_under(path: Path) -> list[str]:

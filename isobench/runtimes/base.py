@@ -16,8 +16,9 @@ Guarantees a runtime gives:
 - The workload is reachable only through 127.0.0.1:<host_port>.
 - ``stop`` is idempotent and removes everything the instance created (containers, VM processes,
   mounts, cgroups, network namespaces, taps, temporary files). It never raises for "already gone".
-- Everything created carries the ``isobench`` label/prefix and is recorded under
-  ``paths.state_dir()`` so ``isobench clean`` can remove leftovers of a killed run.
+- Everything created is recorded (a state record under ``paths.state_dir()``, or labels set at
+  ``docker run`` time) with its owner (``isobench.locks.Owner``), and the class's
+  ``leftovers(live, runner)`` hook removes what owners that died left (``isobench clean``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 
 from isobench.images.spec import Artifacts
 from isobench.proc import CommandRunner, SubprocessRunner
+from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.workloads.base import LaunchSpec
 
 
@@ -156,3 +158,9 @@ class Runtime(ABC):
     @abstractmethod
     def stop(self, instance: Instance) -> None:
         """Stop and remove everything the instance created. Idempotent, never raises if gone."""
+
+    @classmethod
+    def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned:
+        """Remove this runtime's objects whose owner is not ``live``; what was done, one line
+        each, and what could not be checked (see ``isobench.runtimes.cleanup``)."""
+        return Cleaned()

@@ -1,60 +1,111 @@
-"""Remove what a killed or crashed run left behind: containers, native instances, VMs."""
+"""``isobench clean``: remove what runs whose owner died left behind, and nothing else.
+
+Every object isobench creates records its owner (``isobench.locks.Owner``: boot id, pid, start
+time) in its state record or its labels. Each runtime plug-in removes its own leftovers through a
+classmethod hook::
+
+    @classmethod
+    def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned
+
+``live(owner)`` says whether an object must stay (its owner still runs; ``owner`` is None for a
+record without one, from an older isobench). This module only iterates the registered runtimes
+(``isobench.plugins``) and the telemetry counter tables; it knows no runtime by name.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from isobench.paths import LABEL
+from isobench.locks import Owner
 from isobench.proc import CommandRunner
 
-
-def clean_containers(runner: CommandRunner, run_id: str | None = None) -> list[str]:
-    """Force-remove every container labelled ``isobench=1`` (only run ``run_id``'s if given)."""
-    label = f"label={LABEL}.run={run_id}" if run_id is not None else f"label={LABEL}=1"
-    found = runner.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}=1", "--filter", label],
-                       check=False, timeout=60)
-    if not found.ok:
-        return []
-    ids = found.stdout.split()
-    if not ids:
-        return []
-    runner.run(["docker", "rm", "-f", "--volumes", *ids], check=False, timeout=300)
-    return [f"removed container {cid[:12]}" for cid in ids]
+Live = Callable[[Owner | None], bool]
 
 
-def clean_native(runner: CommandRunner, run_id: str | None = None) -> list[str]:
-    """Kill, unmount and remove every native instance recorded in the state directory."""
-    from isobench.runtimes.native import load_states, teardown_native
+@dataclass
+class Cleaned:
+    """What a clean did: removed, kept (owner alive), and could not check or remove."""
 
-    done: list[str] = []
-    for state in load_states():
-        if run_id is not None and state.get("run_id") != run_id:
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+
+    def extend(self, other: Cleaned) -> None:
+        self.removed += other.removed
+        self.kept += other.kept
+        self.unchecked += other.unchecked
+
+    def keeps(self, what: str, owner: Owner | None, live: Live) -> bool:
+        """True (and noted) when ``what`` must stay; False when it is to be removed."""
+        if not live(owner):
+            return False
+        if owner is None:
+            self.unchecked.append(f"{what}: no owner recorded (older isobench); "
+                                  "`isobench clean --force` removes it")
+        else:
+            self.kept.append(f"{what}: {owner.describe()} is live")
+        return True
+
+
+def owner_live(force: bool = False) -> Live:
+    """The default liveness: an object stays while its owner runs; with ``force`` nothing stays."""
+    if force:
+        return lambda owner: False
+    return lambda owner: owner is None or owner.alive()
+
+
+def only_run(run_id: str) -> Live:
+    """Remove only run ``run_id``'s objects, whether its owner lives or not (tests, ``up``)."""
+    return lambda owner: owner is None or owner.run_id != run_id
+
+
+def runtime_hooks() -> list[Callable[[Live, CommandRunner], Cleaned]]:
+    """The ``leftovers`` hook of every registered runtime, each underlying function once."""
+    from isobench import plugins
+
+    hooks: list[Callable[[Live, CommandRunner], Cleaned]] = []
+    seen: set[object] = set()
+    for name in plugins.names("runtime"):
+        try:
+            cls = plugins.load("runtime", name)
+        except Exception as exc:  # a broken third-party plug-in must not stop the others
+            hooks.append(_broken(name, exc))
             continue
-        steps = teardown_native(state, runner)
-        done.append(f"native {state.get('id')}: " + (", ".join(steps) or "state removed"))
-    return done
+        hook = getattr(cls, "leftovers", None)
+        if hook is None:
+            continue
+        key = getattr(hook, "__func__", hook)
+        if key not in seen:
+            seen.add(key)
+            hooks.append(hook)
+    return hooks
 
 
-def clean_leftovers(runner: CommandRunner, run_id: str | None = None) -> list[str]:
-    """Everything isobench may have left: containers, native instances, then VMs (if the VM
-    runtime provides ``isobench.runtimes.qemu.clean_vms``).
+def _broken(name: str, exc: Exception) -> Callable[[Live, CommandRunner], Cleaned]:
+    def hook(live: Live, runner: CommandRunner) -> Cleaned:
+        return Cleaned(unchecked=[f"runtime {name}: cannot load ({exc}) — its objects not checked"])
+
+    return hook
+
+
+def clean_leftovers(runner: CommandRunner, *, force: bool = False,
+                    live: Live | None = None) -> Cleaned:
+    """Remove the leftovers of dead runs (all of isobench's objects with ``force``).
 
     Args:
         runner: command runner.
-        run_id: only this run's containers and native instances (VMs: all of them).
+        force: remove every object isobench created, live owner or not.
+        live: a liveness of one's own (``only_run``); overrides ``force``.
 
     Returns:
-        One line per thing removed.
+        One line per object removed, kept or not checked (e.g. the Docker daemon is down).
     """
-    done = clean_containers(runner, run_id)
-    done += clean_native(runner, run_id)
-    with contextlib.suppress(ImportError):
-        qemu = importlib.import_module("isobench.runtimes.qemu")
-        clean_vms = getattr(qemu, "clean_vms", None)
-        if callable(clean_vms):
-            done += list(clean_vms())
-    from isobench.telemetry.nftcount import cleanup_leftovers as clean_counters
+    live = live or owner_live(force)
+    done = Cleaned()
+    for hook in runtime_hooks():
+        done.extend(hook(live, runner))
+    from isobench.telemetry.nftcount import leftovers as counter_leftovers
 
-    done += [f"nftables counter table {t}" for t in clean_counters()]
+    done.extend(counter_leftovers(live))
     return done

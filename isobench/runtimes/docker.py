@@ -18,16 +18,23 @@ from typing import Any, ClassVar
 import psutil
 
 from isobench.errors import StartError
+from isobench.images.docker_image import engine_problem
 from isobench.images.spec import Artifacts
+from isobench.locks import Owner, read_records, remove_record, write_record
 from isobench.netutil import ensure_port_free
 from isobench.paths import LABEL
-from isobench.proc import CommandResult
+from isobench.proc import CommandResult, CommandRunner
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
+from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.native import DEFAULT_PATH
 from isobench.workloads.base import LaunchSpec
 
 ENGINE_FIX = "scripts/start-dockerd.sh"
+CONTAINER_LABELS = tuple(dict.fromkeys([f"{LABEL}.run", *Owner(0, 0, "").labels()]))
+"""The labels ``list_containers`` reads, in its ``docker ps --format`` order."""
+RECORDS = "docker"
+"""State-record kind: ``state_dir()/docker/<container name>.json`` per container started."""
 _COUNTERS: dict[tuple[str, str], itertools.count[int]] = {}
 
 
@@ -39,6 +46,46 @@ def _next_name(run_id: str, runtime: str) -> str:
 def _tail(result: CommandResult, lines: int = 1) -> str:
     text = (result.stderr or result.stdout).strip().splitlines()
     return " | ".join(text[-lines:])[:300]
+
+
+def list_containers(
+    runner: CommandRunner,
+) -> list[tuple[str, str, dict[str, str], bool | None]] | None:
+    """Every container carrying an ``isobench.run`` label, as (id, name, isobench labels,
+    inherited): ``inherited`` is True when its image carries that label too (isobench did not set
+    it), None when the image's labels could not be read. None when Docker does not answer."""
+    keys = CONTAINER_LABELS
+    fmt = "\t".join(["{{.ID}}", "{{.Names}}", *(f'{{{{.Label "{k}"}}}}' for k in keys)])
+    ps = runner.run(["docker", "ps", "-a", "--no-trunc", "--filter", f"label={LABEL}.run",
+                     "--format", fmt], check=False, timeout=60)
+    if not ps.ok:
+        return None
+    rows = [line.split("\t") for line in ps.stdout.splitlines() if line.strip()]
+    rows = [r for r in rows if len(r) == 2 + len(keys)]
+    if not rows:
+        return []
+    images = runner.run(["docker", "inspect", "--format", "{{.Id}} {{.Image}}",
+                         *(r[0] for r in rows)], check=False, timeout=60)
+    image_of = dict(line.split(" ", 1) for line in images.stdout.splitlines() if " " in line)
+    wanted = sorted(set(image_of.values()))
+    image_labels: dict[str, dict[str, str]] = {}
+    if wanted:
+        out = runner.run(["docker", "image", "inspect", "--format",
+                          "{{.Id}} {{json .Config.Labels}}", *wanted], check=False, timeout=60)
+        for line in out.stdout.splitlines():
+            iid, _, raw = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                image_labels[iid] = json.loads(raw) or {}
+    found: list[tuple[str, str, dict[str, str], bool | None]] = []
+    for row in rows:
+        cid, name, values = row[0], row[1], row[2:]
+        labels = {k: v for k, v in zip(keys, values, strict=True) if v}
+        image = image_of.get(cid)
+        inherited: bool | None = None  # unknown: never removed on a guess
+        if image is not None and image in image_labels:
+            inherited = f"{LABEL}.run" in image_labels[image]
+        found.append((cid, name, labels, inherited))
+    return found
 
 
 def find_docker_proxy(host_port: int) -> int | None:
@@ -142,9 +189,10 @@ class DockerRuntime(Runtime):
         env = dict(spec.env)
         env.setdefault("PATH", DEFAULT_PATH)
         memory = f"{resources.memory_mb}m"
-        argv = ["docker", "run", "-d", "--name", name,
-                "--label", f"{LABEL}=1", "--label", f"{LABEL}.run={self.ctx.run_id}",
-                "--label", f"{LABEL}.runtime={self.name}"]
+        argv = ["docker", "run", "-d", "--name", name]
+        for key, value in {**Owner.current(self.ctx.run_id).labels(),
+                           f"{LABEL}.runtime": self.name}.items():
+            argv += ["--label", f"{key}={value}"]
         if self.oci_runtime:
             argv += ["--runtime", self.oci_runtime]
         argv += self.network_args(host_port, spec.listen_port(host_port))
@@ -189,6 +237,8 @@ class DockerRuntime(Runtime):
             raise StartError(f"docker run failed for {self.name}: {err}",
                              fix=f"check `docker info` ({ENGINE_FIX})")
         container_id = result.stdout.strip().splitlines()[-1]
+        write_record(RECORDS, name, {"id": container_id, "runtime": self.name},
+                     Owner.current(self.ctx.run_id))
         try:
             instance = self._describe(name, container_id, host_port, launched, resources)
         except BaseException:
@@ -271,6 +321,48 @@ class DockerRuntime(Runtime):
                     instance.log_path.parent.mkdir(parents=True, exist_ok=True)
                     instance.log_path.write_text(logs.stdout + logs.stderr)
         runner.run(["docker", "rm", "-f", "--volumes", cid], check=False, timeout=120)
+        if handle.get("name"):
+            remove_record(RECORDS, handle["name"])
+
+    # --- leftovers of dead runs (``isobench clean``) --------------------------------------------
+
+    @classmethod
+    def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned:
+        """Remove containers whose owner died (see ``isobench.runtimes.cleanup``).
+
+        A container is isobench's when it carries the ``isobench.run`` label and its image does
+        not (so a container of an image built ``FROM`` an isobench image, or committed from an
+        isobench container, is never taken for one); its owner is in its labels.
+        """
+        done = Cleaned()
+        records = {p.stem: p for p, _ in read_records(RECORDS)}
+        problem = engine_problem(runner)
+        if problem is not None:
+            if records or not problem.startswith("not installed"):
+                done.unchecked.append(f"docker: {problem} — containers not checked")
+            return done
+        found = list_containers(runner)
+        if found is None:
+            done.unchecked.append("docker: `docker ps` failed — containers not checked")
+            return done
+        for cid, name, labels, inherited in found:
+            what = f"container {name} ({cid[:12]})"
+            if inherited is None:
+                done.unchecked.append(f"{what}: its image's labels unreadable — not checked")
+            if inherited is not False:
+                continue
+            if done.keeps(what, Owner.from_labels(labels), live):
+                continue
+            rm = runner.run(["docker", "rm", "-f", "--volumes", cid], check=False, timeout=120)
+            if rm.ok:
+                done.removed.append(f"{what} of run {labels.get(f'{LABEL}.run', '?')}")
+                remove_record(RECORDS, name)
+            else:
+                done.unchecked.append(f"{what}: docker rm failed: {_tail(rm)}")
+        names = {name for _, name, _, _ in found}
+        for name in set(records) - names:  # the container is gone already
+            remove_record(RECORDS, name)
+        return done
 
 
 class DockerBridgeRuntime(DockerRuntime):

@@ -25,11 +25,13 @@ from isobench import paths
 from isobench.errors import StartError
 from isobench.images.rootfs import mounts_under, remove_tree, unmount_all
 from isobench.images.spec import Artifacts
+from isobench.locks import Owner
 from isobench.netutil import ensure_port_free
 from isobench.proc import CommandRunner
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import create_instance_cgroups, kill_cgroup_procs, remove_cgroups
+from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.workloads.base import LaunchSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -168,13 +170,15 @@ class NativeRuntime(Runtime):
         inst_dir = native_state_dir() / inst_id
         state_file = native_state_dir() / f"{inst_id}.json"
         state: dict[str, Any] = {"id": inst_id, "dir": str(inst_dir), "state_file": str(state_file),
-                                 "cgroups": {}, "run_id": self.ctx.run_id}
+                                 "cgroups": {}, "run_id": self.ctx.run_id,
+                                 "cgroup_name": f"isobench-{inst_id}",
+                                 "owner": Owner.current(self.ctx.run_id).to_json()}
         atomic_write_json(state_file, state)
         log_path = self.ctx.work_dir / "logs" / f"native-{inst_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             merged = self._mount(artifacts.rootfs, inst_dir, rendered, runner)
-            groups = create_instance_cgroups(f"isobench-{inst_id}", resources.cpuset,
+            groups = create_instance_cgroups(state["cgroup_name"], resources.cpuset,
                                              resources.memory_mb * 1024 * 1024,
                                              resources.cpu_quota)
             state["cgroups"] = {k: str(v) for k, v in groups.dirs.items()}
@@ -262,6 +266,24 @@ class NativeRuntime(Runtime):
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
+
+    @classmethod
+    def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned:
+        """Tear down native instances whose owner died (see ``isobench.runtimes.cleanup``):
+        the workload's process tree, its cgroups, its mounts and its directory."""
+        done = Cleaned()
+        for state in load_states():
+            what = f"native instance {state.get('id')}"
+            if done.keeps(what, Owner.from_json(state.get("owner")), live):
+                continue
+            steps = teardown_native(state, runner)
+            left = Path(state["dir"]) if state.get("dir") else None
+            if left is not None and left.exists():
+                done.unchecked.append(f"{what}: could not remove {left} (mounts left?)")
+            else:
+                done.removed.append(f"{what} of run {state.get('run_id', '?')}: "
+                                    + (", ".join(steps) or "state removed"))
+        return done
 
 
 def load_states() -> list[dict[str, Any]]:

@@ -26,8 +26,11 @@ from typing import Any
 from isobench import paths
 from isobench.errors import StartError
 from isobench.images.spec import Artifacts, VmArtifacts
+from isobench.locks import Owner
 from isobench.netutil import free_port
+from isobench.proc import CommandRunner
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.kvm_probe import ProbeResult, cached_probe, probe_kvm
 from isobench.workloads.base import LaunchSpec
 
@@ -176,24 +179,37 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def clean_vms() -> list[str]:
-    """Kill VMs recorded under ``state_dir()/vm`` (leftovers of a killed run); their ids."""
-    cleaned: list[str] = []
+def _remove_vm(record: Path, data: dict[str, Any]) -> bool:
+    """Kill one recorded VM (if it still runs), remove its work directory and record; True if a
+    running VM was killed."""
+    killed = False
+    with contextlib.suppress(KeyError, ValueError, TypeError):
+        pid, name = int(data["pid"]), str(data["name"])
+        if _alive(pid, name):
+            _terminate(pid, name)
+            killed = True
+    work = data.get("work_dir")
+    if isinstance(work, str) and Path(work).name.startswith("vm-"):
+        shutil.rmtree(work, ignore_errors=True)
+    record.unlink(missing_ok=True)
+    return killed
+
+
+def _vm_records() -> list[tuple[Path, dict[str, Any]]]:
+    found: list[tuple[Path, dict[str, Any]]] = []
     for record in sorted(vm_dir().glob("*.json")):
         try:
             data = json.loads(record.read_text())
-            pid, name = int(data["pid"]), str(data["name"])
-        except (OSError, ValueError, KeyError):
-            record.unlink(missing_ok=True)
-            continue
-        if _alive(pid, name):
-            _terminate(pid, name)
-            cleaned.append(record.stem)
-        work = data.get("work_dir")
-        if isinstance(work, str) and Path(work).name.startswith("vm-"):
-            shutil.rmtree(work, ignore_errors=True)
-        record.unlink(missing_ok=True)
-    return cleaned
+        except (OSError, ValueError):
+            data = {}
+        found.append((record, data if isinstance(data, dict) else {}))
+    return found
+
+
+def clean_vms() -> list[str]:
+    """Kill every VM recorded under ``state_dir()/vm``, whoever owns it; the ids of those that
+    still ran. (``isobench clean`` uses ``QemuRuntime.leftovers``, which spares live runs.)"""
+    return [record.stem for record, data in _vm_records() if _remove_vm(record, data)]
 
 
 class QemuRuntime(Runtime):
@@ -301,8 +317,12 @@ class QemuRuntime(Runtime):
             raise StartError(
                 f"cannot start {QEMU}: {exc}", fix="apt-get install qemu-system-x86"
             ) from exc
-        record = {"pid": proc.pid, "name": name, "work_dir": str(work), "started": time.time()}
-        (vm_dir() / f"{vm_id}.json").write_text(json.dumps(record))
+        owner = Owner.current(self.ctx.run_id)
+        record = {"pid": proc.pid, "name": name, "work_dir": str(work), "started": time.time(),
+                  "run_id": self.ctx.run_id, "owner": owner.to_json()}
+        tmp = vm_dir() / f".{vm_id}.json.tmp"
+        tmp.write_text(json.dumps(record))
+        tmp.replace(vm_dir() / f"{vm_id}.json")  # atomic: `clean` never reads half a record
         facts = self.facts() | {
             "accel": accel,
             "emulated": "true" if accel == "tcg" else "false",
@@ -354,3 +374,17 @@ class QemuRuntime(Runtime):
         if work is not None:
             for temp in ("launch.sh", "qemu.pid"):
                 (work / temp).unlink(missing_ok=True)
+
+    @classmethod
+    def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned:
+        """Kill VMs whose owner died and remove their work directories (see
+        ``isobench.runtimes.cleanup``)."""
+        done = Cleaned()
+        for record, data in _vm_records():
+            what = f"VM {record.stem}"
+            if done.keeps(what, Owner.from_json(data.get("owner")), live):
+                continue
+            killed = _remove_vm(record, data)
+            done.removed.append(f"{what} of run {data.get('run_id', '?')}"
+                                + (" (killed qemu)" if killed else " (record)"))
+        return done

@@ -5,8 +5,8 @@ on the ``input`` hook. On loopback every packet passes ``output`` then ``input``
 ``input`` only sees each packet once: ``tcp dport PORT`` is what clients sent to the instance (its
 rx), ``tcp sport PORT`` what it answered (its tx). Counters count whole IP packets (headers
 included), as interface statistics do. Reading uses libnftables through ctypes (no fork per
-poll); the ``nft`` command is the fallback. ``close()`` deletes the table; ``cleanup_leftovers()``
-removes tables of processes that died before they could (``isobench clean``).
+poll); the ``nft`` command is the fallback. ``close()`` deletes the table; ``leftovers()`` removes
+tables whose owner (recorded in ``state_dir()/nft``) died before it could (``isobench clean``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,16 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from isobench.locks import Owner, boot_id, read_records, remove_record, start_ticks, write_record
+
+if TYPE_CHECKING:
+    from isobench.runtimes.cleanup import Cleaned, Live
 
 TABLE_PREFIX = "isobench_tm_"
+RECORDS = "nft"
+"""State-record kind: ``state_dir()/nft/<table>.json`` per counter table, naming its owner."""
 _NFT_CTX_OUTPUT_JSON = 1 << 4
 _seq = itertools.count()
 
@@ -130,6 +137,8 @@ class PortCounter:
             f'add rule inet {self.table} c iif "lo" tcp sport {p} counter name "tx"\n'
         )
         self._open = True  # a half-created table is removed by close() too
+        with contextlib.suppress(OSError):  # recorded before it exists: `clean` sees its owner
+            write_record(RECORDS, self.table, {"port": p}, Owner.current())
         try:
             nft().run(script)
         except NftError:
@@ -152,6 +161,8 @@ class PortCounter:
         self._open = False
         with contextlib.suppress(NftError):
             nft().run(f"delete table inet {self.table}")
+        with contextlib.suppress(OSError):
+            remove_record(RECORDS, self.table)
 
     def __enter__(self) -> PortCounter:
         self.open()
@@ -172,14 +183,51 @@ def list_tables() -> list[str]:
 
 
 def cleanup_leftovers(all_owners: bool = False) -> list[str]:
-    """Delete counter tables whose creating process is gone (or all, with ``all_owners``)."""
-    removed = []
-    for name in list_tables():
-        owner = name[len(TABLE_PREFIX) :].split("_")[0]
-        if all_owners or not (owner.isdigit() and os.path.exists(f"/proc/{owner}")):
-            try:
-                nft().run(f"delete table inet {name}")
-                removed.append(name)
-            except NftError:
-                continue
-    return removed
+    """Delete counter tables whose owner is dead (or all, with ``all_owners``); their names."""
+    from isobench.runtimes.cleanup import owner_live
+
+    return [line.split()[-1] for line in leftovers(owner_live(all_owners)).removed]
+
+
+def leftovers(live: Live) -> Cleaned:
+    """``isobench clean``'s hook: delete counter tables whose owner died.
+
+    The owner comes from the table's state record; a table without one (from an older isobench)
+    goes when the pid in its name no longer runs.
+    """
+    from isobench.runtimes.cleanup import Cleaned
+
+    done = Cleaned()
+    recorded = read_records(RECORDS)
+    if os.geteuid() != 0 or not nft().available:
+        if recorded:  # tables need root and nftables: without, none can be made here
+            done.unchecked.append(f"nftables: {unavailable_reason() or 'not available'} — "
+                                  "counter tables not checked")
+        return done
+    try:
+        tables = list_tables()
+    except (NftError, OSError, ValueError) as exc:
+        done.unchecked.append(f"nftables: cannot list tables ({exc}) — counter tables not checked")
+        return done
+    records = {path.stem: Owner.from_json(data.get("owner")) for path, data in recorded}
+    for name in tables:
+        owner = records.get(name)
+        if owner is None:  # no record: the pid in its name (dead when gone)
+            pid = name[len(TABLE_PREFIX):].split("_")[0]
+            ticks = start_ticks(int(pid)) if pid.isdigit() else None
+            owner = Owner(int(pid), ticks, boot_id()) if ticks is not None else Owner(0, 0, "")
+        what = f"nftables counter table {name}"
+        if done.keeps(what, owner, live):
+            continue
+        try:
+            nft().run(f"delete table inet {name}")
+            done.removed.append(what)
+        except NftError as exc:
+            done.unchecked.append(f"{what}: delete failed ({exc})")
+            continue
+        with contextlib.suppress(OSError):
+            remove_record(RECORDS, name)
+    for name in set(records) - set(tables):
+        with contextlib.suppress(OSError):
+            remove_record(RECORDS, name)
+    return done

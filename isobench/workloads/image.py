@@ -262,7 +262,8 @@ class ImageWorkload(Workload):
                 work = self.cache / "byo" / hashlib.sha256(
                     f"{dockerfile}\0{context}".encode()).hexdigest()[:16]
                 image = build_dockerfile(dockerfile, context, runner=self.runner, work=work,
-                                         requirements=self._requirements(context))
+                                         requirements=self._requirements(context),
+                                         cache=self.cache)
             assert image is not None
             self._config = inspect_image(image, runner=self.runner)
         return self._config

@@ -17,17 +17,18 @@ from isobench.proc import FakeRunner
 from tests.runtimes.conftest import TEST_CACHE, tiny_spec
 
 
-def test_ensure_docker_image_skips_existing_and_imports_missing() -> None:
+def test_ensure_docker_image_skips_existing_and_imports_missing(tmp_path: Path) -> None:
     fake = FakeRunner({"docker image inspect": (0, "sha256:abc")})
-    ref = ensure_docker_image(Path("/r"), "0123456789abcdef", "w", runner=fake)
+    ref = ensure_docker_image(Path("/r"), "0123456789abcdef", "w", runner=fake, cache=tmp_path)
     assert ref == "isobench/w:0123456789ab" == image_ref("w", "0123456789abcdef")
     assert len(fake.calls) == 1
     fake = FakeRunner({"docker image inspect": (1, "")})
-    ensure_docker_image(Path("/r"), "0123456789abcdef", "w", runner=fake)
-    assert fake.calls[-1] == tuple(import_argv(Path("/r"), ref, "0123456789abcdef"))
-    pipeline = fake.calls[-1][2]
+    ensure_docker_image(Path("/r"), "0123456789abcdef", "w", runner=fake, cache=tmp_path)
+    assert fake.calls[1] == tuple(import_argv(Path("/r"), ref, "0123456789abcdef"))
+    pipeline = fake.calls[1][2]
     assert "pipefail" in pipeline and "tar --numeric-owner -C /r -c ." in pipeline
-    assert "docker import --change 'LABEL isobench=1'" in pipeline and pipeline.endswith(ref)
+    assert "docker import --change 'LABEL isobench.key=0123456789abcdef'" in pipeline
+    assert "isobench=1" not in pipeline and pipeline.endswith(ref)
 
 
 def test_unknown_artifact_kind() -> None:
@@ -57,7 +58,9 @@ def test_tiny_artifacts_and_sizes(need_docker) -> None:
     assert not list((art.rootfs / "usr/share/doc").iterdir())
     labels = subprocess.run(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}",
                              str(art.docker_image)], capture_output=True, text=True, check=True)
-    assert json.loads(labels.stdout)["isobench"] == "1"
+    image_labels = json.loads(labels.stdout)
+    assert image_labels["isobench.key"] == art.key  # descriptive; owner labels only on containers
+    assert "isobench.run" not in image_labels and "isobench.created-by" not in image_labels
 
 
 def test_vm_sizes_tell_allocated_from_apparent(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from isobench.images.spec import WORKLOAD_DIR, Artifacts
 from isobench.netutil import free_port
 from isobench.proc import FakeRunner, SubprocessRunner
 from isobench.runtimes.base import Resources, RuntimeContext
-from isobench.runtimes.cleanup import clean_containers
+from isobench.runtimes.cleanup import only_run
 from isobench.runtimes.docker import (
     DockerBridgeRuntime,
     DockerHostRuntime,
@@ -48,7 +48,8 @@ def test_bridge_argv() -> None:
     assert ("--network", "bridge") in pairs
     assert ("--cpuset-cpus", "0") in pairs
     assert ("--memory", "1024m") in pairs and ("--memory-swap", "1024m") in pairs
-    assert ("--label", "isobench=1") in pairs and ("--label", "isobench.run=r1") in pairs
+    assert ("--label", "isobench.created-by=isobench") in pairs
+    assert ("--label", "isobench.run=r1") in pairs and ("--label", "isobench=1") not in pairs
     assert ("--workdir", WORKLOAD_DIR) in pairs and ("--user", "nobody") in pairs
     assert ("--tmpfs", "/tmp") in pairs
     assert ("--env", "ISOBENCH_MARKER=hello-8080") in pairs
@@ -127,7 +128,7 @@ def test_container_runs_pinned_limited_and_cleans_up(
         labels = json.loads(subprocess.run(
             ["docker", "inspect", "--format", "{{json .Config.Labels}}", container],
             capture_output=True, text=True, check=True).stdout)
-        assert labels["isobench"] == "1" and labels["isobench.run"] == "t-docker"
+        assert labels["isobench.created-by"] == "isobench" and labels["isobench.run"] == "t-docker"
         if name == "docker-bridge":
             assert instance.facts["network_path"] == "docker-proxy"
             assert "docker-proxy" in names
@@ -173,6 +174,6 @@ def test_clean_containers_removes_labelled_leftovers(tiny_docker: Artifacts,
                                                      tmp_path: Path) -> None:
     runtime = DockerHostRuntime(RuntimeContext(work_dir=tmp_path, run_id="t-docker-left"))
     instance = runtime.start(tiny_docker, echo_launch(), Resources(), free_port())
-    done = clean_containers(SubprocessRunner(), run_id="t-docker-left")
+    done = DockerHostRuntime.leftovers(only_run("t-docker-left"), SubprocessRunner()).removed
     assert any(instance.facts["container_id"][:12] in line for line in done)
     assert not _container_exists(instance.facts["container"])

@@ -13,7 +13,7 @@ from isobench.images.spec import WORKLOAD_DIR, Artifacts
 from isobench.netutil import free_port
 from isobench.proc import SubprocessRunner
 from isobench.runtimes.base import Resources, RuntimeContext
-from isobench.runtimes.cleanup import clean_native
+from isobench.runtimes.cleanup import only_run
 from isobench.runtimes.native import NativeRuntime, launch_argv, resolve_user
 from isobench.workloads.base import LaunchSpec
 from tests.runtimes.conftest import echo_launch, get_json, mounts_containing, wait_ready
@@ -123,7 +123,7 @@ def test_clean_removes_a_forgotten_native_instance(tmp_path: Path, tiny_rootfs: 
     runtime = NativeRuntime(RuntimeContext(work_dir=tmp_path, run_id="t-native-forgotten"))
     instance = runtime.start(tiny_rootfs, echo_launch(), Resources(), free_port())
     wait_ready(runtime, instance)
-    done = clean_native(SubprocessRunner(), run_id="t-native-forgotten")
+    done = NativeRuntime.leftovers(only_run("t-native-forgotten"), SubprocessRunner()).removed
     assert len(done) == 1 and "killed" in done[0]
     instance.handle["proc"].wait(timeout=5)
     assert_gone(instance)
