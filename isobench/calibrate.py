@@ -220,8 +220,21 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
     return "—" if x is None or not math.isfinite(x) else format(x, fmt)
 
 
-def format_report(rows: Sequence[Row], costs: Costs, base_units: int) -> list[str]:
-    """The printed table (plain text lines) and a one-line conclusion."""
+def rps_noise(summary: Mapping[str, Any]) -> dict[str, float | None]:
+    """Arm → coefficient of variation of its trials' req/s (from a run's summary)."""
+    return {
+        arm: entry.get("metrics", {}).get(METRIC, {}).get("cv")
+        for arm, entry in summary.get("per_runtime", {}).items()
+    }
+
+
+def format_report(
+    rows: Sequence[Row],
+    costs: Costs,
+    base_units: int,
+    noise: Mapping[str, float | None] | None = None,
+) -> list[str]:
+    """The printed table (plain text lines), the host noise and a one-line conclusion."""
     lines = [
         f"costs: c0 ≤ {costs.c0 * 1e3:.3f} ms/request (1/{costs.rps_zero:.0f} req/s at 0 units), "
         f"u = {costs.unit * 1e6:.1f} µs/unit ({costs.rps_units:.0f} req/s at {costs.units}); "
@@ -243,16 +256,27 @@ def format_report(rows: Sequence[Row], costs: Costs, base_units: int) -> list[st
             f"{r.label:<10} {r.units:>5}  {truth:>15}  {measured:>26}  {err:>8}  "
             f"{'yes' if r.truth_in_ci else 'no':>5}  {verdict}"
         )
+    if noise:
+        shown = ", ".join(f"{arm} {'—' if cv is None else f'{cv * 100:.1f} %'}"
+                          for arm, cv in noise.items())
+        lines.append(f"host noise (CV of req/s over trials): {shown}")
     passed = sum(r.ok for r in rows)
     lines.append(f"calibration {'passed' if passed == len(rows) else 'FAILED'}: "
                  f"{passed}/{len(rows)} targets met")
     return lines
 
 
-def report_data(rows: Sequence[Row], costs: Costs, arms: Sequence[ArmPlan]) -> dict[str, Any]:
-    """calibration.json: the costs, the arms and each row with its truth and measurement."""
+def report_data(
+    rows: Sequence[Row],
+    costs: Costs,
+    arms: Sequence[ArmPlan],
+    noise: Mapping[str, float | None] | None = None,
+) -> dict[str, Any]:
+    """calibration.json: the costs, the arms, the noise and each row with its truth and
+    measurement."""
     return {
         "costs": asdict(costs),
+        "noise_cv": dict(noise or {}),
         "arms": [asdict(a) for a in arms],
         "tolerance_pp": TOLERANCE_PP,
         "aa_margin": AA_MARGIN,
@@ -261,6 +285,19 @@ def report_data(rows: Sequence[Row], costs: Costs, arms: Sequence[ArmPlan]) -> d
         ],
         "passed": all(r.ok for r in rows),
     }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What :func:`run_calibration` measured."""
+
+    rows: list[Row]
+    costs: Costs
+    arms: list[ArmPlan]
+    noise: dict[str, float | None]
+
+    def report(self) -> list[str]:
+        return format_report(self.rows, self.costs, self.arms[0].units, self.noise)
 
 
 # ----------------------------------------------------------------------------- measurement
@@ -322,7 +359,7 @@ def run_calibration(
     seed: int = 1,
     resources: Mapping[str, Any] | None = None,
     events: EventsFactory | None = None,
-) -> tuple[list[Row], Costs, list[ArmPlan]]:
+) -> Calibration:
     """Pre-measure the costs (``out/costs``), then run the calibration arms (``out/run``);
     writes ``out/calibration.json``."""
     arms = plan_arms(units, factors)
@@ -332,5 +369,7 @@ def run_calibration(
                           warmup=warmup, seed=seed, resources=resources)
     summary = _run(data, out / "run", events)
     rows = judge(arms, costs, summary.get("comparisons", []))
-    (out / "calibration.json").write_text(json.dumps(report_data(rows, costs, arms), indent=2))
-    return rows, costs, arms
+    noise = rps_noise(summary)
+    data = report_data(rows, costs, arms, noise)
+    (out / "calibration.json").write_text(json.dumps(data, indent=2))
+    return Calibration(rows, costs, arms, noise)

@@ -344,7 +344,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     units = args.work_units or calibrate.DEFAULT_UNITS
     console.print(f"[bold]isobench calibrate[/] burn on {args.runtime} → {out}")
     try:
-        rows, costs, _ = calibrate.run_calibration(
+        result = calibrate.run_calibration(
             out, runtime=args.runtime, units=units,
             factors=args.factors or calibrate.DEFAULT_FACTORS, trials=args.trials,
             duration=args.duration, warmup=args.warmup, seed=args.seed,
@@ -356,9 +356,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         err_console.print(f"interrupted: partial results are in {out}")
         return 130
-    for line in calibrate.format_report(rows, costs, units):
+    for line in result.report():
         console.print(line, markup=False)
-    return 0 if all(r.ok for r in rows) else 1
+    console.print(f"details: {out / 'calibration.json'}")
+    return 0 if all(r.ok for r in result.rows) else 1
 
 
 COMMANDS = {

@@ -141,8 +141,7 @@ def test_format_report_shows_truth_measurement_error_and_verdict() -> None:
         _comparison("w95", 0.79, [0.77, 0.81], True),
         _comparison("w80", 0.90, [0.85, 0.93], True),
     ])
-    lines = format_report(rows, COSTS, 76)
-    text = "\n".join(lines)
+    lines = format_report(rows, COSTS, 76, {"w76": 0.021, "w95": None})
     assert "c0 ≤ 0.046 ms/request" in lines[0] and "u = 35.0 µs/unit" in lines[0]
     assert lines[1].split()[:3] == ["arm", "units", "truth"]
     aa, twenty, five = lines[2:5]
@@ -150,8 +149,12 @@ def test_format_report_shows_truth_measurement_error_and_verdict() -> None:
     assert twenty.startswith("known 20 %") and "0.7900 [0.770, 0.810]" in twenty
     assert f"{(0.79 - rows[1].truth) * 100:+.2f} pp" in twenty and "ok: significant" in twenty
     assert five.startswith("known 5 %") and "FAIL" in five and " no " in five
+    assert lines[-2] == "host noise (CV of req/s over trials): w76 2.1 %, w95 —"
     assert lines[-1] == "calibration FAILED: 2/3 targets met"
-    assert "—" not in text
+    assert calibrate.rps_noise({"per_runtime": {"w76": {"metrics": {"rps": {"cv": 0.02}}}}}) == {
+        "w76": 0.02
+    }
+    assert "—" not in "\n".join(lines[:-2])
 
 
 def test_report_data_is_json_ready() -> None:
