@@ -66,12 +66,15 @@ class TelemetryModel(BaseModel):
 
 
 class ArmModel(BaseModel):
-    """One arm of an experiment: a runtime, optionally with a resource change (e.g. a CPU quota,
-    to inject a known slowdown and check that the statistics find it)."""
+    """One arm of an experiment: a runtime, optionally with a resource change (e.g. a CPU quota)
+    or workload options merged over the run's ``workload_options`` (e.g. the burn workload's
+    ``work_units``, to inject a slowdown of exactly known size; see ``isobench calibrate``).
+    Arm options may change the scenario but never the rootfs: every arm runs the same bits."""
 
     model_config = ConfigDict(extra="forbid")
     runtime: str
     cpu_quota: float | None = Field(default=None, gt=0.01, le=64)
+    workload_options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Benchfile(BaseModel):

@@ -168,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--force", action="store_true",
                        help="also remove objects of runs that are still alive")
     sub.add_parser("list", help="runtimes, workloads, presets")
+
+    cal = sub.add_parser("calibrate", help="measure effects of exactly known size (A/A, 20 %, 5 %)")
+    cal.add_argument("--runtime", default="native", help="runtime to calibrate (default native)")
+    cal.add_argument("--trials", type=int, default=12, help="trials per arm (default 12)")
+    cal.add_argument("--duration", default="2s", help="measured load per trial (default 2s)")
+    cal.add_argument("--warmup", default="0.5s", help="discarded load per trial (default 0.5s)")
+    cal.add_argument("--work-units", type=int, default=None,
+                     help="work units per baseline request (default 76)")
+    cal.add_argument("--factors", type=lambda v: [float(x) for x in _csv(v)], default=None,
+                     help="work factors of the compared arms (default 1,1.25,1.0526)")
+    cal.add_argument("--seed", type=int, default=1)
+    cal.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
+    cal.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
+    cal.add_argument("--out", type=Path, help="directory (default isobench-runs/calibrate-<time>)")
     return parser
 
 
@@ -369,7 +383,42 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import time
+
+    from isobench import calibrate
+    from isobench.ui import RichEvents
+
+    plugins.load("runtime", args.runtime)
+    out = args.out or Path("isobench-runs") / time.strftime("calibrate-%Y%m%d-%H%M%S")
+    resources: dict[str, Any] = {}
+    if args.cpus:
+        resources["cpus"] = args.cpus
+    if args.loadgen_cpus:
+        resources["loadgen_cpus"] = args.loadgen_cpus
+    units = args.work_units or calibrate.DEFAULT_UNITS
+    console.print(f"[bold]isobench calibrate[/] burn on {args.runtime} → {out}")
+    try:
+        result = calibrate.run_calibration(
+            out, runtime=args.runtime, units=units,
+            factors=args.factors or calibrate.DEFAULT_FACTORS, trials=args.trials,
+            duration=args.duration, warmup=args.warmup, seed=args.seed,
+            resources=resources or None, events=lambda: RichEvents(console),
+        )
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: partial results are in {out}")
+        return 130
+    for line in result.report():
+        console.print(line, markup=False)
+    console.print(f"details: {out / 'calibration.json'}")
+    return 0 if all(r.ok for r in result.rows) else 1
+
+
 COMMANDS = {
+    "calibrate": cmd_calibrate,
     "run": cmd_run,
     "doctor": cmd_doctor,
     "report": cmd_report,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from isobench import plugins, scenarios
 from isobench.benchfile import Benchfile
-from isobench.errors import IsobenchError, RuntimeUnavailable
+from isobench.errors import ConfigError, IsobenchError, RuntimeUnavailable
 from isobench.host import host_facts
 from isobench.images.spec import Artifacts
 from isobench.locks import run_locks
@@ -112,6 +112,31 @@ def resources_for(bench: Benchfile, arm: str, base: Resources) -> Resources:
     return dataclasses.replace(base, cpu_quota=spec.cpu_quota)
 
 
+def workload_options_for(bench: Benchfile, arm: str) -> dict[str, Any]:
+    """The workload options of one arm: the run's, with the arm's own merged over them."""
+    spec = (bench.arms or {}).get(arm)
+    return {**bench.workload_options, **(spec.workload_options if spec else {})}
+
+
+def arm_options(bench: Benchfile) -> dict[str, dict[str, Any]]:
+    """Arm name → its merged workload options, for the arms that have options of their own."""
+    return {
+        name: workload_options_for(bench, name)
+        for name, spec in (bench.arms or {}).items()
+        if spec.workload_options
+    }
+
+
+def check_same_rootfs(main: Workload, arm: str, other: Workload) -> None:
+    """ConfigError unless ``other`` (an arm's workload) builds exactly ``main``'s rootfs."""
+    if other.rootfs_spec() != main.rootfs_spec():
+        raise ConfigError(
+            f"arm '{arm}': its workload_options change the rootfs, so the arms would not run "
+            "the same bits",
+            fix="give arms only options that change the load (e.g. work_units), not the image",
+        )
+
+
 @dataclass
 class Prepared:
     workload: Workload
@@ -121,6 +146,8 @@ class Prepared:
     scenario: dict[str, Any]
     resources: Resources
     plan: list[PlannedTrial] = field(default_factory=list)
+    per_arm: dict[str, tuple[Workload, dict[str, Any]]] = field(default_factory=dict)
+    """Arms with workload options of their own → (their workload, their scenario)."""
 
 
 class Runner:
@@ -140,9 +167,10 @@ class Runner:
         self.ctx = ctx or RuntimeContext(run_id=store.root.name, work_dir=store.root / "work")
 
     # ----------------------------------------------------------------------------- preparation
-    def load_workload(self) -> Workload:
+    def load_workload(self, options: dict[str, Any] | None = None) -> Workload:
         cls = plugins.load("workload", self.bench.workload)
-        workload: Workload = cls(self.bench.workload_options)
+        opts = self.bench.workload_options if options is None else options
+        workload: Workload = cls(opts)
         reason = workload.check()
         if reason:
             raise RuntimeUnavailable(f"workload '{workload.name}' cannot run: {reason}")
@@ -164,9 +192,12 @@ class Runner:
         self.events.step("checking workload and runtimes")
         workload = self.load_workload()
         runtimes = self.load_runtimes()
-        scenario_name, scenario = scenarios.resolve(workload, self.bench.scenario)
-        if self.bench.duration_s is not None:
-            scenario = scenarios.with_duration(scenario, self.bench.duration_s)
+        scenario_name, scenario = self._scenario(workload)
+        per_arm: dict[str, tuple[Workload, dict[str, Any]]] = {}
+        for arm, options in arm_options(self.bench).items():
+            own = self.load_workload(options)
+            check_same_rootfs(workload, arm, own)
+            per_arm[arm] = (own, self._scenario(own)[1])
         need = {rt.artifact for rt in runtimes.values()}
         need.add("rootfs")
         res = self.bench.resources
@@ -178,7 +209,15 @@ class Runner:
             check_replicas(runtime, spec, self.bench.replicas)
             host_port_for(runtime, spec)
         plan = make_plan(arms_for(self.bench), self.bench.trials, self.bench.seed)
-        return Prepared(workload, runtimes, artifacts, scenario_name, scenario, resources, plan)
+        return Prepared(
+            workload, runtimes, artifacts, scenario_name, scenario, resources, plan, per_arm
+        )
+
+    def _scenario(self, workload: Workload) -> tuple[str, dict[str, Any]]:
+        name, scenario = scenarios.resolve(workload, self.bench.scenario)
+        if self.bench.duration_s is not None:
+            scenario = scenarios.with_duration(scenario, self.bench.duration_s)
+        return name, scenario
 
     @staticmethod
     def _check_cpus(resources: Resources) -> None:
@@ -204,6 +243,8 @@ class Runner:
                 "runtimes": list(self.bench.runtimes),
                 "baseline": self.bench.baseline_runtime,
                 "arms": arms_for(self.bench),
+                "arm_workload_options": arm_options(self.bench),
+                "arm_scenarios": {arm: sc for arm, (_, sc) in prep.per_arm.items()},
                 "trials": self.bench.trials,
                 "warmup_s": self.bench.warmup_s,
                 "min_effect": MIN_EFFECT,
@@ -252,12 +293,13 @@ class Runner:
 
     def run_trial(self, prep: Prepared, planned: PlannedTrial) -> tuple[TrialRecord, list[Sample]]:
         """Run one planned trial (see ``isobench.trial``); never raises but for Ctrl-C."""
+        workload, scenario = prep.per_arm.get(planned.arm, (prep.workload, prep.scenario))
         setup = TrialSetup(
-            workload=prep.workload,
+            workload=workload,
             runtime=prep.runtimes[planned.runtime],
             artifacts=prep.artifacts,
             scenario_name=prep.scenario_name,
-            scenario=prep.scenario,
+            scenario=scenario,
             resources=resources_for(self.bench, planned.arm, prep.resources),
             warmup_s=self.bench.warmup_s,
             replicas=self.bench.replicas,

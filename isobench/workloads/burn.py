@@ -12,13 +12,33 @@ from isobench.images.spec import WORKLOAD_DIR, RootfsSpec
 from isobench.workloads.base import LaunchSpec, Workload
 
 APP_DIR = Path(__file__).parent / "burn_app"
+MAX_UNITS = 1_000_000
+"""The app's bound on ``/work?units=N`` (``burn_app/app.py``)."""
+WORK_VUS = 4
+"""Connections of the work scenario: enough to keep the server's queue never empty."""
+
+
+def work_scenario(units: int, duration: str = "20s") -> dict[str, Any]:
+    """A saturating closed loop: ``WORK_VUS`` connections requesting ``/work?units=units``."""
+    return {
+        "executor": "constant-vus",
+        "vus": WORK_VUS,
+        "duration": duration,
+        "requests": [{"method": "GET", "path": f"/work?units={units}"}],
+    }
 
 
 class BurnWorkload(Workload):
     """Endpoints that burn CPU, hold memory and move a known number of bytes.
 
-    ``/healthz``, ``/burn?seconds=S``, ``/alloc?mb=N``, ``/free``, ``/payload?bytes=N``,
-    ``POST /echo``. Options: ``payload_bytes`` (default 65536) for the default scenario.
+    ``/healthz``, ``/burn?seconds=S``, ``/work?units=N``, ``/alloc?mb=N``, ``/free``,
+    ``/payload?bytes=N``, ``POST /echo``.
+
+    Options: ``payload_bytes`` (default 65536) for the default scenario; ``work_units``: when
+    set, the default scenario requests ``/work?units=<work_units>`` instead (a saturating
+    closed loop whose per-request CPU cost is a known multiple of one unit's; see
+    ``isobench.calibrate``). Options change the scenario only, never the rootfs, so arms with
+    different options run the same bits.
     """
 
     name = "burn"
@@ -43,7 +63,16 @@ class BurnWorkload(Workload):
             ready_path="/healthz",
         )
 
+    def check(self) -> str | None:
+        units = self.options.get("work_units")
+        if units is not None and (not isinstance(units, int) or isinstance(units, bool)
+                                  or not 0 <= units <= MAX_UNITS):
+            return f"work_units must be an integer in 0..{MAX_UNITS}, not {units!r}"
+        return None
+
     def default_scenario(self) -> dict[str, Any]:
+        if self.options.get("work_units") is not None:
+            return work_scenario(int(self.options["work_units"]))
         size = int(self.options.get("payload_bytes", 65536))
         return {
             "executor": "constant-vus",

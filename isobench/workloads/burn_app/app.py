@@ -1,6 +1,9 @@
 """isobench's test workload: a stdlib-only HTTP server whose cost is known in advance.
 
 Endpoints: ``/healthz``; ``/burn?seconds=S`` (busy-loops one core for S seconds);
+``/work?units=N`` (N units of a deterministic pure-CPU loop: a fixed instruction count per
+unit, no allocation growth, no sleeping; answers the loop's checksum, so a request's work is a
+known multiple of a unit's);
 ``/alloc?mb=N`` (allocates and touches N MB, held until ``/free``); ``/free``;
 ``/payload?bytes=N`` (answers N bytes); ``POST /echo`` (answers the body's size).
 Runs with any Python 3 (no third-party modules), so its rootfs builds fast.
@@ -17,6 +20,24 @@ from urllib.parse import parse_qs, urlparse
 HELD: list[bytearray] = []
 CHUNK = b"x" * 65536
 
+UNIT_STEPS = 500
+"""Iterations of the work loop per unit (~35 µs of CPython 3.11 time on a 2020s x86 core)."""
+MAX_UNITS = 1_000_000
+
+
+def work(units: int, seed: int = 1) -> int:
+    """``units`` units of pure CPU work; returns a checksum that depends only on the arguments.
+
+    Each unit is ``UNIT_STEPS`` steps of a 32-bit linear congruential generator: the same
+    bytecode, on small integers (no growing allocation), for every unit, so the cost of a
+    request is ``units`` times the cost of a unit.
+    """
+    x = seed & 0xFFFFFFFF
+    for _ in range(units):
+        for _ in range(UNIT_STEPS):
+            x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+    return x
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -32,6 +53,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _json_one_write(self, data: dict[str, object]) -> None:
+        """A 200 JSON answer in a single write: headers and body in separate small writes meet
+        Nagle's algorithm and the client's delayed ACK (~40 ms a request, not CPU)."""
+        body = json.dumps(data).encode()
+        self.log_request(200)
+        head = (
+            f"{self.protocol_version} 200 OK\r\nServer: {self.server_version}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.wfile.write(head.encode() + body)
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
@@ -52,6 +84,11 @@ class Handler(BaseHTTPRequestHandler):
                         "loops": loops,
                     }
                 )
+            elif url.path == "/work":
+                units = int(q.get("units", "1"))
+                if not 0 <= units <= MAX_UNITS:
+                    raise ValueError(f"units must be in 0..{MAX_UNITS}")
+                self._json_one_write({"units": units, "checksum": work(units)})
             elif url.path == "/alloc":
                 mb = int(q.get("mb", "1"))
                 HELD.append(bytearray(b"\x01") * (mb * 1024 * 1024))  # repeat touches every page
