@@ -47,8 +47,21 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
         primary=config.get("primary"),
         margin=float(config.get("margin", DEFAULT_MARGIN)),
     )
-    samples = store.samples() if with_samples else []
+    samples = usable_samples(store.samples(), trials) if with_samples else []
     return RunData(run_dir, manifest, trials, samples, analysis)
+
+
+def usable_samples(samples: list[Sample], trials: list[TrialRecord]) -> list[Sample]:
+    """Samples of usable trials only (ok, not warm-up), like the statistics: a failed trial's
+    time series is never drawn as data. Samples that belong to no trial are kept."""
+    ok = {(t.runtime, t.trial) for t in trials if t.status == "ok" and not t.warmup}
+    known = {(t.runtime, t.trial) for t in trials}
+    out = []
+    for s in samples:
+        key = (s.metadata.get("runtime"), s.metadata.get("trial"))
+        if key in ok or key not in known:
+            out.append(s)
+    return out
 
 
 def emulated_from_manifest(manifest: dict[str, Any]) -> list[str]:

@@ -87,3 +87,14 @@ def test_merged_latency_counts_every_request(run_dir: Path) -> None:
         t.load["histograms"]["http_req_duration"]["count"] for t in native)
     # the fixture's native p50 is ~5.2 ms
     assert 4.5 < merged["native"].percentile(50) < 6.0
+
+
+def test_failed_trials_samples_are_not_drawn() -> None:
+    from isobench.report.rundata import usable_samples
+    from isobench.results import Sample, TrialRecord
+
+    trials = [TrialRecord("a", 0, 0, 0, "ok", 0, 1), TrialRecord("a", 1, 1, 1, "failed", 1, 2)]
+    samples = [Sample("cpu", 1.0, "%", 0, {"runtime": "a", "trial": 0}),
+               Sample("cpu", 99.0, "%", 0, {"runtime": "a", "trial": 1}),
+               Sample("host", 5.0, "%", 0, {})]
+    assert [s.value for s in usable_samples(samples, trials)] == [1.0, 5.0]
