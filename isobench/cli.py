@@ -45,6 +45,45 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_resource_flags(p: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Pinning and memory, with Docker's names and units (``--cpuset-cpus``, ``--memory 1g``)."""
+    g = p.add_argument_group("resources (the same for every runtime)")
+    g.add_argument("--cpuset-cpus", type=_ints, metavar="LIST", default=[0] if defaults else None,
+                   help="host CPUs the workload is pinned to, as Docker's --cpuset-cpus "
+                        "(default 0)")
+    g.add_argument("--cpus", type=_ints, metavar="LIST", dest="cpus_deprecated",
+                   help="deprecated spelling of --cpuset-cpus (Docker's --cpus is a quota)")
+    if not defaults:
+        g.add_argument("--loadgen-cpus", type=_ints, metavar="LIST",
+                       help="host CPUs for the load generator and isobench (default 1)")
+    g.add_argument("--memory", metavar="SIZE", default="1g" if defaults else None,
+                   help="memory limit, as Docker's --memory: 512m, 1g (default 1g)")
+
+
+def _resource_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The resources the flags ask for (``cpus``, ``memory_mb``...), deprecations noted."""
+    from isobench.memsize import parse_memory_mib
+
+    out: dict[str, Any] = {}
+    cpus = args.cpuset_cpus
+    if args.cpus_deprecated:
+        err_console.print("[yellow]note:[/] --cpus is deprecated here: write --cpuset-cpus "
+                          f"{','.join(map(str, args.cpus_deprecated))} (Docker's --cpus is a "
+                          "CPU quota)")
+        cpus = cpus or args.cpus_deprecated
+    if cpus:
+        out["cpus"] = cpus
+    if getattr(args, "loadgen_cpus", None):
+        out["loadgen_cpus"] = args.loadgen_cpus
+    if args.memory is not None:
+        mib, deprecated = parse_memory_mib(args.memory)
+        if deprecated:
+            err_console.print(f"[yellow]note:[/] --memory {args.memory} is read as MiB; write "
+                              f"--memory {mib}m (a bare number means bytes to Docker)")
+        out["memory_mb"] = mib
+    return out
+
+
 def _add_output_flags(p: argparse.ArgumentParser) -> None:
     """Exports and CI gates (``run`` and ``report``)."""
     p.add_argument("-v", "--verbose", action="store_true",
@@ -100,32 +139,41 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--no-probe", action="store_true", help="skip the KVM probe boot")
 
     run = sub.add_parser("run", help="benchmark a workload across runtimes")
-    run.add_argument("-f", "--benchfile", type=Path, help="YAML benchfile")
-    run.add_argument("--preset", help="an article's set-up: seed-003, seed-000")
-    run.add_argument("--workload", help=f"one of: {', '.join(plugins.names('workload'))}")
-    run.add_argument("--runtimes", type=_csv, help="comma-separated runtimes")
+    run.add_argument("-f", "--benchfile", type=Path,
+                     help="YAML benchfile (see README); flags given here override it")
+    run.add_argument("--preset", help="an article's set-up: seed-003, seed-000 (default none)")
+    run.add_argument("--workload", help=f"one of: {', '.join(plugins.names('workload'))} "
+                                        "(default records-api)")
+    run.add_argument("--runtimes", type=_csv,
+                     help=f"comma-separated, of: {', '.join(plugins.names('runtime'))} "
+                          "(default native,docker-bridge,docker-host,vm)")
     run.add_argument("--baseline", help="runtime the others are compared to (default native)")
-    run.add_argument("--scenario", help="default, idle, steady, seed-003, ...")
-    run.add_argument("--trials", type=int, help="trials per runtime (interleaved)")
-    run.add_argument("--duration", help="measured load per trial, e.g. 20s")
-    run.add_argument("--warmup", help="discarded load before measuring, e.g. 3s")
+    run.add_argument("--scenario",
+                     help="default, idle, steady, seed-003, ... (default: the workload's default)")
+    run.add_argument("--trials", type=int, help="trials per runtime, interleaved (default 3)")
+    run.add_argument("--duration",
+                     help="measured load per trial, e.g. 20s (default: the scenario's)")
+    run.add_argument("--warmup", help="discarded load before measuring (default 3s)")
     run.add_argument("--max-error-rate", type=float,
                      help="largest fraction of failed requests for a trial to count (default 0.01)")
-    run.add_argument("--quick", action="store_true", help="short trials (for a first look)")
+    run.add_argument("--quick", action="store_true",
+                     help="3 trials of 5 s after 1 s of warm-up (for a first look)")
     run.add_argument("--aa", action="store_true", help="A/A self-check: the baseline as two arms")
     run.add_argument("--replicas", type=int, help="instances of the workload per trial (default 1)")
-    run.add_argument("--time-budget", help="stop between rounds when the next would exceed it")
-    run.add_argument("--seed", type=int, help="plan seed")
+    run.add_argument("--time-budget",
+                     help="stop between rounds when the next would exceed it, e.g. 10m "
+                          "(default none)")
+    run.add_argument("--seed", type=int, help="seed of the interleaved order (default 1)")
     run.add_argument("--primary", metavar="METRIC",
                      help="headline metric (default: the workload's, e.g. rps; see README)")
     run.add_argument("--margin", help="equivalence margin, e.g. 5%% (default 5%%)")
-    run.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
-    run.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
-    run.add_argument("--memory", type=int, help="memory limit in MiB (default 1024)")
+    _add_resource_flags(run, defaults=False)
     run.add_argument("--storage", help="records-api storage: sqlite, postgres, mongodb")
     run.add_argument("--database-url", help="PostgreSQL URL for --storage postgres")
     run.add_argument("--mongodb-uri", help="MongoDB URI for --storage mongodb")
     run.add_argument("--out", type=Path, help="run directory (default isobench-runs/<time>)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (arms, rounds, order, estimated time) and exit")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_image_flags(run)
@@ -133,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start one runtime with the workload until Ctrl-C")
     up.add_argument("runtime", help=f"one of: {', '.join(plugins.names('runtime'))}")
-    up.add_argument("--workload", default="records-api")
-    up.add_argument("--cpus", type=_ints, default=[0])
-    up.add_argument("--memory", type=int, default=1024)
+    up.add_argument("--workload", default="records-api",
+                    help=f"one of: {', '.join(plugins.names('workload'))} (default records-api)")
+    _add_resource_flags(up, defaults=True)
     _add_image_flags(up)
 
     sub.add_parser("base-image", help="build isobench/base, the local image to build FROM")
@@ -202,13 +250,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("storage", "database_url", "mongodb_uri"):
         if getattr(args, key):
             opts[key] = getattr(args, key)
-    resources: dict[str, Any] = {}
-    if args.cpus:
-        resources["cpus"] = args.cpus
-    if args.loadgen_cpus:
-        resources["loadgen_cpus"] = args.loadgen_cpus
-    if args.memory:
-        resources["memory_mb"] = args.memory
+    resources = _resource_flags(args)
     flags = {
         "workload": args.workload,
         "runtimes": args.runtimes,
@@ -240,6 +282,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from isobench.ui import RichEvents
 
     parse_gates(args.fail_if)  # a malformed gate fails now, not after the run
+    if args.dry_run:
+        from isobench.runner import dry_run
+
+        bench = load_benchfile(args.benchfile, _run_overrides(args))
+        for line in dry_run(bench):
+            console.print(line)
+        return exitcodes.OK
     if args.resume:
         store = RunStore.existing(args.resume)
         bench = load_benchfile(None, store.read_manifest()["benchfile"])
@@ -337,7 +386,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     name = "image" if image_opts else args.workload
     workload = plugins.load("workload", name)(image_opts or {})
     plugins.load("runtime", args.runtime)
-    resources = Resources(cpus=tuple(args.cpus), memory_mb=args.memory)
+    wanted = _resource_flags(args)
+    resources = Resources(cpus=tuple(wanted["cpus"]), memory_mb=int(wanted["memory_mb"]))
     return up(args.runtime, workload, resources, say=console.print)
 
 

@@ -54,3 +54,25 @@ def make_plan(arms: dict[str, str], trials: int, seed: int) -> list[PlannedTrial
             )
         previous_last = order[-1]
     return plan
+
+
+def estimate_seconds(
+    plan: list[PlannedTrial], per_trial_s: float, start_s: dict[str, float]
+) -> float:
+    """Wall time of a plan: each trial's fixed part (warm-up + load + stop) plus its runtime's
+    typical start-up (``start_s``, by runtime name; 1 s where unknown). Image builds are extra."""
+    return sum(per_trial_s + start_s.get(p.runtime, 1.0) for p in plan)
+
+
+def describe(plan: list[PlannedTrial], seconds: float) -> list[str]:
+    """Lines for ``isobench run --dry-run``: arms, rounds, the order, the estimated time."""
+    arms = list(dict.fromkeys(p.arm for p in plan))
+    rounds = 1 + max((p.round for p in plan), default=-1)
+    lines = [f"arms: {', '.join(arms)}",
+             f"rounds: {rounds} (one trial of every arm per round, {len(plan)} trials)"]
+    for r in range(rounds):
+        order = [p.arm for p in plan if p.round == r]
+        lines.append(f"  round {r + 1}: {' → '.join(order)}")
+    minutes, secs = divmod(round(seconds), 60)
+    lines.append(f"estimated time: {minutes} min {secs:02d} s (plus image builds on first use)")
+    return lines

@@ -383,5 +383,21 @@ class Runner:
         )
 
 
+def dry_run(bench: Benchfile) -> list[str]:
+    """What ``run --dry-run`` prints: the plan and its estimated time; builds and starts nothing."""
+    from isobench.plan import describe, estimate_seconds
+    from isobench.trial import scenario_seconds
+
+    workload: Workload = plugins.load("workload", bench.workload)(bench.workload_options)
+    _, scenario = scenarios.resolve(workload, bench.scenario)
+    if bench.duration_s is not None:
+        scenario = scenarios.with_duration(scenario, bench.duration_s)
+    plan = make_plan(arms_for(bench), bench.trials, bench.seed)
+    start = {name: float(plugins.load("runtime", name).typical_start_s)
+             for name in set(arms_for(bench).values())}
+    per_trial = bench.warmup_s + scenario_seconds(scenario) + 1.0
+    return describe(plan, estimate_seconds(plan, per_trial, start))
+
+
 def default_run_dir(base: Path = Path("isobench-runs")) -> Path:
     return base / time.strftime("%Y%m%d-%H%M%S")

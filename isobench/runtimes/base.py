@@ -125,6 +125,8 @@ class Runtime(ABC):
     kind: ClassVar[str]
     artifact: ClassVar[str]
     description: ClassVar[str] = ""
+    typical_start_s: ClassVar[float] = 1.0
+    """Launch to ready, for ``--dry-run``'s time estimate only (never a measurement)."""
     shares_host_network: ClassVar[bool] = True
     """True when the workload listens on the host's own network (native, ``--network host``);
     False when it has a network of its own reached through a port mapping (bridge, VM)."""

@@ -217,6 +217,7 @@ class QemuRuntime(Runtime):
 
     name = "vm"
     kind = "vm"
+    typical_start_s = 8.0  # a boot under TCG; ~2 s with KVM
     artifact = "vm"
     description = "QEMU VM from the same rootfs (ext4 disk, read-only), user-mode net hostfwd"
     shares_host_network = False
