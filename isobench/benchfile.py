@@ -54,9 +54,18 @@ def parse_margin(value: str | float | int) -> float:
 
 class ResourcesModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cpus: list[int] = Field(default_factory=lambda: [0])
+    cpus: list[int] = Field(default_factory=lambda: [0], min_length=1)
     memory_mb: int = Field(default=1024, ge=64)
-    loadgen_cpus: list[int] = Field(default_factory=lambda: [1])
+    loadgen_cpus: list[int] = Field(default_factory=lambda: [1], min_length=1)
+
+    @model_validator(mode="after")
+    def _apart(self) -> ResourcesModel:
+        shared = sorted(set(self.cpus) & set(self.loadgen_cpus))
+        if shared:
+            raise ValueError(
+                f"the workload and the load generator share CPU {shared}: the load generator "
+                "would measure its own load (set loadgen_cpus / --loadgen-cpus to other CPUs)")
+        return self
 
 
 class TelemetryModel(BaseModel):
@@ -121,6 +130,11 @@ class Benchfile(BaseModel):
     def _arms_replace_runtimes(self) -> Benchfile:
         if self.arms:
             self.runtimes = list(dict.fromkeys(a.runtime for a in self.arms.values()))
+        if self.baseline is not None:
+            arms = list(self.arms) if self.arms else list(self.runtimes)
+            if self.baseline not in arms:
+                raise ValueError(f"baseline '{self.baseline}' is not among the runtimes "
+                                 f"({', '.join(arms)}): add it, or pick one of them")
         return self
 
     @field_validator("runtimes")
@@ -183,9 +197,20 @@ def load_benchfile(path: Path | None, overrides: dict[str, Any] | None = None) -
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = yaml.safe_load(path.read_bytes().decode("utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError(f"benchfile {path} not found", fix="check the path") from exc
+        except IsADirectoryError as exc:
+            raise ConfigError(f"benchfile {path} is a directory", fix="name a YAML file") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"benchfile {path} is not text (UTF-8 YAML)",
+                              fix="name the YAML benchfile, not a binary file") from exc
+        except RecursionError as exc:
+            raise ConfigError(f"benchfile {path} is nested too deeply to be a benchfile",
+                              fix="see README, 'Benchfile'") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read benchfile {path}: {exc.strerror or exc}",
+                              fix="check the path and its permissions") from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -193,7 +218,8 @@ def load_benchfile(path: Path | None, overrides: dict[str, Any] | None = None) -
                 f"benchfile {path} is not valid YAML{where}", fix="fix the YAML syntax there"
             ) from exc
         if loaded is None:
-            loaded = {}
+            raise ConfigError(f"benchfile {path} is empty",
+                              fix="write at least `workload:` and `runtimes:` (see README)")
         if not isinstance(loaded, dict):
             raise ConfigError(f"benchfile {path} must be a mapping", fix="see README, 'Benchfile'")
         data.update(loaded)
@@ -202,6 +228,8 @@ def load_benchfile(path: Path | None, overrides: dict[str, Any] | None = None) -
             data[key] = value
     try:
         return Benchfile.model_validate(data)
+    except RecursionError as exc:
+        raise ConfigError("benchfile is nested too deeply", fix="see README, 'Benchfile'") from exc
     except ValidationError as exc:
         raise ConfigError(
             f"invalid benchfile: {_first_error(exc)}", fix="see README, 'Benchfile'"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -297,7 +298,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name in bench.runtimes:
             plugins.load("runtime", name)  # unknown names fail here, before anything is made
         plugins.load("workload", bench.workload)
-        store = RunStore(args.out or default_run_dir())
+        out = args.out or default_run_dir()
+        made = not out.exists()
+        store = RunStore(out)
     console.print(
         f"[bold]isobench[/] {bench.workload} on {', '.join(bench.runtimes)} → {store.root}"
     )
@@ -305,6 +308,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(bench, store, events)
         try:
             runner.run(resume=bool(args.resume))
+        except IsobenchError:
+            if not args.resume and made and not store.manifest_path.exists():
+                shutil.rmtree(store.root, ignore_errors=True)  # refused before the run began
+            raise
         except KeyboardInterrupt:
             err_console.print(
                 f"interrupted: results so far are in {store.root}; "

@@ -193,11 +193,13 @@ class Runner:
         workload = self.load_workload()
         runtimes = self.load_runtimes()
         scenario_name, scenario = self._scenario(workload)
+        workload.check_scenario(scenario)  # an unknown executor fails here, not in every trial
         per_arm: dict[str, tuple[Workload, dict[str, Any]]] = {}
         for arm, options in arm_options(self.bench).items():
             own = self.load_workload(options)
             check_same_rootfs(workload, arm, own)
             per_arm[arm] = (own, self._scenario(own)[1])
+            own.check_scenario(per_arm[arm][1])
         need = {rt.artifact for rt in runtimes.values()}
         need.add("rootfs")
         res = self.bench.resources

@@ -41,7 +41,36 @@ def _garbage_manifest_resume(tmp: Path) -> list[str]:
     return ["run", "--resume", str(run)]
 
 
+def _bench(text: str | bytes, *flags: str) -> Callable[[Path], list[str]]:
+    def make(tmp: Path) -> list[str]:
+        path = tmp / "bench.yaml"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        return ["run", "-f", str(path), "--out", str(tmp / "run"), *flags]
+
+    return make
+
+
 CASES: dict[str, Callable[[Path], list[str]]] = {
+    "binary benchfile": _bench(bytes(range(256)) * 4),
+    "deeply nested benchfile": _bench("a: " + "[" * 5000 + "]" * 5000 + "\n"),
+    "empty benchfile": _bench(""),
+    "benchfile that is a list": _bench("- native\n- vm\n"),
+    "memory 0": _bench("workload: burn\nruntimes: [native]\n", "--memory", "0"),
+    "workload and load generator on one CPU": _bench(
+        "workload: burn\nruntimes: [native]\nresources: {cpus: [0], loadgen_cpus: [0]}\n"),
+    "baseline not among the runtimes": _bench(
+        "workload: burn\nruntimes: [docker-host]\nbaseline: native\n"),
+    "unknown executor": _bench(
+        "workload: burn\nruntimes: [native]\nscenario: {executor: warp-speed, vus: 2}\n"),
+    "a hundred million VUs": _bench(
+        "workload: burn\nruntimes: [native]\nscenario: {executor: constant-vus, vus: 100000000,"
+        " duration: 5s}\n"),
+    "duration 0s": _bench("workload: burn\nruntimes: [native]\n", "--duration", "0s"),
+    "1m30s is a duration everywhere, but 'soon' is not": _bench(
+        "workload: burn\nruntimes: [native]\nduration: soon\n"),
     "report on a file": lambda tmp: ["report", "/etc/passwd"],
     "report on a missing dir": lambda tmp: ["report", str(tmp / "nope")],
     "report on a binary trials.jsonl": _binary_trials,

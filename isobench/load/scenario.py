@@ -26,6 +26,10 @@ from isobench.durations import parse_duration
 from isobench.errors import ConfigError
 from isobench.load.thresholds import MetricKey, Threshold, parse_expression, parse_key
 
+MAX_VUS = 20_000
+"""Most VUs one scenario may ask for: each VU holds a connection and a file descriptor, and a
+larger number only stalls the load generator (the user meant a rate, or several hosts)."""
+
 
 def _think(value: Any) -> tuple[float, float]:
     if isinstance(value, list | tuple):
@@ -158,6 +162,11 @@ class Scenario(_Model):
             self.start_vus = 1 if self.start_vus is None else self.start_vus
         if ex == "ramping-arrival-rate":
             self.start_rate = self.start_rate or 0.0
+        peak = max([self.vus or 0, self.max_vus or 0, self.start_vus or 0,
+                    *[int(s.target) for s in (self.stages or []) if ex == "ramping-vus"]])
+        if peak > MAX_VUS:
+            raise ValueError(f"{peak:,} VUs is more than one host's load generator can hold "
+                             f"(at most {MAX_VUS:,})")
         return self
 
     def total_duration(self) -> float:

@@ -133,6 +133,18 @@ class Workload(ABC):
 
         return http_failure(summary, duration_s, limits)
 
+    def check_scenario(self, scenario: Mapping[str, Any]) -> None:
+        """Raise a one-line ConfigError when ``scenario`` cannot drive this workload, before any
+        artifact is built or instance started. The default checks the built-in HTTP engine's
+        schema (executors, VU counts, thresholds) for workloads it drives; a workload with a
+        ``drive`` of its own checks its own form by overriding this."""
+        from isobench import scenarios
+        from isobench.load.scenario import ScenarioSet
+
+        if type(self).drive is not Workload.drive or scenario.get("executor") == scenarios.IDLE:
+            return
+        ScenarioSet.parse(scenario)
+
     def drive(
         self,
         endpoint: str,
