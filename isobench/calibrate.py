@@ -159,12 +159,16 @@ def benchfile_data(
     return data
 
 
-def aa_equivalent(ci: Sequence[float] | None, margin: float = AA_MARGIN) -> bool:
-    """An A/A pair is equivalent when its ratio CI lies inside ``1 ± margin``.
+def aa_equivalent(comparison: Mapping[str, Any]) -> bool:
+    """An A/A pair passes when the shared three-way verdict calls it *equivalent*: its 90 % CI
+    lies inside ``1 ± margin`` (two one-sided tests; ``isobench.analysis.verdicts``)."""
+    return comparison.get("verdict_kind") == "equivalent"
 
-    (The one place to switch to the shared three-way verdict of ``isobench.stats`` later.)
-    """
-    return ci is not None and 1 - margin <= ci[0] and ci[1] <= 1 + margin
+
+def decided(comparison: Mapping[str, Any]) -> bool:
+    """A known effect is found when the verdict says *slower* or *faster* (95 % CI excludes 1,
+    the primary metric tested on its own)."""
+    return comparison.get("verdict_kind") in ("slower", "faster")
 
 
 @dataclass(frozen=True)
@@ -204,11 +208,11 @@ def judge(
         c = by_arm.get(arm.name, {})
         ratio = c.get("ratio")
         ci = tuple(c["ci"]) if c.get("ci") else None
-        significant = bool(c.get("significant"))
+        significant = decided(c)
         if ratio is None or ci is None:
             ok = False
         elif arm.units == base.units:
-            ok = aa_equivalent(ci)
+            ok = aa_equivalent(c)
         else:
             ok = abs(ratio - truth) * 100 <= TOLERANCE_PP and significant
         rows.append(

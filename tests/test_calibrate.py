@@ -93,19 +93,26 @@ def test_benchfile_data_validates_and_differs_only_in_work_units() -> None:
                                   "w95": {"work_units": 95}, "w80": {"work_units": 80}}
 
 
-def test_aa_equivalence_is_a_ci_inside_five_percent() -> None:
-    assert aa_equivalent([0.97, 1.04])
-    assert not aa_equivalent([0.94, 1.01])
-    assert not aa_equivalent([0.99, 1.06])
-    assert not aa_equivalent(None)
+def test_aa_passes_on_the_shared_equivalence_verdict() -> None:
+    assert aa_equivalent({"verdict_kind": "equivalent"})
+    for kind in ("inconclusive", "slower", "faster", "too_few", None):
+        assert not aa_equivalent({"verdict_kind": kind})
 
 
 # ----------------------------------------------------------------------------- the report
 
 
 def _comparison(arm: str, ratio: float, ci: list[float], significant: bool) -> dict[str, Any]:
+    """A comparison as the analysis writes it; the verdict kind follows the CI as the three-way
+    rule would (equivalent: inside ±5 %, slower/faster: significant, else inconclusive)."""
+    if significant:
+        kind = "slower" if ratio < 1 else "faster"
+    elif ci[0] >= 0.95 and ci[1] <= 1.05:
+        kind = "equivalent"
+    else:
+        kind = "inconclusive"
     return {"runtime": arm, "metric": "rps", "ratio": ratio, "ci": ci,
-            "significant": significant}
+            "significant": significant, "verdict_kind": kind}
 
 
 COSTS = Costs(c0=46e-6, unit=35e-6, units=76, rps_zero=21882.0, rps_units=369.0)
