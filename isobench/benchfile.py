@@ -39,6 +39,9 @@ from isobench.durations import parse_duration
 from isobench.errors import ConfigError
 
 DEFAULT_RUNTIMES = ("native", "docker-bridge", "docker-host", "vm")
+DEFAULT_MAX_TRIALS = 12
+"""Most rounds a ``precision`` run adds (the stopping rule is simulated for up to 12)."""
+DEFAULT_PRECISION_BUDGET_S = 600.0
 
 def parse_margin(value: str | float | int) -> float:
     """A fraction from ``5%``, ``2.5 %`` or ``0.05``; ValueError unless 0 < m < 0.5."""
@@ -110,6 +113,8 @@ class Benchfile(BaseModel):
     preset: str | None = None
     primary: str | None = None
     margin: str | float = "5%"
+    precision: str | float | None = None
+    max_trials: int | None = Field(default=None, ge=2, le=1000)
 
     @field_validator("primary")
     @classmethod
@@ -120,10 +125,11 @@ class Benchfile(BaseModel):
             raise ValueError(f"unknown metric '{value}' (one of: {', '.join(METRIC_NAMES)})")
         return value
 
-    @field_validator("margin")
+    @field_validator("margin", "precision")
     @classmethod
-    def _margin(cls, value: str | float) -> str | float:
-        parse_margin(value)
+    def _margin(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_margin(value)
         return value
 
     @model_validator(mode="after")
@@ -174,7 +180,33 @@ class Benchfile(BaseModel):
 
     @property
     def time_budget_s(self) -> float | None:
-        return None if self.time_budget is None else parse_duration(self.time_budget)
+        """The time budget; with ``precision`` and no budget given, 10 minutes."""
+        if self.time_budget is not None:
+            return parse_duration(self.time_budget)
+        return DEFAULT_PRECISION_BUDGET_S if self.precision is not None else None
+
+    @property
+    def precision_fraction(self) -> float | None:
+        """The target CI half-width of ``--precision`` as a fraction, or None."""
+        return None if self.precision is None else parse_margin(self.precision)
+
+    @property
+    def analysis_alpha(self) -> float:
+        """α of the run's verdicts: 0.05, or α/10 per look when the run stops on ``precision``
+        (see ``isobench.analysis.sequential``: its intervals are then 99.5 %)."""
+        if self.precision is None:
+            return 0.05
+        from isobench.analysis.sequential import LOOK_ALPHA
+
+        return LOOK_ALPHA
+
+    @property
+    def planned_rounds(self) -> int:
+        """Rounds in the plan: ``trials``, or up to ``max_trials`` (default 12, at least
+        ``trials``) when the run stops on ``precision``."""
+        if self.precision is None:
+            return self.trials
+        return max(self.trials, self.max_trials or DEFAULT_MAX_TRIALS)
 
     @property
     def margin_fraction(self) -> float:

@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--primary", metavar="METRIC",
                      help="headline metric (default: the workload's, e.g. rps; see README)")
     run.add_argument("--margin", help="equivalence margin, e.g. 5%% (default 5%%)")
+    run.add_argument("--precision", metavar="PCT",
+                     help="add rounds until every primary verdict is decided or its CI is this "
+                          "narrow, e.g. 3%% (default: a fixed number of trials)")
+    run.add_argument("--max-trials", type=int, metavar="N",
+                     help="with --precision: most rounds per runtime (default 12; time budget "
+                          "10m unless --time-budget)")
     _add_resource_flags(run, defaults=False)
     run.add_argument("--storage", help="records-api storage: sqlite, postgres, mongodb")
     run.add_argument("--database-url", help="PostgreSQL URL for --storage postgres")
@@ -267,6 +273,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "time_budget": args.time_budget,
         "primary": args.primary,
         "margin": args.margin,
+        "precision": args.precision,
+        "max_trials": args.max_trials,
         "workload_options": opts or None,
         "resources": resources or None,
     }

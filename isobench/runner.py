@@ -210,7 +210,7 @@ class Runner:
         for runtime in runtimes.values():  # fail now, in one line, not in every trial
             check_replicas(runtime, spec, self.bench.replicas)
             host_port_for(runtime, spec)
-        plan = make_plan(arms_for(self.bench), self.bench.trials, self.bench.seed)
+        plan = make_plan(arms_for(self.bench), self.bench.planned_rounds, self.bench.seed)
         return Prepared(
             workload, runtimes, artifacts, scenario_name, scenario, resources, plan, per_arm
         )
@@ -252,6 +252,8 @@ class Runner:
                 "min_effect": MIN_EFFECT,
                 "primary": self.primary_for(prep),
                 "margin": self.bench.margin_fraction,
+                "alpha": self.bench.analysis_alpha,
+                "precision": self.bench.precision_fraction,
                 "preset": self.bench.preset,
                 "aa": self.bench.aa,
                 "replicas": self.bench.replicas,
@@ -331,6 +333,9 @@ class Runner:
             self.primary = self.primary_for(prep)
             done: set[int] = set()
             if resume and self.store.manifest_path.exists():
+                dropped = self.store.repair()  # a trial cut short by a crash or a full disk
+                if dropped:
+                    self.events.step(f"dropped {dropped} bytes of samples of an unfinished trial")
                 manifest = self.store.read_manifest()
                 prep.plan = [PlannedTrial(**p) for p in manifest["plan"]["order"]]
                 done = {t.position for t in self.store.trials()}
@@ -357,6 +362,9 @@ class Runner:
                     self.store.append_trial(record, samples)
                     self._write_summary()
                     self.events.trial_finished(planned, record)
+                    if self._precise_after(planned, len(arms_for(self.bench))):
+                        status = "precise"
+                        break
             except KeyboardInterrupt:
                 with shielded():
                     manifest["status"] = "interrupted"
@@ -366,6 +374,26 @@ class Runner:
             manifest["finished"] = time.time()
             self.store.write_manifest(manifest)
         return self.store
+
+    def _precise_after(self, planned: PlannedTrial, arms: int) -> bool:
+        """With ``precision``: after each complete round from the minimum on, whether every
+        primary comparison is decided or precise enough (see ``analysis.sequential``)."""
+        target = self.bench.precision_fraction
+        if target is None or planned.position % arms != arms - 1:
+            return False
+        if planned.round + 1 < self.bench.trials:
+            return False
+        from isobench.analysis.sequential import look, should_stop
+
+        looks = look(self.store.trials(), baseline=self.bench.baseline_runtime,
+                     primary=self.primary, margin=self.bench.margin_fraction,
+                     precision=target, seed=self.bench.seed)
+        self.events.step(f"round {planned.round + 1}: " + ", ".join(x.text() for x in looks))
+        if should_stop(looks):
+            self.events.step(f"every verdict decided or within \u00b1{target * 100:g} %: "
+                             f"stopping after {planned.round + 1} rounds")
+            return True
+        return False
 
     def _write_summary(self) -> None:
         try:
@@ -381,6 +409,7 @@ class Runner:
                 min_effect=MIN_EFFECT,
                 primary=self.primary,
                 margin=self.bench.margin_fraction,
+                alpha=self.bench.analysis_alpha,
             )
         )
 
@@ -394,11 +423,17 @@ def dry_run(bench: Benchfile) -> list[str]:
     _, scenario = scenarios.resolve(workload, bench.scenario)
     if bench.duration_s is not None:
         scenario = scenarios.with_duration(scenario, bench.duration_s)
-    plan = make_plan(arms_for(bench), bench.trials, bench.seed)
+    plan = make_plan(arms_for(bench), bench.planned_rounds, bench.seed)
     start = {name: float(plugins.load("runtime", name).typical_start_s)
              for name in set(arms_for(bench).values())}
     per_trial = bench.warmup_s + scenario_seconds(scenario) + 1.0
-    return describe(plan, estimate_seconds(plan, per_trial, start))
+    lines = describe(plan, estimate_seconds(plan, per_trial, start))
+    if bench.precision_fraction is not None:
+        budget = bench.time_budget_s or 0.0
+        lines.append(f"stops early once every primary verdict is decided or within "
+                     f"\u00b1{bench.precision_fraction * 100:g} % (looked at after round "
+                     f"{bench.trials} and each one after); time budget {budget / 60:g} min")
+    return lines
 
 
 def default_run_dir(base: Path = Path("isobench-runs")) -> Path:

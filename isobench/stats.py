@@ -198,14 +198,16 @@ def pairs(base: Values, other: Values) -> tuple[list[float], list[float]]:
 
 
 def estimate(base: Values, other: Values, *, seed: int, margin: float,
-             paired: bool = True) -> RatioEstimate | None:
-    """Paired estimate over complete rounds, else unpaired over all trials (module docstring)."""
+             paired: bool = True, alpha: float = 0.05) -> RatioEstimate | None:
+    """Paired estimate over complete rounds, else unpaired over all trials (module docstring).
+    ``alpha`` sets the interval levels (``1 − α`` and ``1 − 2α``; 95 % and 90 % by default)."""
     if paired:
         a, b = pairs(base, other)
-        est = paired_ratio_ci(a, b, seed, margin=margin)
+        est = paired_ratio_ci(a, b, seed, margin=margin, alpha=alpha)
         if est is not None:
             return est
-    return ratio_ci([v for _, v in base], [v for _, v in other], seed, margin=margin)
+    return ratio_ci([v for _, v in base], [v for _, v in other], seed, margin=margin,
+                    alpha=alpha)
 
 
 def _runtime_order(
@@ -290,6 +292,7 @@ def analyze(
     result["runtimes"] = runtimes
     result["emulated"] = sorted(emulated_set)
     result["margin"] = margin
+    result["alpha"] = alpha
     if baseline not in runtimes:
         result["warnings"].insert(0, f"baseline '{baseline}' has no trials: nothing compared")
     result["headline"] = headline(result)
@@ -307,25 +310,26 @@ def method_text(result: Mapping[str, Any], *, seed: int, alpha: float, margin: f
     k = sum(1 for rt in result["runtimes"]
             if rt != result["baseline"] and rt not in result["emulated"])
     fwer = (1 - (1 - alpha) ** k) * 100
+    ci, ci90 = f"{(1 - alpha) * 100:g} %", f"{(1 - 2 * alpha) * 100:g} %"
     return {
         "ci": f"percentile bootstrap of the median, {N_RESAMPLES} resamples, seed {seed}",
         "ratio": (
             ("paired within rounds: geometric mean of the per-round ratios runtime/baseline; "
-             "95 % CI = union of the Student-t interval on the log ratios and the percentile "
+             f"{ci} CI = union of the Student-t interval on the log ratios and the percentile "
              f"bootstrap over rounds ({N_RESAMPLES} resamples, seed {seed}); p = max of both. "
              "Unpaired fallback (fewer than 2 complete rounds): " if paired else "unpaired: ")
             + "ratio of medians, bootstrap with both arms resampled independently united with "
             "Welch's t interval on log values"
         ),
         "verdicts": (
-            f"slower/faster: 95 % CI excludes 1; equivalent: 90 % CI inside "
+            f"slower/faster: {ci} CI excludes 1; equivalent: {ci90} CI inside "
             f"[{1 - margin:g}, {1 + margin:g}] (two one-sided tests, \u03b1 = {alpha}); "
             "otherwise inconclusive, with the rounds that would decide"
         ),
         "multiple_comparisons": (
             f"primary metric {labels.get(primary, primary)} tested alone at \u03b1 = {alpha} "
             f"for each of the {k} compared runtime(s), uncorrected so each sentence matches its "
-            f"95 % CI (chance of at least one false headline \u2264 {fwer:.0f} %); "
+            f"{ci} CI (chance of at least one false headline \u2264 {fwer:.0f} %); "
             f"Holm\u2013Bonferroni over the {result['family_size']} secondary comparisons "
             f"(runtime \u00d7 metric, emulated runtimes excluded), family-wise \u03b1 = {alpha}; "
             "CIs shown are unadjusted"
@@ -337,7 +341,7 @@ def method_text(result: Mapping[str, Any], *, seed: int, alpha: float, margin: f
         ),
         "primary": primary,
         "margin": margin,
-        "confidence": CONFIDENCE,
+        "confidence": 1 - alpha,
         "alpha": alpha,
         "min_effect": min_effect,
         "seed": seed,
@@ -348,8 +352,8 @@ def method_text(result: Mapping[str, Any], *, seed: int, alpha: float, margin: f
 
 def _comparison(spec: MetricSpec, rt: str, base: Values, mine: Values, *, is_primary: bool,
                 baseline: str, emulated: bool, seed: int, margin: float,
-                paired: bool) -> dict[str, Any]:
-    est = estimate(base, mine, seed=seed, margin=margin, paired=paired)
+                paired: bool, alpha: float = 0.05) -> dict[str, Any]:
+    est = estimate(base, mine, seed=seed, margin=margin, paired=paired, alpha=alpha)
     c: dict[str, Any] = {
         "runtime": rt, "baseline": baseline, "metric": spec.name, "label": spec.title,
         "unit": spec.unit, "better": spec.better, "emulated": emulated, "primary": is_primary,
@@ -357,7 +361,7 @@ def _comparison(spec: MetricSpec, rt: str, base: Values, mine: Values, *, is_pri
         "ratio": None, "ci": None, "ci90": None, "change_pct": None, "ci_pct": None,
         "ci90_pct": None, "p": None, "p_tost": None, "p_adjusted": None,
         "p_tost_adjusted": None, "mde_pct": None, "rounds_needed": None,
-        "margin_pct": margin * 100,
+        "margin_pct": margin * 100, "alpha": alpha,
     }
     if est is None:
         return c
@@ -419,6 +423,7 @@ def _analyze_group(
                 spec, rt, base_vals, values[rt], is_primary=spec.name == chosen,
                 baseline=baseline, emulated=rt in emulated_set,
                 seed=seed + 31 * m_index + 1009 * r_index + 1, margin=margin, paired=paired,
+                alpha=alpha,
             ))
     family_size = assign_verdicts(comparisons, alpha=alpha, margin=margin)
     labels = {s.name: s.title for s in present}

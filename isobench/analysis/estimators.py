@@ -184,7 +184,7 @@ def _estimate(b: LogBounds, estimator: str, n: int) -> RatioEstimate:
 
 
 def paired_ratio_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, *,
-                    margin: float = 0.05) -> RatioEstimate | None:
+                    margin: float = 0.05, alpha: float = 0.05) -> RatioEstimate | None:
     """Paired estimate from ``a[i]``, ``b[i]`` measured in the same round ``i``.
 
     None with fewer than 2 pairs or a value ≤ 0 (use :func:`ratio_ci` then).
@@ -193,12 +193,12 @@ def paired_ratio_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, *,
     if xa.size < 2 or xa.size != xb.size or np.any(xa <= 0) or np.any(xb <= 0):
         return None
     logr = (np.log(xb) - np.log(xa))[None, :]
-    bounds = paired_log(logr, np.random.default_rng(seed), margin=margin)
+    bounds = paired_log(logr, np.random.default_rng(seed), margin=margin, alpha=alpha)
     return _estimate(bounds, "paired", int(xa.size))
 
 
 def ratio_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, *,
-             margin: float = 0.05) -> RatioEstimate | None:
+             margin: float = 0.05, alpha: float = 0.05) -> RatioEstimate | None:
     """Unpaired ``median(b) / median(a)``, arms resampled independently.
 
     Returns None when an arm has fewer than 2 values or a median is ≤ 0. With values ≤ 0 (no
@@ -211,7 +211,8 @@ def ratio_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, *,
     rng = np.random.default_rng(seed)
     n = int(min(xa.size, xb.size))
     if np.all(xa > 0) and np.all(xb > 0):
-        bounds = unpaired_log(np.log(xa)[None, :], np.log(xb)[None, :], rng, margin=margin)
+        bounds = unpaired_log(np.log(xa)[None, :], np.log(xb)[None, :], rng, margin=margin,
+                              alpha=alpha)
         return _estimate(bounds, "unpaired", n)
     ia = rng.integers(0, xa.size, size=(N_RESAMPLES, xa.size))
     ib = rng.integers(0, xb.size, size=(N_RESAMPLES, xb.size))
@@ -219,7 +220,7 @@ def ratio_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, *,
         dist = np.log(np.median(xb[ib], axis=1) / np.median(xa[ia], axis=1))
     # a zero median gives a ratio of 0 or ∞ (kept, as ±1e12), both zero a ratio of 1
     dist = np.nan_to_num(dist, nan=0.0, posinf=27.6, neginf=-27.6)[None, :]
-    lo95, hi95, lo90, hi90, p, p_tost = (float(x[0]) for x in _boot_part(dist, margin))
+    lo95, hi95, lo90, hi90, p, p_tost = (float(x[0]) for x in _boot_part(dist, margin, alpha))
     p_welch = float(np.nan_to_num(sps.ttest_ind(xa, xb, equal_var=False).pvalue, nan=1.0))
     ratio = float(np.median(xb) / np.median(xa))
     return RatioEstimate(ratio, math.exp(lo95), math.exp(hi95), max(p, p_welch), math.exp(lo90),

@@ -60,6 +60,14 @@ def interval(lo_pct: float, hi_pct: float) -> str:
     return f"[{pct(lo_pct)} %, {pct(hi_pct)} %]"
 
 
+def level(c: Mapping[str, Any], which: str = "ci") -> str:
+    """``95 %`` (or ``99.5 %`` in a ``--precision`` run) for a comparison's ``ci``; the
+    equivalence interval ``ci90`` is ``1 − 2α`` (``90 %``)."""
+    alpha = float(c.get("alpha", 0.05))
+    value = (1 - (2 * alpha if which == "ci90" else alpha)) * 100
+    return f"{value:g} %"
+
+
 def change_text(c: Mapping[str, Any]) -> str:
     """``−7.0 % [−9.7 %, +4.9 %]``: the estimate with its real, asymmetric 95 % CI."""
     lo, hi = c["ci_pct"]
@@ -182,7 +190,7 @@ def sentence(c: Mapping[str, Any]) -> str:
     if kind == "equivalent":
         lo, hi = ((x - 1.0) * 100 for x in c["ci90"])
         return (f"{rt} is within \u00b1{_margin(c)} % of {c['baseline']} on {label} "
-                f"(90 % CI {interval(lo, hi)})")
+                f"({level(c, 'ci90')} CI {interval(lo, hi)})")
     text = f"{rt}: inconclusive on {label} ({change_text(c)})"
     lo, hi = c["ci"]
     if (lo > 1.0 or hi < 1.0) and not c.get("primary"):

@@ -111,6 +111,7 @@ def markdown(data: RunData) -> str:
     metrics = list(a.get("metrics") or [])
     primary = a.get("primary") or (metrics[0]["name"] if metrics else None)
     config = data.manifest.get("config") or {}
+    ci = f"{(1 - float(a.get('alpha', 0.05))) * 100:g} %"
     lines = [
         f"### isobench: {config.get('workload', '?')} — runtimes vs {baseline}",
         "",
@@ -120,7 +121,7 @@ def markdown(data: RunData) -> str:
     meta = next((m for m in metrics if m["name"] == primary), None)
     if meta is not None:
         unit = meta.get("unit", "")
-        lines += [f"| runtime | {_md(meta['label'])} (median) | change vs {baseline} [95 % CI] "
+        lines += [f"| runtime | {_md(meta['label'])} (median) | change vs {baseline} [{ci} CI] "
                   "| verdict |", "|---|---:|---:|---|"]
         for rt in a.get("runtimes", []):
             entry = a["per_runtime"].get(rt, {}).get("metrics", {}).get(primary)
@@ -137,7 +138,7 @@ def markdown(data: RunData) -> str:
     others = [m for m in metrics if m["name"] != primary]
     compared = [rt for rt in a.get("runtimes", []) if rt != baseline]
     if others and compared:
-        lines += ["", "<details><summary>other metrics (change vs baseline, 95 % CI)</summary>",
+        lines += ["", f"<details><summary>other metrics (change vs baseline, {ci} CI)</summary>",
                   "", "| metric | " + " | ".join(
                       _md(f"{rt} (emulated)" if rt in a.get("emulated", []) else rt)
                       for rt in compared) + " |",

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from isobench.analysis.verdicts import level
 from isobench.report import fmt, plots
 from isobench.report.rundata import RunData, image_size, load_run
 from isobench.stats import (
@@ -167,7 +168,7 @@ def _summary_cards(a: Mapping[str, Any]) -> str:
         cards.append(
             f"<div class=\"card {KIND_CLASS[kind]}\"><div class=\"rt\">{e(rt)}</div>"
             f"<div class=\"big\">{e(big)}</div><div class=\"sub\">"
-            + (f"{e(ci)} 95 % CI \u00b7 " if ci else "")
+            + (f"{e(ci)} {e(level(comp))} CI \u00b7 " if ci and comp else "")
             + f"{e(label)} vs {e(a['baseline'])}</div><div class=\"line\">{e(line)}</div></div>"
         )
     return f"<div class=\"cards\">{''.join(cards)}</div>" if cards else ""
@@ -220,7 +221,8 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
         rows.append(f"<tr>{''.join(cells)}</tr>")
     legend = (
         "<p class=\"legend\">Median of the trials; below it the ratio to "
-        f"<b>{e(a['baseline'])}</b> with its 95 % CI. <span class=\"better\">green</span> "
+        f"<b>{e(a['baseline'])}</b> with its {(1 - a.get('alpha', 0.05)) * 100:g} % CI. "
+        "<span class=\"better\">green</span> "
         "better, <span class=\"worse\">red</span> worse (primary: CI excludes 1; secondaries: "
         "also after Holm), <span class=\"ns\">grey</span> equivalent or inconclusive, "
         "<span class=\"emulated\">yellow</span> emulated \u2014 no verdict. Hover a cell for "

@@ -331,7 +331,8 @@ def change_chart(analysis: Mapping[str, Any]) -> str | None:
     ax.set_yticks(range(len(comps)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+g} %"))
-    ax.set_xlabel(f"change vs {analysis['baseline']}, % (95 % CI; band: \u00b1{margin:g} % "
+    ci = f"{(1 - float(analysis.get('alpha', 0.05))) * 100:g} %"
+    ax.set_xlabel(f"change vs {analysis['baseline']}, % ({ci} CI; band: \u00b1{margin:g} % "
                   "margin)")
     ax.set_title("Every comparison: change vs the baseline", loc="left")
     ax.grid(axis="y", visible=False)

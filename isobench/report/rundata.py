@@ -46,6 +46,7 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
         emulated=emulated_from_manifest(manifest),
         primary=config.get("primary"),
         margin=float(config.get("margin", DEFAULT_MARGIN)),
+        alpha=float(config.get("alpha", 0.05)),
     )
     samples = usable_samples(store.samples(), trials) if with_samples else []
     return RunData(run_dir, manifest, trials, samples, analysis)

@@ -64,16 +64,19 @@ def test_real_v1_cgroup_is_preferred(need_root: None) -> None:
         d.mkdir()
     # the child allocates only once it is in the cgroup: cgroup v1 does not move the charge of
     # pages touched before (memory.move_charge_at_immigrate is off)
+    # the child says when its 1 s of CPU is spent, so a busy host only makes the test slower,
+    # never wrong (a fixed sleep would stop the samplers before the work is done)
     code = (
         "import sys, time\nsys.stdin.readline()\nb = bytearray(b'1') * (64 << 20)\n"
-        "while time.process_time() < 1.0: pass\ntime.sleep(30)"
+        "while time.process_time() < 1.0: pass\nprint('done', flush=True)\ntime.sleep(60)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         for d in dirs.values():
             (d / "cgroup.procs").write_text(str(proc.pid))
         assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
+        proc.stdin.write("go\n")
         proc.stdin.flush()
         inst = Instance(
             runtime="native", host_port=1, launched_at=0.0, pids=[proc.pid], cgroups=dirs
@@ -81,7 +84,9 @@ def test_real_v1_cgroup_is_preferred(need_root: None) -> None:
         cpu, mem = CpuSampler(inst, interval=0.3), MemorySampler(inst, interval=0.3)
         cpu.start()
         mem.start()
-        time.sleep(2.5)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "done"
+        time.sleep(0.7)  # at least two more polls after the work
         cpu.stop()
         mem.stop()
         s = cpu.summary()
