@@ -91,6 +91,7 @@ def test_burn_runs_on_loopback_only_and_stop_removes_everything(
              instance.facts["container"]], capture_output=True, text=True, check=True).stdout)
         assert labels["isobench.run"] == run_id
         assert labels["isobench.owner-pid"] == str(os.getpid())
+        assert labels["isobench.owner-start"].isdigit() and labels["isobench.owner-boot"]
         overlay = Path(instance.facts["overlay"])
         assert overlay in {Path(m) for m in mounts_containing(overlay.parent.name)}
         assert not (Path(burn_rootfs.rootfs) / "run" / ".containerenv").exists()
@@ -153,3 +154,46 @@ def test_leftovers_remove_a_dead_runs_container_and_overlay(
         _assert_nothing_left(run_id)
     finally:
         runtime.stop(instance)
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIMES))
+def test_telemetry_sees_the_workload_conmon_and_every_byte(
+    name: str, need_podman: None, burn_rootfs: Artifacts, tmp_path: Path
+) -> None:
+    """Known costs (a 1 s burn, a 2 MB payload) show up; conmon is overhead, not the instance.
+
+    Bounds: the burn busy-loops for 1 s of wall time, so the cgroup sees at least the CPU time
+    the app itself reports; the payload crosses the port counter once (IP headers add < 5 %).
+    """
+    from isobench.telemetry.session import TelemetrySession
+
+    runtime = RUNTIMES[name](RuntimeContext(work_dir=tmp_path, run_id=f"t-{name}-tm"))
+    instance = runtime.start(burn_rootfs, BurnWorkload().launch_spec(), Resources(), free_port())
+    payload = 2_000_000
+    try:
+        wait_ready(runtime, instance)
+        session = TelemetrySession(instance, interval=0.5, labels={"runtime": name, "trial": 0})
+        session.start()
+        try:
+            time.sleep(0.6)
+            burned = get_json(instance.endpoint + "/burn?seconds=1")
+            import urllib.request
+
+            with urllib.request.urlopen(instance.endpoint + f"/payload?bytes={payload}",
+                                        timeout=30) as resp:
+                assert len(resp.read()) == payload
+            time.sleep(0.6)
+        finally:
+            session.stop()
+        s = session.summary()
+        print(f"\n[bench] {name}", {k: round(v, 3) for k, v in sorted(s.items())
+                                    if k.startswith(("cpu_s", "cpu_o", "net_"))})
+        assert s["cpu_source_cgroup"] == 1.0
+        assert s["cpu_seconds"] >= burned["cpu_seconds"] * 0.95, s
+        assert "cpu_overhead_seconds" in s and "cpu_daemon_seconds" not in s
+        assert s["net_source_iface"] == 0.0
+        assert payload <= s["net_tx_bytes"] <= payload * 1.05 + 20_000, s
+        assert 0 < s["net_rx_bytes"] < 20_000, s
+    finally:
+        runtime.stop(instance)
+    _assert_nothing_left(f"t-{name}-tm")

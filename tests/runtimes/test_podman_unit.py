@@ -39,7 +39,7 @@ def _argv(network: str, bind: str, port: int = 8080, **resources: object) -> lis
     return run_argv("isobench-r1-x", Path("/run/isobench/podman/x/merged"), spec,
                     Resources(**resources),  # type: ignore[arg-type]
                     network=network, host_port=port, ulimits=ULIMITS,
-                    labels=container_labels("r1", 4242, "podman-" + network))
+                    labels=container_labels("r1", 4242, "podman-" + network, 777, "b00t"))
 
 
 def _pairs(argv: list[str]) -> set[tuple[str, str]]:
@@ -59,6 +59,8 @@ def test_bridge_argv_publishes_on_loopback_only_and_fixes_the_host_quirks() -> N
     assert ("--label", "isobench.run=r1") in pairs
     assert ("--label", "isobench.owner-pid=4242") in pairs
     assert ("--label", "isobench=1") in pairs
+    assert ("--label", "isobench.owner-start=777") in pairs
+    assert ("--label", "isobench.owner-boot=b00t") in pairs
     assert ("--workdir", WORKLOAD_DIR) in pairs and ("--user", "nobody") in pairs
     assert ("--tmpfs", "/tmp") in pairs
     assert ("--env", "ISOBENCH_MARKER=hello-8080") in pairs

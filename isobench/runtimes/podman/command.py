@@ -89,10 +89,18 @@ def container_ulimits(
 # --- labels and the run command -----------------------------------------------------------------
 
 
-def container_labels(run_id: str, owner_pid: int, runtime: str) -> dict[str, str]:
-    """The labels every container carries (``isobench clean`` finds leftovers by them)."""
-    return {LABEL: "1", f"{LABEL}.run": run_id, f"{LABEL}.owner-pid": str(owner_pid),
-            f"{LABEL}.runtime": runtime}
+def container_labels(run_id: str, owner_pid: int, runtime: str, owner_start: int | None = None,
+                     owner_boot: str = "") -> dict[str, str]:
+    """The labels every container carries, set at create time (``isobench clean`` finds leftovers
+    by them): its run and its owner (pid, and when known the pid's start time in clock ticks and
+    the boot id, so a reused pid is not taken for the owner)."""
+    labels = {LABEL: "1", f"{LABEL}.created-by": "isobench", f"{LABEL}.run": run_id,
+              f"{LABEL}.owner-pid": str(owner_pid), f"{LABEL}.runtime": runtime}
+    if owner_start is not None:
+        labels[f"{LABEL}.owner-start"] = str(owner_start)
+    if owner_boot:
+        labels[f"{LABEL}.owner-boot"] = owner_boot
+    return labels
 
 
 def run_argv(name: str, rootfs: Path, spec: LaunchSpec, resources: Resources, *, network: str,

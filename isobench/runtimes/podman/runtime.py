@@ -56,6 +56,7 @@ from isobench.runtimes.podman.command import (
     run_argv,
     stderr_tail,
 )
+from isobench.telemetry import procfs
 from isobench.workloads.base import LaunchSpec
 
 
@@ -63,6 +64,15 @@ def podman_state_dir() -> Path:
     path = paths.state_dir() / "podman"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def owner(run_id: str) -> dict[str, Any]:
+    """This process as the owner of what it creates: pid, start time (clock ticks), boot id."""
+    pid = os.getpid()
+    stat = procfs.pid_stat(pid)
+    boot = procfs.read_text("/proc/sys/kernel/random/boot_id") or ""
+    return {"pid": pid, "start": stat.starttime if stat else None, "boot": boot.strip(),
+            "run_id": run_id}
 
 
 def mount_overlay(rootfs: Path, inst_dir: Path, runner: CommandRunner) -> Path:
@@ -206,16 +216,18 @@ class PodmanRuntime(Runtime):
         name = f"{LABEL}-{self.ctx.run_id}-{self.name}-{uuid.uuid4().hex[:8]}"
         inst_dir = podman_state_dir() / name
         state_file = podman_state_dir() / f"{name}.json"
+        me = owner(self.ctx.run_id)
         state: dict[str, Any] = {"id": name, "container": name, "dir": str(inst_dir),
                                  "state_file": str(state_file), "run_id": self.ctx.run_id,
-                                 "owner_pid": os.getpid(), "runtime": self.name}
+                                 "owner": me, "runtime": self.name}
         atomic_write_json(state_file, state)
         ulimits = container_ulimits()
         try:
             merged = mount_overlay(rootfs, inst_dir, runner)
             argv = run_argv(name, merged, rendered, resources, network=self.network,
                             host_port=host_port, ulimits=ulimits,
-                            labels=container_labels(self.ctx.run_id, os.getpid(), self.name))
+                            labels=container_labels(self.ctx.run_id, me["pid"], self.name,
+                                                    me["start"], me["boot"]))
             launched = time.monotonic()
             result = runner.run(argv, check=False, timeout=120)
             if not result.ok:
