@@ -8,8 +8,8 @@ What this host kind needs for rootful Podman to run at all is fixed here, once, 
 * explicit ``--ulimit nofile=S:H --ulimit nproc=S:H``: Podman asks runc for limits above the hard
   limits a process may set here (``error setting rlimit type 7``). The container gets the limits
   isobench itself runs with, as the native process (which inherits them) and a Docker container
-  (which inherits dockerd's) do; nproc is capped at ``kernel.pid_max``, the most conmon may hand
-  on here.
+  (which inherits dockerd's) do. nproc is capped at ``kernel.pid_max``: conmon ran with an nproc
+  hard limit of 32768 (this host's pid_max) and any higher value failed (``rlimit type 6``).
 """
 
 from __future__ import annotations
