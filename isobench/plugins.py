@@ -17,6 +17,8 @@ RUNTIMES: dict[str, str] = {
     "docker-bridge": "isobench.runtimes.docker:DockerBridgeRuntime",
     "docker-host": "isobench.runtimes.docker:DockerHostRuntime",
     "gvisor": "isobench.runtimes.docker:GvisorRuntime",
+    "podman-bridge": "isobench.runtimes.podman:PodmanBridgeRuntime",
+    "podman-host": "isobench.runtimes.podman:PodmanHostRuntime",
     "vm": "isobench.runtimes.qemu:QemuRuntime",
 }
 

@@ -30,6 +30,8 @@ need=(
   "runsc:runsc"
   "pg_ctlcluster:postgresql"
   "nft:nftables"
+  "podman:podman"
+  "/usr/lib/podman/netavark:netavark"
 )
 missing=()
 for item in "${need[@]}"; do

@@ -1,9 +1,11 @@
 """Exact byte/packet counters for one TCP port on loopback, with an nftables table of our own.
 
-Each counter set is a table ``inet isobench_tm_<pid>_<n>`` holding two named counters and a chain
-on the ``input`` hook. On loopback every packet passes ``output`` then ``input``, so counting on
-``input`` only sees each packet once: ``tcp dport PORT`` is what clients sent to the instance (its
-rx), ``tcp sport PORT`` what it answered (its tx). Counters count whole IP packets (headers
+Each counter set is a table ``inet isobench_tm_<pid>_<n>`` holding two named counters. On loopback
+every packet passes ``output`` then ``input``; each direction is counted once, where the client
+sees it, so a port that NAT hands on to a container (Podman/netavark DNAT) counts the same packets:
+what clients sent (``tcp dport PORT``, the instance's rx) on ``output`` before NAT rewrites it,
+and what the instance answered (``saddr`` loopback, ``tcp sport PORT``, its tx) on ``input`` after
+NAT restored the reply's loopback source. Counters count whole IP packets (headers
 included), as interface statistics do. Reading uses libnftables through ctypes (no fork per
 poll); the ``nft`` command is the fallback. ``close()`` deletes the table; ``leftovers()`` removes
 tables whose owner (recorded in ``state_dir()/nft``) died before it could (``isobench clean``).
@@ -132,9 +134,11 @@ class PortCounter:
             f"add table inet {self.table}\n"
             f"add counter inet {self.table} rx\n"
             f"add counter inet {self.table} tx\n"
-            f"add chain inet {self.table} c {{ type filter hook input priority -300 ; }}\n"
-            f'add rule inet {self.table} c iif "lo" tcp dport {p} counter name "rx"\n'
-            f'add rule inet {self.table} c iif "lo" tcp sport {p} counter name "tx"\n'
+            f"add chain inet {self.table} o {{ type filter hook output priority -300 ; }}\n"
+            f'add rule inet {self.table} o oif "lo" tcp dport {p} counter name "rx"\n'
+            f"add chain inet {self.table} c {{ type filter hook input priority 300 ; }}\n"
+            f'add rule inet {self.table} c ip saddr 127.0.0.1 tcp sport {p} counter name "tx"\n'
+            f'add rule inet {self.table} c ip6 saddr ::1 tcp sport {p} counter name "tx"\n'
         )
         self._open = True  # a half-created table is removed by close() too
         with contextlib.suppress(OSError):  # recorded before it exists: `clean` sees its owner
