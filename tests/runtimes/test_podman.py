@@ -144,13 +144,14 @@ def test_leftovers_remove_a_dead_runs_container_and_overlay(
     need_podman: None, burn_rootfs: Artifacts, tmp_path: Path
 ) -> None:
     from isobench.proc import SubprocessRunner
+    from isobench.runtimes.cleanup import only_run
 
     run_id = "t-podman-left"
     runtime = PodmanHostRuntime(RuntimeContext(work_dir=tmp_path, run_id=run_id))
     instance = runtime.start(burn_rootfs, BurnWorkload().launch_spec(), Resources(), free_port())
     try:
-        done = PodmanRuntime.leftovers(lambda run: run != run_id, SubprocessRunner())
-        assert any(instance.facts["container"] in line for line in done), done
+        done = PodmanRuntime.leftovers(only_run(run_id), SubprocessRunner())
+        assert any(instance.facts["container"] in line for line in done.removed), done
         _assert_nothing_left(run_id)
     finally:
         runtime.stop(instance)

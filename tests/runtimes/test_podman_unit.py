@@ -12,6 +12,7 @@ import pytest
 from isobench import plugins
 from isobench.errors import StartError
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
+from isobench.locks import Owner
 from isobench.netutil import free_port
 from isobench.proc import CommandResult, FakeRunner, SubprocessRunner
 from isobench.results import atomic_write_json
@@ -39,7 +40,7 @@ def _argv(network: str, bind: str, port: int = 8080, **resources: object) -> lis
     return run_argv("isobench-r1-x", Path("/run/isobench/podman/x/merged"), spec,
                     Resources(**resources),  # type: ignore[arg-type]
                     network=network, host_port=port, ulimits=ULIMITS,
-                    labels=container_labels("r1", 4242, "podman-" + network, 777, "b00t"))
+                    labels=container_labels(Owner(4242, 777, "b00t", "r1"), "podman-" + network))
 
 
 def _pairs(argv: list[str]) -> set[tuple[str, str]]:
@@ -58,7 +59,7 @@ def test_bridge_argv_publishes_on_loopback_only_and_fixes_the_host_quirks() -> N
     assert ("--pids-limit", "-1") in pairs
     assert ("--label", "isobench.run=r1") in pairs
     assert ("--label", "isobench.owner-pid=4242") in pairs
-    assert ("--label", "isobench=1") in pairs
+    assert ("--label", "isobench.created-by=isobench") in pairs
     assert ("--label", "isobench.owner-start=777") in pairs
     assert ("--label", "isobench.owner-boot=b00t") in pairs
     assert ("--workdir", WORKLOAD_DIR) in pairs and ("--user", "nobody") in pairs
@@ -184,30 +185,37 @@ def test_failed_run_removes_container_and_overlay_and_says_why(state_dir: Path,
     assert list(state_dir.iterdir()) == []  # instance dir and state file removed
 
 
+def _live(owner: Owner | None) -> bool:
+    """The fake clean's idea of a live owner: the run called "live"."""
+    return owner is not None and owner.run_id == "live"
+
+
 def test_leftovers_remove_only_dead_runs(state_dir: Path) -> None:
+    owners = {run: Owner(100 + i, 5, "b00t", run) for i, run in enumerate(("dead", "live"))}
     rows = [{"Id": "aaa", "Names": ["isobench-dead-podman-host-1"],
-             "Labels": {"isobench.run": "dead"}},
+             "Labels": owners["dead"].labels()},
             {"Id": "bbb", "Names": ["isobench-live-podman-host-1"],
-             "Labels": {"isobench.run": "live"}}]
+             "Labels": owners["live"].labels()}]
     for run in ("dead", "live"):
         inst = state_dir / f"isobench-{run}-podman-host-1"
         (inst / "upper").mkdir(parents=True)
         atomic_write_json(state_dir / f"{inst.name}.json",
                           {"id": inst.name, "container": inst.name, "dir": str(inst),
-                           "run_id": run})
+                           "run_id": run, "owner": owners[run].to_json()})
     fake = RmRunner({"podman --runtime runc --cgroup-manager cgroupfs ps": (0, json.dumps(rows))})
-    done = PodmanBridgeRuntime.leftovers(lambda run: run == "live", fake)
+    done = PodmanBridgeRuntime.leftovers(_live, fake)
     removed = [c[-1] for c in fake.calls if c[5:7] == ("rm", "-f")]
     assert removed == ["aaa", "isobench-dead-podman-host-1"]
-    assert done[0] == "podman container isobench-dead-podman-host-1 (run dead)"
-    assert done[1].startswith("podman isobench-dead-podman-host-1: ")
-    assert len(done) == 2
+    assert done.removed[0] == "podman container isobench-dead-podman-host-1 of run dead"
+    assert done.removed[1].startswith("podman instance isobench-dead-podman-host-1: ")
+    assert len(done.removed) == 2 and len(done.kept) == 2 and not done.unchecked
     assert [s["run_id"] for s in load_states()] == ["live"]
     assert (state_dir / "isobench-live-podman-host-1" / "upper").is_dir()
     assert not (state_dir / "isobench-dead-podman-host-1").exists()
-    assert PodmanBridgeRuntime.leftovers(lambda run: run == "live", RmRunner({
+    again = PodmanBridgeRuntime.leftovers(_live, RmRunner({
         "podman --runtime runc --cgroup-manager cgroupfs ps": (0, "[]"),
-        "podman --runtime runc --cgroup-manager cgroupfs rm": (1, "no such container")})) == []
+        "podman --runtime runc --cgroup-manager cgroupfs rm": (1, "no such container")}))
+    assert not again.removed
 
 
 def test_leftovers_without_podman_still_undo_recorded_overlays(state_dir: Path) -> None:
@@ -221,6 +229,7 @@ def test_leftovers_without_podman_still_undo_recorded_overlays(state_dir: Path) 
     inst.mkdir()
     atomic_write_json(state_dir / f"{inst.name}.json",
                       {"id": inst.name, "dir": str(inst), "run_id": "gone"})
-    done = PodmanBridgeRuntime.leftovers(lambda run: False, NoPodman())
-    assert done == [f"podman {inst.name}: removed {inst}"]
+    done = PodmanBridgeRuntime.leftovers(lambda owner: False, NoPodman())
+    assert done.removed == [f"podman instance {inst.name}: removed {inst}"]
+    assert not done.unchecked
     assert load_states() == []

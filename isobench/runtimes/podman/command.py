@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import resource
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isobench.locks import Owner
 from isobench.paths import LABEL
 from isobench.runtimes.base import Resources
 from isobench.runtimes.native import DEFAULT_PATH
@@ -89,18 +90,11 @@ def container_ulimits(
 # --- labels and the run command -----------------------------------------------------------------
 
 
-def container_labels(run_id: str, owner_pid: int, runtime: str, owner_start: int | None = None,
-                     owner_boot: str = "") -> dict[str, str]:
+def container_labels(owner: Owner, runtime: str) -> dict[str, str]:
     """The labels every container carries, set at create time (``isobench clean`` finds leftovers
-    by them): its run and its owner (pid, and when known the pid's start time in clock ticks and
-    the boot id, so a reused pid is not taken for the owner)."""
-    labels = {LABEL: "1", f"{LABEL}.created-by": "isobench", f"{LABEL}.run": run_id,
-              f"{LABEL}.owner-pid": str(owner_pid), f"{LABEL}.runtime": runtime}
-    if owner_start is not None:
-        labels[f"{LABEL}.owner-start"] = str(owner_start)
-    if owner_boot:
-        labels[f"{LABEL}.owner-boot"] = owner_boot
-    return labels
+    by them): its run and its owner (pid, the pid's start time and the boot id, so a reused pid
+    is not taken for the owner), as for Docker containers (``Owner.labels``)."""
+    return {**owner.labels(), f"{LABEL}.runtime": runtime}
 
 
 def run_argv(name: str, rootfs: Path, spec: LaunchSpec, resources: Resources, *, network: str,
@@ -156,6 +150,7 @@ class Labelled:
     id: str
     name: str
     run_id: str
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_ps_json(text: str) -> list[Labelled]:
@@ -172,7 +167,8 @@ def parse_ps_json(text: str) -> list[Labelled]:
             continue
         names = row.get("Names") or []
         found.append(Labelled(id=str(row.get("Id", "")), run_id=str(run_id),
-                              name=str(names[0] if names else row.get("Id", ""))))
+                              name=str(names[0] if names else row.get("Id", "")),
+                              labels={str(k): str(v) for k, v in labels.items()}))
     return found
 
 

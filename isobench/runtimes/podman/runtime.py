@@ -25,7 +25,6 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,12 +34,14 @@ from isobench import paths
 from isobench.errors import StartError
 from isobench.images.rootfs import mounts_under, remove_tree, unmount_all
 from isobench.images.spec import Artifacts
+from isobench.locks import Owner
 from isobench.netutil import ensure_port_free
 from isobench.paths import LABEL
 from isobench.proc import CommandRunner
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CONTROLLERS, cgroup_dirs, v1_mounts
+from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.docker import host_veth
 from isobench.runtimes.podman.command import (
     CGROUP_MANAGER,
@@ -56,7 +57,6 @@ from isobench.runtimes.podman.command import (
     run_argv,
     stderr_tail,
 )
-from isobench.telemetry import procfs
 from isobench.workloads.base import LaunchSpec
 
 
@@ -64,15 +64,6 @@ def podman_state_dir() -> Path:
     path = paths.state_dir() / "podman"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def owner(run_id: str) -> dict[str, Any]:
-    """This process as the owner of what it creates: pid, start time (clock ticks), boot id."""
-    pid = os.getpid()
-    stat = procfs.pid_stat(pid)
-    boot = procfs.read_text("/proc/sys/kernel/random/boot_id") or ""
-    return {"pid": pid, "start": stat.starttime if stat else None, "boot": boot.strip(),
-            "run_id": run_id}
 
 
 def mount_overlay(rootfs: Path, inst_dir: Path, runner: CommandRunner) -> Path:
@@ -216,18 +207,17 @@ class PodmanRuntime(Runtime):
         name = f"{LABEL}-{self.ctx.run_id}-{self.name}-{uuid.uuid4().hex[:8]}"
         inst_dir = podman_state_dir() / name
         state_file = podman_state_dir() / f"{name}.json"
-        me = owner(self.ctx.run_id)
+        me = Owner.current(self.ctx.run_id)
         state: dict[str, Any] = {"id": name, "container": name, "dir": str(inst_dir),
                                  "state_file": str(state_file), "run_id": self.ctx.run_id,
-                                 "owner": me, "runtime": self.name}
+                                 "owner": me.to_json(), "runtime": self.name}
         atomic_write_json(state_file, state)
         ulimits = container_ulimits()
         try:
             merged = mount_overlay(rootfs, inst_dir, runner)
             argv = run_argv(name, merged, rendered, resources, network=self.network,
                             host_port=host_port, ulimits=ulimits,
-                            labels=container_labels(self.ctx.run_id, me["pid"], self.name,
-                                                    me["start"], me["boot"]))
+                            labels=container_labels(me, self.name))
             launched = time.monotonic()
             result = runner.run(argv, check=False, timeout=120)
             if not result.ok:
@@ -334,26 +324,33 @@ class PodmanRuntime(Runtime):
     # --- leftovers of killed runs ---------------------------------------------------------------
 
     @classmethod
-    def leftovers(cls, live: Callable[[str], bool], runner: CommandRunner) -> list[str]:
-        """Remove podman containers (label ``isobench.run``) and overlay instances of runs for
-        which ``live(run_id)`` is False; one line per thing removed. Never raises when podman is
-        not installed (then only the recorded overlays are undone)."""
-        done: list[str] = []
+    def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned:
+        """Remove podman containers and overlay instances whose owner died (see
+        ``isobench.runtimes.cleanup``); the owner is in a container's labels and in the state
+        record. Never raises when podman is not installed (then only recorded overlays are
+        undone)."""
+        done = Cleaned()
         found = None
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # not installed: no podman container can exist
             found = runner.run(podman("ps", "-a", "--filter", f"label={LABEL}.run",
                                       "--format", "json"), check=False, timeout=60)
+        if found is not None and not found.ok:
+            done.unchecked.append("podman: `podman ps` failed — containers not checked")
         for container in parse_ps_json(found.stdout) if found is not None and found.ok else []:
-            if live(container.run_id):
+            what = f"podman container {container.name}"
+            if done.keeps(what, Owner.from_labels(container.labels), live):
                 continue
             if runner.run(podman("rm", "-f", "-t", "0", container.id), check=False,
                           timeout=120).ok:
-                done.append(f"podman container {container.name} (run {container.run_id})")
+                done.removed.append(f"{what} of run {container.run_id}")
+            else:
+                done.unchecked.append(f"{what}: podman rm failed")
         for state in load_states():
-            if live(str(state.get("run_id"))):
+            what = f"podman instance {state.get('id')}"
+            if done.keeps(what, Owner.from_json(state.get("owner")), live):
                 continue
             steps = teardown(state, runner)
-            done.append(f"podman {state.get('id')}: " + (", ".join(steps) or "state removed"))
+            done.removed.append(f"{what}: " + (", ".join(steps) or "state removed"))
         return done
 
 
