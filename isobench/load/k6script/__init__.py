@@ -78,9 +78,11 @@ def translate(source: str, *, filename: str = "script.js",
         exec_name = str(sc.get("exec", "default"))
         fn = mod.function(exec_name)
         if fn is None:
-            raise refuse(filename, opt_node if not shortcut else None,
-                         f"scenario {name!r} runs {exec_name}(), which the script does not "
-                         f"export", f"export function {exec_name}() {{...}}", verb="")
+            at = opt_node or {"loc": {"start": {"line": 1, "column": 0}}}
+            decl = "export default function" if exec_name == "default" else \
+                f"export function {exec_name}"
+            raise refuse(filename, at, f"scenario {name!r} runs {exec_name}(), which the script "
+                                       f"does not export", f"{decl} () {{...}}", verb="")
         scen_env = {**base_env, **{k: to_string(v) for k, v in (sc.get("env") or {}).items()}}
         sev = Evaluator(mod, scen_env) if sc.get("env") else ev
         tr = IterationTranslator(sev, user_agent=values.get("userAgent")).translate(fn)

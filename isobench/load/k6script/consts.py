@@ -324,6 +324,11 @@ class Evaluator:
                 return to_string(v)
             n = _to_number(v)
             return num(float(int(n)) if callee == "parseInt" and math.isfinite(n) else n)
+        root = node["callee"]
+        while root.get("type") == "MemberExpression":
+            root = root["object"]
+        if root.get("type") == "Identifier" and root["name"] in self.mod.bindings:
+            self._name(root, root["name"], local, role)  # e.g. a custom metric: name its module
         raise self._refuse(node, f"a {role} computed at run time ({self.mod.snippet(node)})",
                            role)
 
