@@ -101,7 +101,8 @@ class Plan:
                 if any(kind != "status" and kind != "max_duration" for kind, _ in conds):
                     cr.needs_body = True
                 if ck.name is not None:  # one named check: all its conditions must hold
-                    cr.checks.append((store.add_check(ck.name, rid), "all", conds))
+                    kind, arg = conds[0] if len(conds) == 1 else ("all", conds)
+                    cr.checks.append((store.add_check(ck.name, rid), kind, arg))
                     continue
                 for kind, arg in conds:
                     cr.checks.append((store.add_check(f"{req.label}: {_check_label(kind, arg)}",
