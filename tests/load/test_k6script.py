@@ -278,6 +278,12 @@ def test_refused_options() -> None:
     assert "the executor 'externally-controlled'" in msg
 
 
+def test_a_timeout_on_some_requests_only_is_refused() -> None:
+    src = HEAD + ("export default function () {\n  http.get('http://x/', { timeout: '1s' });\n"
+                  "  http.get('http://x/b');\n}\n")
+    assert "requests with different timeouts in scenario 'default'" in refusal(src)
+
+
 def test_syntax_beyond_es2017_and_garbage_are_one_line_errors() -> None:
     msg = refusal("const a = __ENV.A ?? 'x';\n")
     assert msg.startswith("k6 script t.js line 1:") and "cannot be parsed" in msg

@@ -91,6 +91,8 @@ def translate(source: str, *, filename: str = "script.js",
                          f"keep one server in the script, or {RUN_K6}")
         origin = origin or tr.origin
         out = reader.normalise(name, sc)
+        if tr.timeouts and tr.timed < len(tr.requests):
+            tr.timeouts.add(60.0)  # k6's default for the requests without one
         if len(tr.timeouts) > 1:
             raise refuse(filename, fn, f"requests with different timeouts in scenario {name!r}",
                          f"give them one timeout, or {RUN_K6}")

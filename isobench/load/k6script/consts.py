@@ -154,7 +154,7 @@ class Evaluator:
         elif name in ("NaN", "Infinity"):
             return math.nan if name == "NaN" else math.inf
         elif name in ("__VU", "__ITER"):
-            raise self._refuse(node, f"a {role} that depends on {name}", role)
+            raise self._refuse(node, f"{_a(role)} that depends on {name}", role)
         elif name in self.mod.imports:
             module, imported, _ = self.mod.imports[name]
             label = name if imported in ("default", "*") else imported
@@ -163,11 +163,11 @@ class Evaluator:
                 label = f"new {label}" if node["type"] == "NewExpression" else label
             raise refuse(self.mod.filename, node, f"{label} from '{module}'", _import_fix(module))
         elif name in self.mod.functions:
-            raise self._refuse(node, f"a {role} computed by {name}() at run time", role)
+            raise self._refuse(node, f"{_a(role)} computed by {name}() at run time", role)
         else:
-            raise self._refuse(node, f"an unknown name {name!r} in a {role}", role)
+            raise self._refuse(node, f"an unknown name {name!r} in {_a(role)}", role)
         if isinstance(v, Response):
-            raise self._refuse(node, f"a {role} built from an earlier response "
+            raise self._refuse(node, f"{_a(role)} built from an earlier response "
                                f"({self.mod.snippet(node)})", role)
         return v
 
@@ -177,7 +177,7 @@ class Evaluator:
         while root.get("type") in ("MemberExpression", "CallExpression"):
             root = root["object"] if root["type"] == "MemberExpression" else root["callee"]
         if root.get("type") == "Identifier" and isinstance(local.get(root["name"]), Response):
-            raise self._refuse(node, f"a {role} built from an earlier response "
+            raise self._refuse(node, f"{_a(role)} built from an earlier response "
                                f"({self.mod.snippet(node)})", role)
 
     def _global(self, name: str) -> Any:
@@ -203,7 +203,7 @@ class Evaluator:
         ev: Callable[[Node], Any] = lambda n: self._eval(n, local, role)  # noqa: E731
         if t == "Literal":
             if node.get("regex"):
-                raise self._refuse(node, f"a regular expression in a {role}", role)
+                raise self._refuse(node, f"a regular expression in {_a(role)}", role)
             return node.get("value")
         if t == "TemplateLiteral":
             out = []
@@ -218,7 +218,7 @@ class Evaluator:
             obj: dict[str, Any] = {}
             for p in node["properties"]:
                 if p.get("type") != "Property" or p.get("kind") != "init" or p.get("method"):
-                    raise self._refuse(p, f"an object member in a {role}", role)
+                    raise self._refuse(p, f"an object member in {_a(role)}", role)
                 k = p["key"]
                 key = to_string(ev(k)) if p.get("computed") else (
                     k["name"] if k["type"] == "Identifier" else to_string(k.get("value")))
@@ -249,10 +249,13 @@ class Evaluator:
             return ev(node["consequent"]) if truthy(ev(node["test"])) else ev(node["alternate"])
         if t in ("NewExpression", "CallExpression"):
             root = node["callee"]
-            while root.get("type") == "MemberExpression":
-                root = root["object"]
+            while root.get("type") in ("MemberExpression", "CallExpression"):
+                root = root["object"] if root["type"] == "MemberExpression" else root["callee"]
             if root.get("type") == "Identifier" and root["name"] in self.mod.imports \
                     and root["name"] not in local:
+                if self.mod.imports[root["name"]][0] == "k6/http" and _reads_result(node):
+                    raise self._refuse(node, f"{_a(role)} read from a response "
+                                             f"({self.mod.snippet(node)})", role)
                 self._name(node, root["name"], local, role)  # refuses, naming the module
         if t == "MemberExpression":
             self._response_chain(node, local, role)
@@ -260,7 +263,7 @@ class Evaluator:
         if t == "CallExpression":
             self._response_chain(node, local, role)
             return self._call(node, local, role)
-        raise self._refuse(node, f"a {role} computed at run time ({self.mod.snippet(node)})",
+        raise self._refuse(node, f"{_a(role)} computed at run time ({self.mod.snippet(node)})",
                            role)
 
     def _binary(self, node: Node, a: Any, b: Any, role: str) -> Any:
@@ -284,7 +287,7 @@ class Evaluator:
         if op in ("<", "<=", ">", ">=") and isinstance(a, int | float) and isinstance(
                 b, int | float):
             return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
-        raise self._refuse(node, f"the operator {op!r} in a {role}", role)
+        raise self._refuse(node, f"the operator {op!r} in {_a(role)}", role)
 
     def _member(self, node: Node, local: Mapping[str, Any], role: str) -> Any:
         obj_node, prop = node["object"], node["property"]
@@ -305,7 +308,7 @@ class Evaluator:
             if isinstance(key, int | float) and float(key).is_integer() and 0 <= key < len(obj):
                 return obj[int(key)]
             return UNDEFINED
-        raise self._refuse(node, f"a {role} computed at run time ({self.mod.snippet(node)})",
+        raise self._refuse(node, f"{_a(role)} computed at run time ({self.mod.snippet(node)})",
                            role)
 
     def _call(self, node: Node, local: Mapping[str, Any], role: str) -> Any:
@@ -314,7 +317,7 @@ class Evaluator:
         if callee == "JSON.stringify" and 1 <= len(args) <= 3:
             vals = [self._eval(a, local, role) for a in args]
             if len(vals) > 1 and vals[1] is not None and not isinstance(vals[1], Undefined):
-                raise self._refuse(node, f"JSON.stringify with a replacer in a {role}", role)
+                raise self._refuse(node, f"JSON.stringify with a replacer in {_a(role)}", role)
             return json_stringify(vals[0], vals[2] if len(vals) > 2 else None)
         if callee in ("encodeURIComponent", "String", "Number", "parseInt") and len(args) == 1:
             v = self._eval(args[0], local, role)
@@ -329,11 +332,28 @@ class Evaluator:
             root = root["object"]
         if root.get("type") == "Identifier" and root["name"] in self.mod.bindings:
             self._name(root, root["name"], local, role)  # e.g. a custom metric: name its module
-        raise self._refuse(node, f"a {role} computed at run time ({self.mod.snippet(node)})",
+        raise self._refuse(node, f"{_a(role)} computed at run time ({self.mod.snippet(node)})",
                            role)
 
 
+def _reads_result(node: Node) -> bool:
+    """``http.get(...).json()`` & co.: a call chain that goes on past an http call."""
+    inner = node["callee"]
+    while inner.get("type") == "MemberExpression":
+        inner = inner["object"]
+        if inner.get("type") == "CallExpression":
+            return True
+    return False
+
+
+def _a(role: str) -> str:
+    """``role`` with its article: "a URL", "an option"."""
+    return ("an " if role[:1] in "aeio" else "a ") + role
+
+
 def _import_fix(module: str) -> str:
+    if module in ("k6", "k6/http"):
+        return f"call it as a statement of the iteration function, or {RUN_K6}"
     if module == "k6/data":
         return f"use constant data in the script, or {RUN_K6}"
     if module == "k6/metrics":

@@ -31,6 +31,7 @@ class Translated:
     requests: list[dict[str, Any]] = field(default_factory=list)
     origin: str | None = None
     timeouts: set[float] = field(default_factory=set)
+    timed: int = 0  # requests that set a timeout
 
 
 class RequestBuilder:
@@ -109,6 +110,7 @@ class RequestBuilder:
         if "timeout" in params:
             t = params["timeout"]
             self.out.timeouts.add(t / 1000.0 if isinstance(t, int | float) else parse_duration(t))
+            self.out.timed += 1
         if params.get("responseType") == "none":
             req["_discard"] = True
 
