@@ -93,10 +93,7 @@ class Plan:
         out = []
         for req, data, rid in self.compiled[sid]:
             cr = CompiledRequest(rid=rid, data=data, sleep=req.sleep)
-            items = req.checks if isinstance(req.checks, list) else [req.checks]
-            for ck in items:
-                if ck is None:
-                    continue
+            for ck in req.checks or []:
                 conds = ck.conditions()
                 if any(kind != "status" and kind != "max_duration" for kind, _ in conds):
                     cr.needs_body = True

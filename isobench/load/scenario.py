@@ -67,6 +67,11 @@ def _think(value: Any) -> tuple[float, float]:
     return (d, d)
 
 
+def _listed(value: Any) -> Any:
+    """``checks: {...}`` is a list of one (the engine always reads a list)."""
+    return [value] if isinstance(value, Mapping) else value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 ThinkTime = Annotated[tuple[float, float], BeforeValidator(_think)]
 Executor = Literal[
@@ -138,7 +143,7 @@ class Request(_Model):
     name: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | dict[str, Any] | list[Any] | None = None
-    checks: Checks | list[Checks] | None = None
+    checks: Annotated[list[Checks] | None, BeforeValidator(_listed)] = None
     tags: dict[str, str] = Field(default_factory=dict)
     sleep: Duration = 0.0  # pause after the response, before the next request (k6's sleep())
 

@@ -66,3 +66,27 @@ def test_the_articles_script_matches_the_native_seed_scenario() -> None:
         native["executor"], native["vus"], native["duration"])
     assert ours["requests"][0]["sleep"] == native["think_time"] == 1
     assert ours["requests"][0]["path"] == "/records"  # the article's URL has no ?limit
+
+
+def test_the_engine_schema_additions() -> None:
+    """Named checks need a condition; a request's sleep takes k6 durations; a named check of
+    one condition compiles to that plain condition (no overhead over an unnamed one)."""
+    import pytest
+
+    from isobench.errors import ConfigError
+    from isobench.load.engine import Plan
+    from isobench.load.scenario import ScenarioSet
+
+    base = {"executor": "shared-iterations", "vus": 1, "iterations": 1}
+    with pytest.raises(ConfigError, match="has no condition"):
+        ScenarioSet.parse({**base, "requests": [{"path": "/", "checks": [{"name": "x"}]}]})
+    sset = ScenarioSet.parse({**base, "requests": [
+        {"path": "/", "sleep": "250ms", "checks": [{"name": "ok", "status": [200]},
+                                                   {"name": "two", "status": 200,
+                                                    "body_contains": "ok"}]}]})
+    assert sset.scenarios["default"].requests[0].sleep == 0.25  # type: ignore[index]
+    plan = Plan(sset, "http://127.0.0.1:1")
+    compiled = plan.requests_for(0, plan.new_store(0.0))[0]
+    assert [(s.name, kind) for s, kind, _ in compiled.checks] == [("ok", "status"),
+                                                                  ("two", "all")]
+    assert compiled.sleep == 0.25 and compiled.needs_body
