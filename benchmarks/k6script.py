@@ -4,8 +4,9 @@ nginx (Debian nginx-light, private config, 127.0.0.1:<free port>, one worker) se
 static file pinned to CPU 0; the engine runs pinned to CPU 1. Each round runs, in alternating
 order, (a) the k6 script below translated by :mod:`isobench.load.k6script` and (b) the
 equivalent native isobench scenario, both saturating (32 VUs, no sleep, one status check).
-Prints each run's req/s, the medians and the ratio translated/native (target >= 0.95: the
-translation must run at the engine's full speed).
+Prints each run's req/s and the engine's CPU time per request, the medians and the ratio
+translated/native (target >= 0.95: the translation must run at the engine's full speed), and
+whether the two compile to the same bytes and checks (then any difference is the host's noise).
 
 Run from the repo root:  ``.venv/bin/python benchmarks/k6script.py [--rounds 3] [--seconds 5]``
 """
@@ -13,6 +14,7 @@ Run from the repo root:  ``.venv/bin/python benchmarks/k6script.py [--rounds 3] 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 from pathlib import Path
@@ -52,11 +54,17 @@ def _plan(scenario: dict[str, Any]) -> list[tuple[bytes, list[tuple[str, Any]]]]
     return [(r.data, [(k, a) for _s, k, a in r.checks]) for r in plan.requests_for(0, store)]
 
 
-def rps(url: str, scenario: dict[str, Any], cpu: int) -> float:
+def rps(url: str, scenario: dict[str, Any], cpu: int) -> tuple[float, float]:
+    """(req/s, engine CPU µs per request): the second is far less sensitive to other load on
+    the host than the first (it counts the engine process's own user+system time)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = run_load(url, scenario, cpus=(cpu,))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     checks = r.summary["root_group"]["checks"]
     assert all(c["fails"] == 0 for c in checks), checks
-    return r.metric("http_reqs", "count") / (r.summary["state"]["testRunDurationMs"] / 1000.0)
+    n = r.metric("http_reqs", "count")
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return n / (r.summary["state"]["testRunDurationMs"] / 1000.0), cpu_s / n * 1e6
 
 
 def main() -> int:
@@ -72,15 +80,18 @@ def main() -> int:
     print(f"same compiled requests and checks as the native scenario: "
           f"{_plan(translated) == _plan(native(a.vus, a.seconds))}")
     results: dict[str, list[float]] = {"k6 script": [], "native": []}
+    cpu_us: dict[str, list[float]] = {"k6 script": [], "native": []}
     with nginx(cpu=a.server_cpu) as url:
         rps(url, native(a.vus, 3), a.load_cpu)  # warm nginx, the page cache and the CPUs
         for rnd in range(a.rounds):
             order = ["k6 script", "native"] if rnd % 2 == 0 else ["native", "k6 script"]
             for which in order:
                 sc = translated if which == "k6 script" else native(a.vus, a.seconds)
-                v = rps(url, sc, a.load_cpu)
+                v, us = rps(url, sc, a.load_cpu)
                 results[which].append(v)
-                print(f"round {rnd + 1}  {which:<10} {v:>10,.0f} req/s", flush=True)
+                cpu_us[which].append(us)
+                print(f"round {rnd + 1}  {which:<10} {v:>10,.0f} req/s  {us:6.2f} CPU µs/req",
+                      flush=True)
     k6_med = statistics.median(results["k6 script"])
     nat_med = statistics.median(results["native"])
     paired = [k / n for k, n in zip(results["k6 script"], results["native"], strict=True)]
@@ -88,6 +99,9 @@ def main() -> int:
     print(f"median      k6 script {k6_med:>10,.0f} req/s   native {nat_med:>10,.0f} req/s")
     print(f"ratio k6 script/native per round: {', '.join(f'{r:.3f}' for r in paired)}; "
           f"median {ratio:.3f} (target >= 0.95)")
+    k6_us, nat_us = statistics.median(cpu_us["k6 script"]), statistics.median(cpu_us["native"])
+    print(f"engine CPU per request (median): k6 script {k6_us:.2f} µs, native {nat_us:.2f} µs; "
+          f"throughput ratio at equal CPU {nat_us / k6_us:.3f}")
     return 0 if ratio >= 0.95 else 1
 
 
