@@ -145,7 +145,9 @@ class Request(_Model):
     body: str | dict[str, Any] | list[Any] | None = None
     checks: Annotated[list[Checks] | None, BeforeValidator(_listed)] = None
     tags: dict[str, str] = Field(default_factory=dict)
-    sleep: Duration = 0.0  # pause after the response, before the next request (k6's sleep())
+    # pause after the response, before the next request (k6's sleep()): seconds, or [min, max]
+    # drawn uniformly each time (k6's sleep(min + Math.random() * (max - min)))
+    sleep: ThinkTime = (0.0, 0.0)
 
     @model_validator(mode="after")
     def _check(self) -> Request:

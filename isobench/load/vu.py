@@ -30,7 +30,7 @@ class CompiledRequest:
     data: bytes
     checks: list[tuple[CheckStat, str, Any]] = field(default_factory=list)
     needs_body: bool = False  # checks read the body or headers
-    sleep: float = 0.0  # pause after the response (s)
+    sleep: tuple[float, float] = (0.0, 0.0)  # pause after the response (s): [min, max]
 
 
 @dataclass
@@ -242,7 +242,8 @@ class VU:
         self._next(now)
 
     def _next(self, tend: float) -> None:
-        pause = self.reqs[self.step].sleep
+        lo, hi = self.reqs[self.step].sleep
+        pause = lo if lo == hi else random.uniform(lo, hi)
         self.step += 1
         if self._think is not None:
             pause += self._think()

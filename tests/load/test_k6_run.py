@@ -84,9 +84,9 @@ def test_the_engine_schema_additions() -> None:
         {"path": "/", "sleep": "250ms", "checks": [{"name": "ok", "status": [200]},
                                                    {"name": "two", "status": 200,
                                                     "body_contains": "ok"}]}]})
-    assert sset.scenarios["default"].requests[0].sleep == 0.25  # type: ignore[index]
+    assert sset.scenarios["default"].requests[0].sleep == (0.25, 0.25)  # type: ignore[index]
     plan = Plan(sset, "http://127.0.0.1:1")
     compiled = plan.requests_for(0, plan.new_store(0.0))[0]
     assert [(s.name, kind) for s, kind, _ in compiled.checks] == [("ok", "status"),
                                                                   ("two", "all")]
-    assert compiled.sleep == 0.25 and compiled.needs_body
+    assert compiled.sleep == (0.25, 0.25) and compiled.needs_body

@@ -278,6 +278,14 @@ def test_refused_options() -> None:
     assert "the executor 'externally-controlled'" in msg
 
 
+def test_random_sleeps_become_uniform_ranges() -> None:
+    src = HEAD + ("export default function () {\n  http.get('http://x/');\n"
+                  "  sleep(1 + Math.random() * 2);\n  sleep(0.5);\n}\n")
+    assert translate(src)["requests"] == [{"method": "GET", "path": "/", "sleep": [1.5, 3.5]}]
+    src = src.replace("sleep(0.5)", "sleep(Math.random())")
+    assert "two random sleeps in a row" in refusal(src)
+
+
 def test_a_timeout_on_some_requests_only_is_refused() -> None:
     src = HEAD + ("export default function () {\n  http.get('http://x/', { timeout: '1s' });\n"
                   "  http.get('http://x/b');\n}\n")

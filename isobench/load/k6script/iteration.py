@@ -8,7 +8,8 @@ it calls with constant arguments):
   named requests), with constant URLs, bodies (strings, ``JSON.stringify(...)``, objects sent
   form-encoded as k6 does) and params (``headers``, ``tags`` (``name``), ``timeout``,
   ``responseType``, ``redirects``);
-* ``sleep(n)`` (after a request: that request's pause), ``check(res, {...})`` (see
+* ``sleep(n)`` and ``sleep(a + Math.random() * b)`` (after a request: that request's pause,
+  fixed or uniform in [a, a + b]), ``check(res, {...})`` (see
   :mod:`.checks`), ``group(name, fn)`` (requests tagged ``group: ::name``), ``console.*``;
 * ``const``/``let`` bindings of constants or responses, constant ``if`` tests, ``for`` loops
   with constant bounds and ``for (const x of CONSTANT_ARRAY)`` (unrolled, up to 1000 requests).
@@ -239,14 +240,55 @@ class IterationTranslator(RequestBuilder):
         return None
 
     def _sleep(self, expr: Node, arg: Node, local: dict[str, Any]) -> None:
-        seconds = self.ev.eval(arg, local, "sleep duration")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise self._refuse(arg, f"sleep({self.mod.snippet(arg)}) of a non-number")
+        lo, hi = self._sleep_range(arg, local)
         if not self.out.requests:
             raise self._refuse(expr, "a sleep() before the iteration's first request",
                                f"move it after the first request, or {RUN_K6}")
         last = self.out.requests[-1]
-        last["sleep"] = float(last.get("sleep", 0.0)) + float(seconds)
+        prev = last.get("sleep", 0.0)
+        plo, phi = (prev, prev) if isinstance(prev, float) else prev
+        if phi > plo and hi > lo:
+            raise self._refuse(expr, "two random sleeps in a row (their sum is not uniform)",
+                               f"use one sleep(a + Math.random() * b), or {RUN_K6}")
+        lo, hi = lo + plo, hi + phi
+        last["sleep"] = lo if lo == hi else [lo, hi]
+
+    def _sleep_range(self, arg: Node, local: dict[str, Any]) -> tuple[float, float]:
+        """``n`` → (n, n); ``a + Math.random() * b`` (any order) → (a, a + b)."""
+        terms = [arg]
+        if arg.get("type") == "BinaryExpression" and arg["operator"] == "+":
+            terms = [arg["left"], arg["right"]]
+        lo = hi = 0.0
+        for term in terms:
+            scale = self._random_scale(term, local)
+            if scale is not None:
+                if hi > lo:
+                    raise self._refuse(arg, f"a sleep of two random terms "
+                                            f"({self.mod.snippet(arg)})")
+                hi += scale
+                continue
+            seconds = self.ev.eval(term, local, "sleep duration")
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+                raise self._refuse(arg, f"sleep({self.mod.snippet(arg)}) of a non-number")
+            lo, hi = lo + seconds, hi + seconds
+        if lo < 0 or hi < lo:
+            raise self._refuse(arg, f"a negative sleep ({self.mod.snippet(arg)})")
+        return float(lo), float(hi)
+
+    def _random_scale(self, node: Node, local: dict[str, Any]) -> float | None:
+        """``Math.random()`` → 1, ``Math.random() * k`` / ``k * Math.random()`` → k."""
+        def is_random(n: Node) -> bool:
+            return n.get("type") == "CallExpression" and not n["arguments"] and \
+                self.mod.snippet(n["callee"]) == "Math.random" and "Math" not in local
+        if is_random(node):
+            return 1.0
+        if node.get("type") == "BinaryExpression" and node["operator"] == "*":
+            for a, b in ((node["left"], node["right"]), (node["right"], node["left"])):
+                if is_random(a):
+                    k = self.ev.eval(b, local, "sleep duration")
+                    if isinstance(k, int | float) and not isinstance(k, bool) and k >= 0:
+                        return float(k)
+        return None
 
     def _check(self, expr: Node, args: list[Node], local: dict[str, Any], group: str) -> None:
         target = args[0]
