@@ -18,6 +18,8 @@ Example::
     primary: rps               # optional: the headline metric (default: the workload's)
     margin: 5%                 # equivalence margin: "within ±5 %" (default 5%)
     max_error_rate: 0.01       # a trial with more failed requests/checks is failed, not data
+    k6: script.js              # instead of scenario: your k6 script (path relative to this file),
+    k6_env: {BASE_URL: x}      #   or {script: ..., vus: 10, duration: 30s, stages: ["30s:10"]}
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ class ArmModel(BaseModel):
     workload_options: dict[str, Any] = Field(default_factory=dict)
 
 
+class K6Model(BaseModel):
+    """``k6:`` as a mapping: the script plus k6's CLI flags that change the load."""
+
+    model_config = ConfigDict(extra="forbid")
+    script: str
+    vus: int | None = Field(default=None, ge=0)
+    duration: str | None = None
+    iterations: int | None = Field(default=None, ge=0)
+    stages: list[str] | None = None  # k6's --stage, e.g. "30s:10"
+
+
 class Benchfile(BaseModel):
     """The validated benchfile."""
 
@@ -131,6 +144,23 @@ class Benchfile(BaseModel):
         if value is not None:
             parse_margin(value)
         return value
+    k6: str | K6Model | None = None
+    k6_env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _k6_is_the_scenario(self) -> Benchfile:
+        """``k6`` becomes the scenario entry ``{"k6": ..., "k6_env": ...}`` (resolved by
+        :func:`isobench.scenarios.resolve`); it cannot be combined with another scenario."""
+        if self.k6 is None:
+            if self.k6_env:
+                raise ValueError("k6_env needs k6 (a k6 script)")
+            return self
+        spec = self.k6 if isinstance(self.k6, str) else self.k6.model_dump(exclude_none=True)
+        entry = {"k6": spec, "k6_env": dict(self.k6_env)}
+        if self.scenario not in ("default", entry):
+            raise ValueError("k6 (a k6 script) and scenario cannot both be set")
+        self.scenario = entry
+        return self
 
     @model_validator(mode="after")
     def _arms_replace_runtimes(self) -> Benchfile:
@@ -224,6 +254,15 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
+def _anchor_k6(data: dict[str, Any], base: Path) -> None:
+    """A relative ``k6`` script path is relative to the benchfile's directory."""
+    k6 = data.get("k6")
+    script = k6.get("script") if isinstance(k6, dict) else k6
+    if isinstance(script, str) and not Path(script).is_absolute():
+        full = str((base / script).resolve())
+        data["k6"] = {**k6, "script": full} if isinstance(k6, dict) else full
+
+
 def load_benchfile(path: Path | None, overrides: dict[str, Any] | None = None) -> Benchfile:
     """Read a YAML benchfile (or none), apply CLI overrides, validate; ConfigError if invalid."""
     data: dict[str, Any] = {}
@@ -254,6 +293,7 @@ def load_benchfile(path: Path | None, overrides: dict[str, Any] | None = None) -
                               fix="write at least `workload:` and `runtimes:` (see README)")
         if not isinstance(loaded, dict):
             raise ConfigError(f"benchfile {path} must be a mapping", fix="see README, 'Benchfile'")
+        _anchor_k6(loaded, path.parent)
         data.update(loaded)
     for key, value in (overrides or {}).items():
         if value is not None:

@@ -101,6 +101,42 @@ def _add_output_flags(p: argparse.ArgumentParser) -> None:
                         '"docker-bridge:rps<-5%%" or "*:primary<-5%%" (repeatable)')
 
 
+def _add_k6_flags(p: argparse.ArgumentParser) -> None:
+    """Bring your k6 script (``--k6``) and k6's own flags that change the load."""
+    g = p.add_argument_group("your k6 script (instead of --scenario; --duration is k6's then)")
+    g.add_argument("--k6", metavar="SCRIPT", help="run this k6 script on every runtime")
+    g.add_argument("--k6-env", action="append", metavar="KEY=VALUE", default=[],
+                   help="__ENV for the script, like k6's -e (repeatable)")
+    g.add_argument("--vus", type=int, help="k6's --vus")
+    g.add_argument("--iterations", type=int, help="k6's --iterations")
+    g.add_argument("--stage", action="append", metavar="DURATION:TARGET", default=[],
+                   help="k6's --stage, e.g. 30s:10 (repeatable)")
+
+
+def _k6_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``k6``/``k6_env`` benchfile entries from --k6 and k6's flags ({} without --k6)."""
+    from isobench.errors import ConfigError
+
+    env: dict[str, str] = {}
+    for item in args.k6_env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--k6-env {item!r} is not KEY=VALUE", fix="e.g. --k6-env X=1")
+        env[key] = value
+    if not args.k6:
+        if args.vus is not None or args.iterations is not None or args.stage or env:
+            raise ConfigError("--vus, --iterations, --stage and --k6-env need --k6 SCRIPT",
+                              fix="add --k6 script.js, or use --scenario")
+        return {}
+    spec: dict[str, Any] = {"script": str(Path(args.k6).resolve())}
+    for key in ("vus", "duration", "iterations"):
+        if getattr(args, key) is not None:
+            spec[key] = getattr(args, key)
+    if args.stage:
+        spec["stages"] = list(args.stage)
+    return {"k6": spec, "k6_env": env}
+
+
 def _output_request(args: argparse.Namespace, html: bool = True) -> Any:
     from isobench.report.outputs import OutputRequest
 
@@ -185,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_image_flags(run)
     _add_output_flags(run)
+    _add_k6_flags(run)
 
     up = sub.add_parser("up", help="start one runtime with the workload until Ctrl-C")
     up.add_argument("runtime", help=f"one of: {', '.join(plugins.names('runtime'))}")
@@ -258,13 +295,15 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, key):
             opts[key] = getattr(args, key)
     resources = _resource_flags(args)
+    k6 = _k6_overrides(args)  # with --k6, --duration is k6's (it goes into the k6 entry)
+    data.update(k6)
     flags = {
         "workload": args.workload,
         "runtimes": args.runtimes,
         "baseline": args.baseline,
         "scenario": args.scenario,
         "trials": args.trials,
-        "duration": args.duration,
+        "duration": None if k6 else args.duration,
         "warmup": args.warmup,
         "max_error_rate": args.max_error_rate,
         "seed": args.seed,

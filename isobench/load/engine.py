@@ -56,6 +56,19 @@ def _encode(req: Request, host: str, port: int, prefix: str) -> bytes:
     return head.encode("latin-1") + body
 
 
+def _check_label(kind: str, arg: Any) -> str:
+    """The name of an unnamed check condition (as before named checks existed)."""
+    if kind == "status":
+        return "status is " + "|".join(str(c) for c in sorted(arg))
+    if kind == "body_contains":
+        return f"body contains {arg.decode()!r}"
+    if kind == "json_field":
+        return f"json has {arg}"
+    if kind == "max_duration":
+        return f"duration <= {arg:g}ms"
+    return f"header {arg[0].decode('latin-1')} is {arg[1].decode('latin-1')!r}"
+
+
 class Plan:
     """Request kinds (rid) and scenarios (sid) with their tags, compiled once per process."""
 
@@ -79,28 +92,18 @@ class Plan:
     def requests_for(self, sid: int, store: MetricStore) -> list[CompiledRequest]:
         out = []
         for req, data, rid in self.compiled[sid]:
-            cr = CompiledRequest(rid=rid, data=data)
-            ck = req.checks
-            if ck is not None:
-                if ck.status is not None:
-                    codes = ck.status if isinstance(ck.status, list) else [ck.status]
-                    name = "status is " + "|".join(str(c) for c in codes)
-                    cr.checks.append((store.add_check(f"{req.label}: {name}", rid), "status",
-                                      frozenset(codes)))
-                if ck.body_contains is not None:
-                    cr.checks.append((store.add_check(
-                        f"{req.label}: body contains {ck.body_contains!r}", rid),
-                        "body_contains", ck.body_contains.encode()))
+            cr = CompiledRequest(rid=rid, data=data, sleep=req.sleep)
+            for ck in req.checks or []:
+                conds = ck.conditions()
+                if any(kind != "status" and kind != "max_duration" for kind, _ in conds):
                     cr.needs_body = True
-                if ck.json_field is not None:
-                    cr.checks.append((store.add_check(
-                        f"{req.label}: json has {ck.json_field}", rid), "json_field",
-                        ck.json_field))
-                    cr.needs_body = True
-                if ck.max_duration is not None:
-                    ms = ck.max_duration * 1000.0
-                    cr.checks.append((store.add_check(
-                        f"{req.label}: duration <= {ms:g}ms", rid), "max_duration", ms))
+                if ck.name is not None:  # one named check: all its conditions must hold
+                    kind, arg = conds[0] if len(conds) == 1 else ("all", conds)
+                    cr.checks.append((store.add_check(ck.name, rid), kind, arg))
+                    continue
+                for kind, arg in conds:
+                    cr.checks.append((store.add_check(f"{req.label}: {_check_label(kind, arg)}",
+                                                      rid), kind, arg))
             out.append(cr)
         return out
 

@@ -43,6 +43,11 @@ def _think(value: Any) -> tuple[float, float]:
     return (d, d)
 
 
+def _listed(value: Any) -> Any:
+    """``checks: {...}`` is a list of one (the engine always reads a list)."""
+    return [value] if isinstance(value, Mapping) else value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 ThinkTime = Annotated[tuple[float, float], BeforeValidator(_think)]
 Executor = Literal[
@@ -64,12 +69,46 @@ class _Model(BaseModel):
 
 
 class Checks(_Model):
-    """Checks on one response; each is reported as its own pass/fail count."""
+    """Checks on one response.
 
+    Without ``name`` each condition is reported as its own pass/fail count (named after the
+    request and the condition). With ``name`` (k6's ``check(res, {name: fn})``) the conditions
+    form ONE check of that name, which passes when all of them hold. ``headers`` compares
+    response headers for equality (names case-insensitive; repeated headers joined by ", ").
+    """
+
+    name: str | None = None
     status: int | list[int] | None = None
     body_contains: str | None = None
     json_field: str | None = None
     max_duration: Duration | None = None
+    headers: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Checks:
+        if self.name is not None and all(
+            getattr(self, k) is None
+            for k in ("status", "body_contains", "json_field", "max_duration", "headers")
+        ):
+            raise ValueError(f"check {self.name!r} has no condition")
+        return self
+
+    def conditions(self) -> list[tuple[str, Any]]:
+        """``(kind, argument)`` pairs ready for the VU: status (frozenset), body_contains
+        (bytes), json_field (path), max_duration (ms), header (lower-case name, value)."""
+        out: list[tuple[str, Any]] = []
+        if self.status is not None:
+            codes = self.status if isinstance(self.status, list) else [self.status]
+            out.append(("status", frozenset(codes)))
+        if self.body_contains is not None:
+            out.append(("body_contains", self.body_contains.encode()))
+        if self.json_field is not None:
+            out.append(("json_field", self.json_field))
+        if self.max_duration is not None:
+            out.append(("max_duration", self.max_duration * 1000.0))
+        for k, v in (self.headers or {}).items():
+            out.append(("header", (k.lower().encode("latin-1"), v.encode("latin-1"))))
+        return out
 
 
 class Request(_Model):
@@ -80,8 +119,11 @@ class Request(_Model):
     name: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | dict[str, Any] | list[Any] | None = None
-    checks: Checks | None = None
+    checks: Annotated[list[Checks] | None, BeforeValidator(_listed)] = None
     tags: dict[str, str] = Field(default_factory=dict)
+    # pause after the response, before the next request (k6's sleep()): seconds, or [min, max]
+    # drawn uniformly each time (k6's sleep(min + Math.random() * (max - min)))
+    sleep: ThinkTime = (0.0, 0.0)
 
     @model_validator(mode="after")
     def _check(self) -> Request:

@@ -1,6 +1,7 @@
 """Virtual users: an HTTP/1.1 keep-alive connection (uvloop + httptools) driven as a state machine.
 
-A VU runs one iteration = its scenario's requests in order, with think time after each request.
+A VU runs one iteration = its scenario's requests in order, with think time after each request
+(plus the request's own ``sleep``, k6's ``sleep()`` at that point of the iteration).
 There is no coroutine per request: the response callback records one row and writes the next
 request directly, which keeps the per-request Python work to a few attribute stores and two
 ``perf_counter`` calls (see :mod:`isobench.load.metrics` for the row and the k6 timings).
@@ -28,7 +29,8 @@ class CompiledRequest:
     rid: int
     data: bytes
     checks: list[tuple[CheckStat, str, Any]] = field(default_factory=list)
-    needs_body: bool = False
+    needs_body: bool = False  # checks read the body or headers
+    sleep: tuple[float, float] = (0.0, 0.0)  # pause after the response (s): [min, max]
 
 
 @dataclass
@@ -88,14 +90,19 @@ class Conn(asyncio.Protocol):
 
 
 class BodyConn(Conn):
-    """A connection that also keeps the response body (for body/JSON checks)."""
+    """A connection that also keeps the response body and headers (for body/JSON/header
+    checks)."""
 
     def __init__(self, vu: VU) -> None:
         super().__init__(vu)
         self.body: list[bytes] = []
+        self.headers: list[tuple[bytes, bytes]] = []
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
 
 
 class VU:
@@ -154,6 +161,7 @@ class VU:
             c.nrecv = 0
             if self.conn_cls is BodyConn:
                 c.body = []  # type: ignore[attr-defined]
+                c.headers = []  # type: ignore[attr-defined]
             c.transport.write(self.reqs[self.step].data)  # type: ignore[union-attr]
             self.tw1 = perf_counter()
         else:
@@ -234,46 +242,84 @@ class VU:
         self._next(now)
 
     def _next(self, tend: float) -> None:
+        lo, hi = self.reqs[self.step].sleep
+        pause = lo if lo == hi else random.uniform(lo, hi)
         self.step += 1
         if self._think is not None:
-            self._timer = self.ctx.loop.call_later(self._think(), self._after_think, tend)
+            pause += self._think()
+        if pause > 0:
+            self._timer = self.ctx.loop.call_later(pause, self._after_pause)
         else:
             self._after_think(tend)
 
-    def _after_think(self, tend: float) -> None:
+    def _after_pause(self) -> None:
+        self._after_think(perf_counter())
+
+    def _after_think(self, end: float) -> None:
+        """Go on after a response (and its pause, which ended at ``end``)."""
         self._timer = None
         if self.dead:
             return
         if self.step < len(self.reqs):
             self._send(0.0)
             return
-        end = perf_counter() if self._think is not None else tend
         self.ctx.store.iter_rows.append((self.ctx.sid, self.iter_t0, end))
         self.in_iteration = False
         self.ctx.on_iteration_done(self)
 
     def _run_checks(self, req: CompiledRequest, status: int, c: Conn, tend: float) -> None:
-        body = b"".join(c.body) if isinstance(c, BodyConn) else b""
-        dur_ms = ((self.tc0 - self.t0) + (tend - self.tc1)) * 1000.0
-        parsed: Any = _UNPARSED
+        resp: _Response | None = None
         for stat, kind, arg in req.checks:
-            if kind == "status":
+            if kind == "status":  # the common case, without the _Response
                 ok = status in arg
-            elif kind == "body_contains":
-                ok = arg in body
-            elif kind == "max_duration":
-                ok = dur_ms <= arg
-            else:  # json_field
-                if parsed is _UNPARSED:
-                    try:
-                        parsed = json.loads(body)
-                    except ValueError:
-                        parsed = _UNPARSED
-                ok = parsed is not _UNPARSED and json_path(parsed, arg) is not None
+            else:
+                if resp is None:
+                    resp = _Response(status, c, ((self.tc0 - self.t0) + (tend - self.tc1)) * 1e3)
+                ok = all(resp.holds(k, a) for k, a in arg) if kind == "all" else resp.holds(
+                    kind, arg)
             if ok:
                 stat.passes += 1
             else:
                 stat.fails += 1
+
+
+class _Response:
+    """One response as the checks see it (body, JSON and headers decoded lazily)."""
+
+    def __init__(self, status: int, c: Conn, dur_ms: float) -> None:
+        self.status = status
+        self.conn = c
+        self.dur_ms = dur_ms
+        self._body: bytes | None = None
+        self._parsed: Any = None
+        self._headers: dict[bytes, bytes] | None = None
+
+    def body(self) -> bytes:
+        if self._body is None:
+            c = self.conn
+            self._body = b"".join(c.body) if isinstance(c, BodyConn) else b""
+        return self._body
+
+    def holds(self, kind: str, arg: Any) -> bool:
+        if kind == "status":
+            return self.status in arg
+        if kind == "body_contains":
+            return bool(arg in self.body())
+        if kind == "max_duration":
+            return bool(self.dur_ms <= arg)
+        if kind == "json_field":
+            if self._parsed is None:
+                try:
+                    self._parsed = json.loads(self.body())
+                except ValueError:
+                    self._parsed = _UNPARSED
+            return self._parsed is not _UNPARSED and json_path(self._parsed, arg) is not None
+        if self._headers is None:  # header: (lower-case name, value)
+            joined: dict[bytes, list[bytes]] = {}
+            for k, v in getattr(self.conn, "headers", []):
+                joined.setdefault(k, []).append(v)
+            self._headers = {k: b", ".join(v) for k, v in joined.items()}
+        return self._headers.get(arg[0]) == arg[1]
 
 
 _UNPARSED = object()
