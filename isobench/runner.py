@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from isobench import plugins, scenarios
 from isobench.benchfile import Benchfile
@@ -32,6 +33,9 @@ from isobench.trial import (
     scenario_seconds,
 )
 from isobench.workloads.base import Workload
+
+if TYPE_CHECKING:
+    from isobench.stats import MetricSpec
 
 MIN_EFFECT = 0.05
 """The smallest relative difference a run is meant to resolve; noisier hosts get a warning."""
@@ -323,8 +327,14 @@ class Runner:
                 baseline=self.bench.baseline_runtime,
                 seed=self.bench.seed,
                 min_effect=MIN_EFFECT,
+                metrics=self._metric_specs(),
             )
         )
+
+    def _metric_specs(self) -> Sequence[MetricSpec]:
+        """The workload's own metrics (``Workload.metric_specs``), primary first."""
+        cls = plugins.load("workload", self.bench.workload)
+        return cls(self.bench.workload_options).metric_specs()
 
 
 def default_run_dir(base: Path = Path("isobench-runs")) -> Path:

@@ -18,7 +18,7 @@ from isobench import scenarios
 from isobench.benchfile import parse_duration
 from isobench.errors import ConfigError, IsobenchError
 from isobench.images.spec import Artifacts
-from isobench.netutil import ensure_port_free, free_port, wait_ready
+from isobench.netutil import ensure_port_free, free_port
 from isobench.results import Sample, TrialRecord
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.signals import shielded
@@ -177,9 +177,9 @@ class Trial:
 
     def _ready(self, inst: Instance, spec: LaunchSpec, deadline: float) -> float:
         runtime = self.setup.runtime
-        return wait_ready(
+        return self.setup.workload.ready(
             inst.host_port,
-            spec.ready_path,
+            spec,
             launched_at=inst.launched_at,
             deadline_s=deadline,
             exited=lambda: runtime.exited(inst),

@@ -30,6 +30,11 @@ need=(
   "runsc:runsc"
   "pg_ctlcluster:postgresql"
   "nft:nftables"
+  # the micro suite's host-side clients and the by-hand checks (isobench suite micro)
+  "redis-benchmark:redis-tools"
+  "iperf3:iperf3"
+  "sockperf:sockperf"
+  "sysbench:sysbench"
 )
 missing=()
 for item in "${need[@]}"; do

@@ -7,11 +7,14 @@ runtime (``launch_spec``), and what load drives it by default (``default_scenari
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from isobench.images.spec import RootfsSpec
+
+if TYPE_CHECKING:
+    from isobench.stats import MetricSpec
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,38 @@ class Workload(ABC):
     def check(self) -> str | None:
         """None when the workload can run with its options here, else a one-line reason."""
         return None
+
+    def ready(
+        self,
+        port: int,
+        spec: LaunchSpec,
+        *,
+        launched_at: float,
+        deadline_s: float,
+        exited: Callable[[], str | None],
+    ) -> float:
+        """Wait until the instance reached on 127.0.0.1:``port`` serves; seconds since launch.
+
+        ``launched_at`` is a ``time.monotonic()`` stamp; ``exited()`` returns the reason when the
+        instance died (then raise StartError at once). The default polls ``spec.ready_path`` over
+        HTTP until it answers 200; a server with a protocol of its own (Redis, iperf3) overrides
+        it with a probe of that protocol.
+        """
+        from isobench.netutil import wait_ready
+
+        return wait_ready(
+            port, spec.ready_path, launched_at=launched_at, deadline_s=deadline_s, exited=exited
+        )
+
+    def metric_specs(self) -> Sequence[MetricSpec]:
+        """The metrics analysed for this workload, the primary one first.
+
+        The default is the HTTP set (``isobench.stats.DEFAULT_METRICS``); a workload whose
+        ``drive()`` reports figures of its own (``redis_get_ops``...) returns their specs.
+        """
+        from isobench.stats import DEFAULT_METRICS
+
+        return DEFAULT_METRICS
 
     def drive(
         self,
