@@ -2,7 +2,7 @@
 
 ``sysbench-cpu`` (events/s), ``sysbench-memory`` (read and write MiB/s, 1 MiB blocks), ``fio``
 (sequential 1 MiB and random 4 KiB reads and writes on the runtime's root filesystem) and ``xz``
-(``xz -T1 -6`` of a fixed 16 MiB generated text file). The commands are fixed in
+(``xz -T1 -6`` of a fixed 8 MiB generated text file). The commands are fixed in
 ``agent_app/agent.py``; only the duration comes from the scenario.
 """
 
@@ -104,14 +104,14 @@ class FioWorkload(AgentWorkload):
 
 
 class XzWorkload(AgentWorkload):
-    """``xz -T1 -6`` of a fixed 16 MiB generated text file: seconds (lower is better).
+    """``xz -T1 -6`` of a fixed 8 MiB generated text file: seconds (lower is better).
 
     xz prints no timing of its own: the agent times the command (monotonic wall clock) and
     checks its exit status; the scenario's duration does not apply (one compression a trial).
     """
 
     name = "xz"
-    description = "xz -T1 -6 compression of a fixed 16 MiB file inside the runtime (seconds)"
+    description = "xz -T1 -6 compression of a fixed 8 MiB file inside the runtime (seconds)"
     benches = ("xz",)
     metrics = (
         figure("xz_seconds", "s", "lower", "xz -T1 compression time"),
@@ -120,7 +120,7 @@ class XzWorkload(AgentWorkload):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.options["parameters"] = {"level": 6, "threads": 1, "input_mib": 16,
+        self.options["parameters"] = {"level": 6, "threads": 1, "input_mib": 8,
                                       "input": "seeded pseudo-random words"}
 
     def parse(self, bench: str, answer: Mapping[str, Any]) -> dict[str, float]:

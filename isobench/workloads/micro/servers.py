@@ -9,6 +9,7 @@ pipelining), ``iperf3`` (TCP throughput both ways) and ``sockperf`` (TCP ping-po
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from isobench.workloads.micro.common import (
     gauge,
     run_client,
     seconds_of,
+    summary,
     tcp_connects,
     wait_probe,
 )
@@ -134,6 +136,7 @@ class RedisWorkload(MicroWorkload):
     ) -> dict[str, Any]:
         port = port_of(endpoint)
         seconds = seconds_of(scenario)
+        t0 = time.monotonic()
         n = max(1000, int(self.options["requests_per_s"]) * seconds)
         metrics: dict[str, Any] = {}
         raw: dict[str, str] = {}
@@ -157,7 +160,7 @@ class RedisWorkload(MicroWorkload):
                         metrics[f"{key}_{q}_ms"] = gauge(row[f"{q}_ms"])
         facts = {"argv": argvs, "requests": requests, "server_version": redis_version(port),
                  "client_version": client_version(["redis-benchmark", "--version"])}
-        return {"metrics": metrics, "raw": raw, "facts": facts}
+        return summary(metrics, raw, facts, time.monotonic() - t0)
 
 
 # --- iperf3 ---------------------------------------------------------------------------------------
@@ -207,6 +210,7 @@ class Iperf3Workload(MicroWorkload):
         on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         port, seconds = port_of(endpoint), seconds_of(scenario)
+        t0 = time.monotonic()
         metrics: dict[str, Any] = {}
         raw: dict[str, str] = {}
         for flags, way in (([], "to_runtime"), (["-R"], "from_runtime")):
@@ -217,8 +221,8 @@ class Iperf3Workload(MicroWorkload):
             fig = parsers.iperf3_json(out)
             metrics[f"iperf3_{way}_gbit_s"] = gauge(fig["gbit_per_s"])
             metrics[f"iperf3_{way}_retransmits"] = gauge(fig["retransmits"])
-        return {"metrics": metrics, "raw": raw,
-                "facts": {"client_version": client_version(["iperf3", "--version"])}}
+        facts = {"client_version": client_version(["iperf3", "--version"])}
+        return summary(metrics, raw, facts, time.monotonic() - t0)
 
 
 # --- sockperf -------------------------------------------------------------------------------------
@@ -265,8 +269,10 @@ class SockperfWorkload(MicroWorkload):
         port, seconds = port_of(endpoint), seconds_of(scenario)
         argv = ["sockperf", "ping-pong", "--tcp", "-i", "127.0.0.1", "-p", str(port),
                 "-t", str(seconds)]
+        t0 = time.monotonic()
         out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what="sockperf ping-pong")
         fig = parsers.sockperf_pingpong(out)
         metrics = {f"sockperf_{k}": gauge(fig[k]) for k in ("p50_us", "p99_us", "avg_us")}
-        return {"metrics": metrics, "raw": {"ping-pong": out},
-                "facts": {"argv": argv, "latency": "one-way (half round trip), sockperf's own"}}
+        facts = {"argv": argv, "latency": "one-way (half round trip), sockperf's own",
+                 "client_version": client_version(["sockperf", "--version"])}
+        return summary(metrics, {"ping-pong": out}, facts, time.monotonic() - t0)

@@ -30,7 +30,7 @@ SYSBENCH_MEMORY_BLOCK = "1M"
 SYSBENCH_MEMORY_TOTAL = "1000T"  # never the limit: --time ends the test
 FIO_SEQ_BS = "1M"
 FIO_RAND_BS = "4k"
-XZ_INPUT_MB = 16
+XZ_INPUT_MB = 8
 
 LOCK = threading.Lock()
 CONFIG = {"workdir": "/var/tmp/isobench-micro", "fio_size_mb": 256}
@@ -78,7 +78,7 @@ def fio(rw: str, bs: str) -> Callable[[int], list[str]]:
 
 
 def xz_input() -> str:
-    """A fixed 16 MiB file: seeded pseudo-random words (compressible like text), made once."""
+    """A fixed 8 MiB file: seeded pseudo-random words (compressible like text), made once."""
     path = os.path.join(str(CONFIG["workdir"]), "xz.input")
     if os.path.exists(path) and os.path.getsize(path) == XZ_INPUT_MB * 2**20:
         return path
