@@ -125,7 +125,7 @@ def sysbench_by_hand(run_dir: Path, repeat: int) -> tuple[float, float, list[flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", type=Path, help="a suite directory with redis/, sysbench-cpu/")
-    parser.add_argument("--repeat", type=int, default=3, help="by-hand runs per benchmark")
+    parser.add_argument("--repeat", type=int, default=5, help="by-hand runs per benchmark")
     args = parser.parse_args()
     suite = args.suite
     if suite is None:

@@ -100,6 +100,9 @@ def _mark(comparison: Mapping[str, Any]) -> str:
         return "too few trials"
     if comparison.get("significant"):
         return str(comparison.get("direction", "different"))
+    low, high = comparison["ci"]
+    if low > 1.0 or high < 1.0:
+        return "n.s. after Holm"  # the unadjusted CI excludes 1, the family-wise test does not
     return "\u2248 (no sig. diff.)"
 
 
@@ -186,7 +189,8 @@ def markdown(table: Mapping[str, Any]) -> str:
         "",
         f"Each cell: ratio of medians runtime ÷ {base} [95 % bootstrap CI] and the verdict "
         "(better/worse: significant after Holm\u2013Bonferroni over each benchmark's "
-        "comparisons; \u2248: no significant difference). Whether higher or lower is better "
+        "comparisons; n.s. after Holm: the unadjusted CI excludes 1 but the corrected test "
+        "does not reject; \u2248: no significant difference). Whether higher or lower is better "
         "depends on the metric (ops/s, MB/s: higher; latency, seconds: lower).",
     ]
     if emulated:

@@ -181,3 +181,21 @@ def test_redis_drive_runs_the_client_and_parses(monkeypatch: pytest.MonkeyPatch,
     assert [c[c.index("-n") + 1] for c in calls] == ["100000", "1000000"]
     assert summary["facts"]["server_version"] == "7.0.15"
     assert set(summary["raw"]) == {"P1", "P16"}
+
+
+def test_marks_say_what_the_test_found() -> None:
+    from isobench.suite import _mark
+
+    base = {"ratio": 0.5, "ci": [0.4, 0.6], "emulated": False}
+    assert _mark({**base, "significant": True, "direction": "worse"}) == "worse"
+    assert _mark({**base, "significant": False}) == "n.s. after Holm"
+    assert _mark({**base, "ci": [0.4, 1.1], "significant": False}).startswith("\u2248")
+    assert _mark({**base, "emulated": True}) == "emulated"
+    assert _mark({"ratio": None, "ci": None}) == "too few trials"
+
+
+def test_agent_names_the_filesystem_it_writes_to(tmp_path: Path) -> None:
+    from tests.workloads.test_micro_agent import load_agent
+
+    fs = load_agent().filesystem_of(str(tmp_path))
+    assert " on /" in fs and not fs.startswith("unknown")

@@ -71,7 +71,13 @@ class FioWorkload(AgentWorkload):
     Sequential 1 MiB reads and writes (MB/s), random 4 KiB reads and writes (IOPS, p99
     completion latency). Direct I/O is used where the filesystem accepts O_DIRECT; what was
     used is recorded per job (``facts[job]["direct"]`` and the metric ``fio_direct``: 1 when
-    every job ran direct). Option ``fio_size_mb`` (default 256) sizes the file.
+    every job ran direct), with the filesystem holding the file (``facts[job]["filesystem"]``).
+    Option ``fio_size_mb`` (default 256) sizes the file.
+
+    What "the root filesystem" is differs by runtime, and that is part of what is measured:
+    native and Docker write to an overlay on the host's disk; gVisor's root overlay keeps its
+    upper layer in the sandbox's memory by default (it accepts O_DIRECT, but nothing reaches a
+    disk); the VM's root is an overlay whose upper layer is a tmpfs in guest memory.
     """
 
     name = "fio"

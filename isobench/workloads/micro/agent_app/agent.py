@@ -64,6 +64,25 @@ def direct_io_works(directory: str) -> bool:
     return True
 
 
+def filesystem_of(directory: str) -> str:
+    """``<fstype> <source> on <mount point>`` of the mount holding ``directory`` (from
+    /proc/mounts), so a report can tell disk from memory-backed storage."""
+    best = ("", "unknown", "unknown")
+    try:
+        with open("/proc/mounts") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                point = parts[1]
+                inside = directory == point or directory.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best[0]):
+                    best = (point, parts[2], parts[0])
+    except OSError:
+        pass
+    return f"{best[1]} {best[2]} on {best[0] or '?'}"
+
+
 def fio(rw: str, bs: str) -> Callable[[int], list[str]]:
     def argv(seconds: int) -> list[str]:
         workdir = CONFIG["workdir"]
@@ -122,6 +141,7 @@ def run_bench(name: str, seconds: int) -> dict[str, object]:
         if name.startswith("fio-"):
             facts["direct"] = "--direct=1" in argv
             facts["workdir"] = CONFIG["workdir"]
+            facts["filesystem"] = filesystem_of(str(CONFIG["workdir"]))
         t0 = time.monotonic()
         ru0 = os.times()
         try:
