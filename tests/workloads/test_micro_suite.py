@@ -199,3 +199,12 @@ def test_agent_names_the_filesystem_it_writes_to(tmp_path: Path) -> None:
 
     fs = load_agent().filesystem_of(str(tmp_path))
     assert " on /" in fs and not fs.startswith("unknown")
+
+
+def test_cli_suite_parses_and_refuses_unknown_benchmarks() -> None:
+    from isobench.cli import build_parser, main
+
+    args = build_parser().parse_args(["suite", "micro", "--only", "redis,xz", "--quick"])
+    assert args.only == ["redis", "xz"] and args.quick and args.suite == "micro"
+    assert main(["suite", "micro", "--only", "nope", "--runtimes", "native"]) == 2
+    assert main(["suite", "micro", "--runtimes", "nonesuch"]) == 2
