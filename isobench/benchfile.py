@@ -129,15 +129,6 @@ class Benchfile(BaseModel):
     precision: str | float | None = None
     max_trials: int | None = Field(default=None, ge=2, le=1000)
 
-    @field_validator("primary")
-    @classmethod
-    def _known_metric(cls, value: str | None) -> str | None:
-        from isobench.analysis.metrics import METRIC_NAMES
-
-        if value is not None and value not in METRIC_NAMES:
-            raise ValueError(f"unknown metric '{value}' (one of: {', '.join(METRIC_NAMES)})")
-        return value
-
     @field_validator("margin", "precision")
     @classmethod
     def _margin(cls, value: str | float | None) -> str | float | None:

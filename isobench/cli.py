@@ -254,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--runtimes", type=_csv, default=None)
     _add_image_flags(build)
 
+    suite = sub.add_parser("suite", help="a suite of benchmarks on every runtime, one table",
+                           epilog=exitcodes.EPILOG)
+    suite.add_argument("suite", choices=["micro"],
+                       help="micro: redis, sysbench, fio, xz, iperf3, sockperf (real clients)")
+    suite.add_argument("--runtimes", type=_csv, help="comma-separated runtimes (default all)")
+    suite.add_argument("--only", type=_csv, help="some of the suite's benchmarks, e.g. redis,fio")
+    suite.add_argument("--quick", action="store_true", help="3 trials of 3 s (a first look)")
+    suite.add_argument("--trials", type=int, help="trials per runtime and benchmark")
+    suite.add_argument("--out", type=Path, help="suite directory (default isobench-runs/<time>)")
+
     clean = sub.add_parser("clean", help="remove what dead isobench runs left (containers, VMs...)")
     clean.add_argument("--cache", action="store_true",
                        help="also remove the build cache and the Docker image tags isobench made")
@@ -478,6 +488,28 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 1 if done.unchecked else 0
 
 
+def cmd_suite(args: argparse.Namespace) -> int:
+    from isobench.runner import default_run_dir
+    from isobench.suite import plan_suite, print_table, run_suite
+    from isobench.ui import RichEvents
+
+    for name in args.runtimes or []:
+        plugins.load("runtime", name)  # unknown names fail here, before anything is made
+    plan = plan_suite(args.suite, args.runtimes, args.only, args.out or default_run_dir(),
+                      quick=args.quick, trials=args.trials)
+    console.print(f"[bold]isobench suite {plan.suite}[/]: {', '.join(plan.benchmarks)} on "
+                  f"{', '.join(plan.runtimes)} → {plan.out}")
+    try:
+        table = run_suite(plan, lambda bench: RichEvents(console),
+                          say=lambda text: console.print(f"[bold]{text}[/]"))
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: the runs so far are in {plan.out}")
+        return exitcodes.INTERRUPTED
+    print_table(console, table)
+    console.print(f"wrote {plan.out / 'suite.md'} and {plan.out / 'suite.json'}")
+    return exitcodes.OK if table["complete"] else exitcodes.TRIALS_FAILED
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from isobench.presets import PRESETS
 
@@ -532,6 +564,7 @@ COMMANDS = {
     "list": cmd_list,
     "up": cmd_up,
     "base-image": cmd_base_image,
+    "suite": cmd_suite,
 }
 
 

@@ -27,6 +27,14 @@ WORKLOADS: dict[str, str] = {
     "validator": "isobench.workloads.validator.workload:ValidatorWorkload",
     "burn": "isobench.workloads.burn:BurnWorkload",
     "image": "isobench.workloads.image:ImageWorkload",
+    # the micro suite (isobench suite micro)
+    "redis": "isobench.workloads.micro.servers:RedisWorkload",
+    "iperf3": "isobench.workloads.micro.servers:Iperf3Workload",
+    "sockperf": "isobench.workloads.micro.servers:SockperfWorkload",
+    "sysbench-cpu": "isobench.workloads.micro.local:SysbenchCpuWorkload",
+    "sysbench-memory": "isobench.workloads.micro.local:SysbenchMemoryWorkload",
+    "fio": "isobench.workloads.micro.local:FioWorkload",
+    "xz": "isobench.workloads.micro.local:XzWorkload",
 }
 
 SAMPLERS: dict[str, str] = {

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from isobench import plugins, scenarios
 from isobench.benchfile import Benchfile
@@ -34,6 +35,9 @@ from isobench.trial import (
 )
 from isobench.validity import Limits
 from isobench.workloads.base import Workload
+
+if TYPE_CHECKING:
+    from isobench.stats import MetricSpec
 
 MIN_EFFECT = 0.05
 """The smallest relative difference a run is meant to resolve; noisier hosts get a warning."""
@@ -194,6 +198,7 @@ class Runner:
         runtimes = self.load_runtimes()
         scenario_name, scenario = self._scenario(workload)
         workload.check_scenario(scenario)  # an unknown executor fails here, not in every trial
+        self.primary_of(workload, scenario)  # so does an unknown --primary
         per_arm: dict[str, tuple[Workload, dict[str, Any]]] = {}
         for arm, options in arm_options(self.bench).items():
             own = self.load_workload(options)
@@ -288,8 +293,22 @@ class Runner:
         }
 
     def primary_for(self, prep: Prepared) -> str:
-        """The run's primary metric: ``--primary``, else what the workload declares."""
-        return self.bench.primary or prep.workload.primary_metric_for(prep.scenario)
+        """The run's primary metric (see :meth:`primary_of`)."""
+        return self.primary_of(prep.workload, prep.scenario)
+
+    def primary_of(self, workload: Workload, scenario: dict[str, Any]) -> str:
+        """``--primary`` (one of the workload's metrics, else a one-line ConfigError), else
+        what the workload declares for ``scenario``."""
+        if self.bench.primary is None:
+            return workload.primary_metric_for(scenario)
+        from isobench.stats import IDLE_METRICS
+
+        names = [m.name for m in (*workload.metric_specs(), *IDLE_METRICS)]
+        if self.bench.primary not in names:
+            raise ConfigError(f"unknown primary metric '{self.bench.primary}' for workload "
+                              f"{workload.name}",
+                              fix=f"use one of: {', '.join(dict.fromkeys(names))}")
+        return self.bench.primary
 
     # ----------------------------------------------------------------------------- trials
     def _labels(self, planned: PlannedTrial) -> dict[str, Any]:
@@ -410,8 +429,14 @@ class Runner:
                 primary=self.primary,
                 margin=self.bench.margin_fraction,
                 alpha=self.bench.analysis_alpha,
+                metrics=self._metric_specs(),
             )
         )
+
+    def _metric_specs(self) -> Sequence[MetricSpec]:
+        """The workload's own metrics (``Workload.metric_specs``), primary first."""
+        cls = plugins.load("workload", self.bench.workload)
+        return cls(self.bench.workload_options).metric_specs()
 
 
 def dry_run(bench: Benchfile) -> list[str]:

@@ -27,7 +27,7 @@ from isobench import scenarios
 from isobench.benchfile import parse_duration
 from isobench.errors import ConfigError, IsobenchError, StartError
 from isobench.images.spec import Artifacts
-from isobench.netutil import ensure_port_free, free_port, wait_ready
+from isobench.netutil import ensure_port_free, free_port
 from isobench.results import Sample, TrialRecord
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.signals import shielded
@@ -316,16 +316,17 @@ class Trial:
         return reason
 
     def _ready(self, inst: Instance, spec: LaunchSpec, deadline: float) -> float:
-        """Seconds to the first HTTP 200, from an instance that is still alive after it.
+        """Seconds to ready (the workload's own probe: HTTP 200 by default), from an instance
+        that is still alive after it.
 
         An answer from a process that is not the instance's (its port taken by someone else
         on the host network, the instance dying with EADDRINUSE) is caught here when the death
         is already visible, else by the death watch during the load.
         """
         runtime = self.setup.runtime
-        startup = wait_ready(
+        startup = self.setup.workload.ready(
             inst.host_port,
-            spec.ready_path,
+            spec,
             launched_at=inst.launched_at,
             deadline_s=deadline,
             exited=lambda: runtime.exited(inst),
@@ -333,7 +334,7 @@ class Trial:
         reason = runtime.exited(inst)
         if reason:
             raise StartError(
-                f"127.0.0.1:{inst.host_port}{spec.ready_path} answered, but the instance "
+                f"127.0.0.1:{inst.host_port} answered, but the instance "
                 f"exited: {reason}",
                 fix="is another process listening on that port? (ss -ltnp)",
             )

@@ -32,6 +32,11 @@ need=(
   "nft:nftables"
   "podman:podman"
   "/usr/lib/podman/netavark:netavark"
+  # the micro suite's host-side clients and the by-hand checks (isobench suite micro)
+  "redis-benchmark:redis-tools"
+  "iperf3:iperf3"
+  "sockperf:sockperf"
+  "sysbench:sysbench"
 )
 missing=()
 for item in "${need[@]}"; do

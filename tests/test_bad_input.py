@@ -68,6 +68,7 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
     "a hundred million VUs": _bench(
         "workload: burn\nruntimes: [native]\nscenario: {executor: constant-vus, vus: 100000000,"
         " duration: 5s}\n"),
+    "unknown primary metric": _bench("workload: burn\nruntimes: [native]\n", "--primary", "speed"),
     "duration 0s": _bench("workload: burn\nruntimes: [native]\n", "--duration", "0s"),
     "1m30s is a duration everywhere, but 'soon' is not": _bench(
         "workload: burn\nruntimes: [native]\nduration: soon\n"),

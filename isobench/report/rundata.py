@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from isobench import plugins
+from isobench.errors import IsobenchError
 from isobench.results import ResultsError, RunStore, Sample, TrialRecord
-from isobench.stats import DEFAULT_MARGIN, analyze
+from isobench.stats import DEFAULT_MARGIN, DEFAULT_METRICS, MetricSpec, analyze
 
 RunDirError = ResultsError
 """A path given as a run directory is not one (kept as a name for the reports' callers)."""
@@ -47,6 +50,7 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
         primary=config.get("primary"),
         margin=float(config.get("margin", DEFAULT_MARGIN)),
         alpha=float(config.get("alpha", 0.05)),
+        metrics=metric_specs_from_manifest(manifest),
     )
     samples = usable_samples(store.samples(), trials) if with_samples else []
     return RunData(run_dir, manifest, trials, samples, analysis)
@@ -63,6 +67,21 @@ def usable_samples(samples: list[Sample], trials: list[TrialRecord]) -> list[Sam
         if key in ok or key not in known:
             out.append(s)
     return out
+def metric_specs_from_manifest(manifest: dict[str, Any]) -> Sequence[MetricSpec]:
+    """The metrics of the run's workload (``config.workload`` with its ``workload_options``).
+
+    A run whose workload is not installed here (a third-party plug-in) or cannot be built from
+    its options is analysed with the HTTP set, as before workloads named their own metrics.
+    """
+    config = manifest.get("config") or {}
+    name = config.get("workload")
+    if not isinstance(name, str):
+        return DEFAULT_METRICS
+    try:
+        workload = plugins.load("workload", name)(config.get("workload_options") or {})
+        return tuple(workload.metric_specs())
+    except (IsobenchError, ImportError, TypeError, ValueError):
+        return DEFAULT_METRICS
 
 
 def emulated_from_manifest(manifest: dict[str, Any]) -> list[str]:

@@ -7,13 +7,14 @@ runtime (``launch_spec``), and what load drives it by default (``default_scenari
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from isobench.images.spec import RootfsSpec
 
 if TYPE_CHECKING:
+    from isobench.stats import MetricSpec
     from isobench.validity import Limits
 
 
@@ -110,6 +111,9 @@ class Workload(ABC):
             e.endswith("arrival-rate") for e in executors
         ):
             return "p95_ms"
+        names = [m.name for m in self.metric_specs()]
+        if names and self.primary_metric not in names:
+            return names[0]  # a workload with metrics of its own: the first is its headline
         return self.primary_metric
 
     def check(self) -> str | None:
@@ -144,6 +148,37 @@ class Workload(ABC):
         if type(self).drive is not Workload.drive or scenario.get("executor") == scenarios.IDLE:
             return
         ScenarioSet.parse(scenario)
+    def ready(
+        self,
+        port: int,
+        spec: LaunchSpec,
+        *,
+        launched_at: float,
+        deadline_s: float,
+        exited: Callable[[], str | None],
+    ) -> float:
+        """Wait until the instance reached on 127.0.0.1:``port`` serves; seconds since launch.
+
+        ``launched_at`` is a ``time.monotonic()`` stamp; ``exited()`` returns the reason when the
+        instance died (then raise StartError at once). The default polls ``spec.ready_path`` over
+        HTTP until it answers 200; a server with a protocol of its own (Redis, iperf3) overrides
+        it with a probe of that protocol.
+        """
+        from isobench.netutil import wait_ready
+
+        return wait_ready(
+            port, spec.ready_path, launched_at=launched_at, deadline_s=deadline_s, exited=exited
+        )
+
+    def metric_specs(self) -> Sequence[MetricSpec]:
+        """The metrics analysed for this workload, the primary one first.
+
+        The default is the HTTP set (``isobench.stats.DEFAULT_METRICS``); a workload whose
+        ``drive()`` reports figures of its own (``redis_get_ops``...) returns their specs.
+        """
+        from isobench.stats import DEFAULT_METRICS
+
+        return DEFAULT_METRICS
 
     def drive(
         self,

@@ -1,0 +1,237 @@
+"""What every micro benchmark shares: the rootfs, the summary shape, host clients, probes.
+
+A micro workload's ``drive()`` returns ``{"metrics": {name: {"type": "gauge", "values":
+{"value": v}}}, "raw": {...}, "facts": {...}}``: k6's shape, so ``TrialRecord.metric(name,
+"value")`` reads it; ``raw`` keeps the client's own output, ``facts`` its parameters and versions.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from isobench.benchfile import parse_duration
+from isobench.errors import IsobenchError, StartError
+from isobench.images.spec import WORKLOAD_DIR, RootfsSpec
+from isobench.stats import MetricSpec
+from isobench.workloads.base import LaunchSpec, Workload
+
+AGENT_DIR = Path(__file__).parent / "agent_app"
+PACKAGES = ("redis-server", "sysbench", "fio", "xz-utils", "iperf3", "sockperf")
+"""Debian packages of the one micro rootfs (all benchmarks share it: one build, one cache key)."""
+
+PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+Probe = Callable[[int], bool]
+
+
+def micro_rootfs_spec() -> RootfsSpec:
+    """The shared rootfs: the benchmarks' Debian packages and the agent."""
+    return RootfsSpec(
+        name="micro",
+        debian_packages=PACKAGES,
+        files={f"{WORKLOAD_DIR}/agent.py": AGENT_DIR / "agent.py"},
+    )
+
+
+def gauge(value: float) -> dict[str, Any]:
+    """One figure in k6's summary shape."""
+    return {"type": "gauge", "values": {"value": float(value)}}
+
+
+def summary(metrics: Mapping[str, Any], raw: Mapping[str, Any], facts: Mapping[str, Any],
+            seconds: float) -> dict[str, Any]:
+    """A drive's summary: the figures, the clients' raw output, their parameters and versions,
+    and the few k6 fields the terminal summary reads (no checks; the wall time of the drive)."""
+    return {"metrics": dict(metrics), "raw": dict(raw), "facts": dict(facts),
+            "root_group": {"name": "", "checks": []},
+            "state": {"testRunDurationMs": seconds * 1000.0}}
+
+
+def figure(
+    name: str, unit: str, better: Literal["higher", "lower"], label: str
+) -> MetricSpec:
+    """The MetricSpec of a gauge named ``name`` (analysed under the same name)."""
+
+    def extract(trial: Any) -> float | None:
+        value: float | None = trial.metric(name, "value")
+        return value
+
+    return MetricSpec(name, extract, unit, better, label)
+
+
+def seconds_of(scenario: Mapping[str, Any], default: float = 10.0) -> int:
+    """The scenario's duration in whole seconds (at least 1)."""
+    value = scenario.get("duration")
+    return max(1, round(parse_duration(value))) if value is not None else int(default)
+
+
+def run_client(argv: Sequence[str], *, cpus: tuple[int, ...] | None, timeout: float,
+               what: str) -> str:
+    """Run a host-side client (pinned with taskset to ``cpus``); its stdout.
+
+    Raises IsobenchError with a one-line reason when it cannot start, times out, or exits
+    non-zero (its last stderr line is quoted).
+    """
+    full = list(argv)
+    if cpus:
+        full = ["taskset", "-c", ",".join(str(c) for c in cpus), *full]
+    try:
+        proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise IsobenchError(f"{what}: {argv[0]} not found on the host",
+                            fix="scripts/setup-host.sh installs the micro suite's clients") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise IsobenchError(f"{what}: {argv[0]} did not finish within {timeout:.0f} s") from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
+        raise IsobenchError(f"{what}: {argv[0]} exited {proc.returncode}: {tail[0][:200]}")
+    return proc.stdout
+
+
+def client_version(argv: Sequence[str]) -> str:
+    """First line of ``argv``'s version output, or ``"absent"`` when it is not installed."""
+    if shutil.which(argv[0]) is None:
+        return "absent"
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def wait_probe(
+    port: int,
+    probe: Probe,
+    what: str,
+    *,
+    launched_at: float,
+    deadline_s: float,
+    exited: Callable[[], str | None],
+    interval: float = 0.05,
+) -> float:
+    """Poll ``probe(port)`` until it is True; seconds since ``launched_at`` (monotonic).
+
+    The same contract as ``isobench.netutil.wait_ready`` for a server that does not speak HTTP.
+    """
+    end = launched_at + deadline_s
+    while True:
+        ok = probe(port)
+        now = time.monotonic()
+        if ok:
+            return now - launched_at
+        reason = exited()
+        if reason:
+            raise StartError(f"instance exited before it was ready: {reason}")
+        if now > end:
+            raise StartError(f"{what} on 127.0.0.1:{port} not ready within {deadline_s:.0f} s",
+                             fix="see the instance log in the run directory")
+        time.sleep(interval)
+
+
+def tcp_connects(port: int, timeout: float = 0.5) -> bool:
+    """Whether a TCP connection to 127.0.0.1:port is accepted and not reset at once.
+
+    The best readiness check for a server with no request of its own to answer before a test
+    (iperf3, sockperf). It cannot tell a forwarder that accepts on the server's behalf (Docker's
+    proxy, QEMU's user network) from the server itself, so it also waits 50 ms for an immediate
+    close, which is what such a forwarder does while nothing listens behind it.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.settimeout(0.05)
+            try:
+                data = sock.recv(1)
+            except TimeoutError:
+                return True  # still open: something is there and waits for us
+            except OSError:
+                return False
+            return data != b""
+    except OSError:
+        return False
+
+
+class MicroWorkload(Workload):
+    """A micro benchmark: the shared rootfs, a duration-only scenario, its own metrics."""
+
+    metrics: tuple[MetricSpec, ...] = ()
+
+    def rootfs_spec(self) -> RootfsSpec:
+        return micro_rootfs_spec()
+
+    def default_scenario(self) -> dict[str, Any]:
+        return {"executor": "external", "duration": "10s"}
+
+    def metric_specs(self) -> tuple[MetricSpec, ...]:
+        return self.metrics
+
+
+class AgentWorkload(MicroWorkload):
+    """A local benchmark: the agent runs the command inside the runtime, ``drive()`` parses.
+
+    Subclasses name their agent benches in ``benches`` and turn one bench's agent answer into
+    metrics in ``parse``.
+    """
+
+    benches: tuple[str, ...] = ()
+
+    def launch_spec(self) -> LaunchSpec:
+        return LaunchSpec(
+            argv=("/usr/bin/python3", f"{WORKLOAD_DIR}/agent.py", "--host", "{bind}",
+                  "--port", "{port}", "--fio-size-mb", str(self.fio_size_mb())),
+            env={"PYTHONUNBUFFERED": "1", "PATH": PATH},
+            workdir=WORKLOAD_DIR,
+            ready_path="/healthz",
+        )
+
+    def fio_size_mb(self) -> int:
+        return int(self.options.get("fio_size_mb", 256))
+
+    def parse(self, bench: str, answer: Mapping[str, Any]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def drive(
+        self,
+        endpoint: str,
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        seconds = seconds_of(scenario)
+        metrics: dict[str, Any] = {}
+        raw: dict[str, Any] = {}
+        facts: dict[str, Any] = {}
+        t0 = time.monotonic()
+        for bench in self.benches:
+            answer = call_agent(endpoint, bench, seconds)
+            raw[bench] = answer
+            facts[bench] = {"argv": answer.get("argv"), **(answer.get("facts") or {})}
+            for name, value in self.parse(bench, answer).items():
+                metrics[name] = gauge(value)
+        return summary(metrics, raw, facts, time.monotonic() - t0)
+
+
+def call_agent(endpoint: str, bench: str, seconds: int) -> dict[str, Any]:
+    """Ask the agent at ``endpoint`` to run ``bench``; its answer, checked for exit status 0."""
+    url = f"{endpoint}/run?bench={bench}&seconds={seconds}"
+    try:
+        with urllib.request.urlopen(url, timeout=seconds * 6 + 600) as resp:
+            answer: dict[str, Any] = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise IsobenchError(f"{bench}: the agent refused the request (HTTP {exc.code})") from exc
+    except (OSError, ValueError) as exc:
+        raise IsobenchError(f"{bench}: no answer from the agent ({exc})") from exc
+    code = answer.get("exit_code")
+    if code != 0:
+        tail = (str(answer.get("stderr") or "").strip().splitlines() or ["no output"])[-1]
+        raise IsobenchError(f"{bench} exited {code} inside the runtime: {tail[:200]}")
+    return answer

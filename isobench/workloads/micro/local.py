@@ -1,0 +1,140 @@
+"""Local micro benchmarks: run inside the runtime by the agent, parsed from their own output.
+
+``sysbench-cpu`` (events/s), ``sysbench-memory`` (read and write MiB/s, 1 MiB blocks), ``fio``
+(sequential 1 MiB and random 4 KiB reads and writes on the runtime's root filesystem) and ``xz``
+(``xz -T1 -6`` of a fixed 8 MiB generated text file). The commands are fixed in
+``agent_app/agent.py``; only the duration comes from the scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from isobench.workloads.micro import parsers
+from isobench.workloads.micro.common import AgentWorkload, figure
+
+
+class SysbenchCpuWorkload(AgentWorkload):
+    """``sysbench cpu --cpu-max-prime=20000 --threads=1 --time=N run``: events per second."""
+
+    name = "sysbench-cpu"
+    description = "sysbench cpu (primes up to 20000, 1 thread) inside the runtime: events/s"
+    benches = ("sysbench-cpu",)
+    metrics = (
+        figure("sysbench_cpu_events", "events/s", "higher", "sysbench cpu events/s"),
+        figure("sysbench_cpu_latency_ms", "ms", "lower", "sysbench cpu event latency (avg)"),
+    )
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.options["parameters"] = {"cpu_max_prime": 20000, "threads": 1}
+
+    def parse(self, bench: str, answer: Mapping[str, Any]) -> dict[str, float]:
+        out = parsers.sysbench_cpu(str(answer.get("stdout", "")))
+        return {"sysbench_cpu_events": out["events_per_s"],
+                "sysbench_cpu_latency_ms": out["latency_avg_ms"]}
+
+
+class SysbenchMemoryWorkload(AgentWorkload):
+    """``sysbench memory`` read then write, 1 MiB blocks, sequential, 1 thread: MiB/s."""
+
+    name = "sysbench-memory"
+    description = "sysbench memory read and write (1 MiB blocks, 1 thread) inside the runtime"
+    benches = ("sysbench-memory-read", "sysbench-memory-write")
+    metrics = (
+        figure("sysbench_mem_read_mib_s", "MiB/s", "higher", "sysbench memory read"),
+        figure("sysbench_mem_write_mib_s", "MiB/s", "higher", "sysbench memory write"),
+    )
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.options["parameters"] = {"block_size": "1M", "access_mode": "seq", "threads": 1}
+
+    def parse(self, bench: str, answer: Mapping[str, Any]) -> dict[str, float]:
+        out = parsers.sysbench_memory(str(answer.get("stdout", "")))
+        oper = bench.rsplit("-", 1)[1]
+        return {f"sysbench_mem_{oper}_mib_s": out["mib_per_s"]}
+
+
+FIO_JOBS = {
+    "fio-seqread": "seqread",
+    "fio-seqwrite": "seqwrite",
+    "fio-randread": "randread",
+    "fio-randwrite": "randwrite",
+}
+
+
+class FioWorkload(AgentWorkload):
+    """fio on a file on the runtime's root filesystem (not a tmpfs), psync, queue depth 1.
+
+    Sequential 1 MiB reads and writes (MB/s), random 4 KiB reads and writes (IOPS, p99
+    completion latency). Direct I/O is used where the filesystem accepts O_DIRECT; what was
+    used is recorded per job (``facts[job]["direct"]`` and the metric ``fio_direct``: 1 when
+    every job ran direct), with the filesystem holding the file (``facts[job]["filesystem"]``).
+    Option ``fio_size_mb`` (default 256) sizes the file.
+
+    What "the root filesystem" is differs by runtime, and that is part of what is measured:
+    native and Docker write to an overlay on the host's disk; gVisor's root overlay keeps its
+    upper layer in the sandbox's memory by default (it accepts O_DIRECT, but nothing reaches a
+    disk); the VM's root is an overlay whose upper layer is a tmpfs in guest memory.
+    """
+
+    name = "fio"
+    description = "fio sequential and 4k random read/write on the runtime's root filesystem"
+    benches = tuple(FIO_JOBS)
+    metrics = (
+        figure("fio_randread_iops", "IOPS", "higher", "fio 4k random read IOPS"),
+        figure("fio_randwrite_iops", "IOPS", "higher", "fio 4k random write IOPS"),
+        figure("fio_seqread_mb_s", "MB/s", "higher", "fio sequential read"),
+        figure("fio_seqwrite_mb_s", "MB/s", "higher", "fio sequential write"),
+        figure("fio_randread_p99_ms", "ms", "lower", "fio 4k random read p99"),
+        figure("fio_randwrite_p99_ms", "ms", "lower", "fio 4k random write p99"),
+    )
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.options["parameters"] = {
+            "file": "/var/tmp/isobench-micro/fio.data", "size_mb": self.fio_size_mb(),
+            "seq_bs": "1M", "rand_bs": "4k", "ioengine": "psync", "iodepth": 1,
+            "direct": "when the filesystem accepts O_DIRECT (recorded per trial)",
+        }
+
+    def parse(self, bench: str, answer: Mapping[str, Any]) -> dict[str, float]:
+        out = parsers.fio_json(str(answer.get("stdout", "")))
+        job = FIO_JOBS[bench]
+        figures = {f"fio_{job}_mb_s": out["mb_per_s"], f"fio_{job}_iops": out["iops"],
+                   f"fio_{job}_p99_ms": out["p99_ms"]}
+        figures[f"fio_{job}_direct"] = out["direct"]
+        return figures
+
+
+class XzWorkload(AgentWorkload):
+    """``xz -T1 -6`` of a fixed 8 MiB generated text file: seconds (lower is better).
+
+    xz prints no timing of its own: the agent times the command (monotonic wall clock) and
+    checks its exit status; the scenario's duration does not apply (one compression a trial).
+    """
+
+    name = "xz"
+    description = "xz -T1 -6 compression of a fixed 8 MiB file inside the runtime (seconds)"
+    benches = ("xz",)
+    metrics = (
+        figure("xz_seconds", "s", "lower", "xz -T1 compression time"),
+        figure("xz_cpu_seconds", "s", "lower", "xz -T1 CPU time"),
+    )
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.options["parameters"] = {"level": 6, "threads": 1, "input_mib": 8,
+                                      "input": "seeded pseudo-random words"}
+
+    def parse(self, bench: str, answer: Mapping[str, Any]) -> dict[str, float]:
+        elapsed = answer.get("elapsed_s")
+        if not isinstance(elapsed, int | float) or elapsed <= 0:
+            raise parsers.ParseError("xz: the agent reported no elapsed time")
+        cpu = (answer.get("facts") or {}).get("child_cpu_s")
+        out = {"xz_seconds": float(elapsed)}
+        if isinstance(cpu, int | float) and cpu > 0:
+            out["xz_cpu_seconds"] = float(cpu)
+        return out

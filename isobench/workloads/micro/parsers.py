@@ -1,0 +1,172 @@
+"""Parsers of the benchmarks' own output. Pure functions: text in, figures out.
+
+Each raises ``ParseError`` (an IsobenchError) with a one-line reason when the output carries no
+result, so a trial is recorded failed, never as a zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+from isobench.errors import IsobenchError
+
+
+class ParseError(IsobenchError):
+    """A benchmark's output did not carry the expected result."""
+
+
+def _float(pattern: str, text: str, what: str) -> float:
+    match = re.search(pattern, text, re.MULTILINE)
+    if not match:
+        raise ParseError(f"{what}: not found in the output ({_tail(text)})")
+    return float(match.group(1))
+
+
+def _tail(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return repr(lines[-1][:120]) if lines else "empty output"
+
+
+# --- redis-benchmark ------------------------------------------------------------------------------
+
+
+def redis_benchmark_csv(text: str) -> dict[str, dict[str, float]]:
+    """``redis-benchmark --csv`` (Redis 7) → ``{"GET": {"rps", "p50_ms", "p99_ms", ...}}``.
+
+    The header row names the columns (``test, rps, avg_latency_ms, ..., p50_latency_ms,
+    p99_latency_ms``); older versions without latency columns yield ``rps`` only.
+    """
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    if not rows or rows[0][0] != "test":
+        raise ParseError(f"redis-benchmark: no CSV header in the output ({_tail(text)})")
+    header = rows[0]
+    names = {"rps": "rps", "avg_latency_ms": "avg_ms", "p50_latency_ms": "p50_ms",
+             "p95_latency_ms": "p95_ms", "p99_latency_ms": "p99_ms", "max_latency_ms": "max_ms"}
+    out: dict[str, dict[str, float]] = {}
+    for row in rows[1:]:
+        if len(row) != len(header):
+            raise ParseError(f"redis-benchmark: malformed CSV row {row!r}")
+        test = row[0].split()[0].upper()
+        values = {names[h]: float(v) for h, v in zip(header, row, strict=True) if h in names}
+        if values.get("rps", 0.0) <= 0:
+            raise ParseError(f"redis-benchmark: test {test} reports no throughput")
+        out[test] = values
+    if not out:
+        raise ParseError("redis-benchmark: the CSV output has no result rows")
+    return out
+
+
+# --- sysbench -------------------------------------------------------------------------------------
+
+
+def sysbench_cpu(text: str) -> dict[str, float]:
+    """``sysbench cpu run`` → ``{"events_per_s", "events", "latency_avg_ms", "latency_p95_ms"}``."""
+    out = {
+        "events_per_s": _float(r"events per second:\s+([\d.]+)", text, "sysbench cpu events/s"),
+        "events": _float(r"total number of events:\s+(\d+)", text, "sysbench cpu events"),
+        "latency_avg_ms": _float(r"^\s+avg:\s+([\d.]+)", text, "sysbench cpu latency"),
+    }
+    if out["events"] <= 0:
+        raise ParseError("sysbench cpu: no events were run")
+    return out
+
+
+def sysbench_memory(text: str) -> dict[str, float]:
+    """``sysbench memory run`` → ``{"mib_per_s", "ops_per_s", "mib"}``."""
+    out = {
+        "mib_per_s": _float(r"MiB transferred \(([\d.]+) MiB/sec\)", text, "sysbench memory MiB/s"),
+        "mib": _float(r"^([\d.]+) MiB transferred", text, "sysbench memory MiB"),
+        "ops_per_s": _float(r"Total operations:\s+\d+\s+\(([\d.]+) per second\)", text,
+                            "sysbench memory operations/s"),
+    }
+    if out["mib"] <= 0:
+        raise ParseError("sysbench memory: nothing was transferred")
+    return out
+
+
+def sysbench_version(text: str) -> str:
+    match = re.search(r"^sysbench ([\w.+~-]+)", text, re.MULTILINE)
+    return match.group(1) if match else "unknown"
+
+
+# --- fio ------------------------------------------------------------------------------------------
+
+
+def fio_json(text: str) -> dict[str, float]:
+    """``fio --output-format=json`` of one job → ``{"mb_per_s", "iops", "p99_ms", "direct"}``.
+
+    Reads the direction that moved data (read or write); MB/s is 10^6 bytes/s; p99 is the
+    completion latency's 99th percentile. fio may print warnings before the JSON: they are
+    skipped.
+    """
+    start = text.find("{")
+    if start < 0:
+        raise ParseError(f"fio: no JSON in the output ({_tail(text)})")
+    try:
+        data: dict[str, Any] = json.loads(text[start:])
+    except ValueError as exc:
+        raise ParseError(f"fio: the JSON output does not parse ({exc})") from exc
+    jobs = data.get("jobs") or []
+    if len(jobs) != 1:
+        raise ParseError(f"fio: expected one job in the output, found {len(jobs)}")
+    job = jobs[0]
+    if job.get("error"):
+        raise ParseError(f"fio: the job failed with error {job['error']}")
+    for direction in ("read", "write"):
+        part = job.get(direction) or {}
+        if part.get("io_bytes", 0) > 0:
+            pct = (part.get("clat_ns") or {}).get("percentile") or {}
+            p99 = pct.get("99.000000")
+            if p99 is None:
+                raise ParseError(f"fio: no p99 completion latency for the {direction}s")
+            options = {**(data.get("global options") or {}), **(job.get("job options") or {})}
+            return {
+                "mb_per_s": float(part["bw_bytes"]) / 1e6,
+                "iops": float(part["iops"]),
+                "p99_ms": float(p99) / 1e6,
+                "direct": float(str(options.get("direct", "0")) == "1"),
+            }
+    raise ParseError("fio: the job moved no data")
+
+
+# --- iperf3 ---------------------------------------------------------------------------------------
+
+
+def iperf3_json(text: str) -> dict[str, float]:
+    """``iperf3 -c ... -J`` → ``{"gbit_per_s", "retransmits"}`` (received side of the test)."""
+    try:
+        data: dict[str, Any] = json.loads(text)
+    except ValueError as exc:
+        raise ParseError(f"iperf3: the JSON output does not parse ({exc})") from exc
+    if data.get("error"):
+        raise ParseError(f"iperf3: {data['error']}")
+    end = data.get("end") or {}
+    received = end.get("sum_received") or {}
+    sent = end.get("sum_sent") or {}
+    bps = received.get("bits_per_second")
+    if not bps:
+        raise ParseError("iperf3: no received throughput in the output")
+    return {"gbit_per_s": float(bps) / 1e9, "retransmits": float(sent.get("retransmits", 0))}
+
+
+# --- sockperf -------------------------------------------------------------------------------------
+
+
+def sockperf_pingpong(text: str) -> dict[str, float]:
+    """``sockperf ping-pong`` → ``{"p50_us", "p99_us", "avg_us", "observations"}``.
+
+    sockperf reports one-way latency (half the measured round trip), in µs.
+    """
+    out = {
+        "avg_us": _float(r"Summary: Latency is ([\d.]+) usec", text, "sockperf latency"),
+        "p50_us": _float(r"percentile 50\.000 =\s+([\d.]+)", text, "sockperf p50"),
+        "p99_us": _float(r"percentile 99\.000 =\s+([\d.]+)", text, "sockperf p99"),
+        "observations": _float(r"Total (\d+) observations", text, "sockperf observations"),
+    }
+    if out["observations"] <= 0:
+        raise ParseError("sockperf: no observations")
+    return out

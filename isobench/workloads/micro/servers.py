@@ -1,0 +1,278 @@
+"""Server micro benchmarks: the server inside the runtime, its real client on the host.
+
+The client runs on the load-generator CPUs (``taskset -c``) against ``127.0.0.1:<host_port>``,
+through the runtime's normal network path (host network, Docker's bridge and proxy, gVisor's
+netstack, QEMU's user network). ``redis`` (redis-benchmark GET/SET, without and with 16-deep
+pipelining), ``iperf3`` (TCP throughput both ways) and ``sockperf`` (TCP ping-pong latency).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from isobench.workloads.base import LaunchSpec
+from isobench.workloads.micro import parsers
+from isobench.workloads.micro.common import (
+    PATH,
+    MicroWorkload,
+    client_version,
+    figure,
+    gauge,
+    run_client,
+    seconds_of,
+    summary,
+    tcp_connects,
+    wait_probe,
+)
+
+
+def port_of(endpoint: str) -> int:
+    """``http://127.0.0.1:PORT`` → PORT."""
+    return int(endpoint.rsplit(":", 1)[1].rstrip("/"))
+
+
+# --- redis ----------------------------------------------------------------------------------------
+
+
+def redis_command(port: int, command: bytes, timeout: float = 0.5) -> bytes:
+    """Send one inline command to 127.0.0.1:port and return the first reply bytes (b"" if none)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(command + b"\r\n")
+            data = b""
+            while b"\r\n" not in data or (data.startswith(b"$") and data.count(b"\r\n") < 2):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+    except OSError:
+        return b""
+
+
+def redis_pong(port: int) -> bool:
+    """Redis readiness: ``PING`` answered ``+PONG`` (not merely an accepted connection)."""
+    return redis_command(port, b"PING").startswith(b"+PONG")
+
+
+def redis_version(port: int) -> str:
+    reply = redis_command(port, b"INFO server", timeout=2.0).decode(errors="replace")
+    for line in reply.splitlines():
+        if line.startswith("redis_version:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+REDIS_TESTS = (("get", ""), ("set", ""), ("get", "_p16"), ("set", "_p16"))
+
+
+def _redis_metrics() -> tuple[Any, ...]:
+    specs = []
+    for test, suffix in REDIS_TESTS:
+        pipe = " (pipelined 16)" if suffix else ""
+        specs.append(figure(f"redis_{test}{suffix}_ops", "ops/s", "higher",
+                            f"redis {test.upper()}{pipe} ops/s"))
+    for test, suffix in REDIS_TESTS:
+        pipe = " -P16" if suffix else ""
+        for q in ("p50", "p99"):
+            specs.append(figure(f"redis_{test}{suffix}_{q}_ms", "ms", "lower",
+                                f"redis {test.upper()}{pipe} {q}"))
+    return tuple(specs)
+
+
+class RedisWorkload(MicroWorkload):
+    """``redis-server`` inside (no persistence), ``redis-benchmark`` on the host.
+
+    Two client runs a trial: ``-t set,get`` without and with ``-P 16``; each test sends
+    ``requests_per_s × duration`` requests (default 50000/s; redis-benchmark counts requests,
+    not seconds), ``pipelined_factor`` (default 10) times as many when pipelined, from
+    ``clients`` connections (default 50). Protected mode is off only because the server binds
+    where the runtime says (127.0.0.1 on the host network, the runtime's own network otherwise).
+    """
+
+    name = "redis"
+    description = "redis-server inside the runtime, redis-benchmark GET/SET on the host"
+    metrics = _redis_metrics()
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.options.setdefault("clients", 50)
+        self.options.setdefault("requests_per_s", 50000)
+        self.options.setdefault("pipelined_factor", 10)
+        self.options["parameters"] = {"tests": "set,get", "pipeline": [1, 16], "data_size": 3,
+                                      "server": "redis-server --save '' --appendonly no"}
+
+    def check(self) -> str | None:
+        version = client_version(["redis-benchmark", "--version"])
+        if version == "absent":
+            return "redis-benchmark is not installed on the host (fix: scripts/setup-host.sh)"
+        self.options["client_version"] = version
+        return None
+
+    def launch_spec(self) -> LaunchSpec:
+        return LaunchSpec(
+            argv=("/usr/bin/redis-server", "--bind", "{bind}", "--port", "{port}",
+                  "--protected-mode", "no", "--save", "", "--appendonly", "no",
+                  "--daemonize", "no", "--dir", "/tmp"),
+            env={"PATH": PATH},
+            workdir="/tmp",
+        )
+
+    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
+              exited: Callable[[], str | None]) -> float:
+        return wait_probe(port, redis_pong, "redis PING", launched_at=launched_at,
+                          deadline_s=deadline_s, exited=exited)
+
+    def drive(
+        self,
+        endpoint: str,
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        port = port_of(endpoint)
+        seconds = seconds_of(scenario)
+        t0 = time.monotonic()
+        n = max(1000, int(self.options["requests_per_s"]) * seconds)
+        metrics: dict[str, Any] = {}
+        raw: dict[str, str] = {}
+        argvs: dict[str, list[str]] = {}
+        requests = {1: n, 16: n * int(self.options["pipelined_factor"])}
+        for pipeline, suffix in ((1, ""), (16, "_p16")):
+            argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "set,get",
+                    "-n", str(requests[pipeline]), "-c", str(self.options["clients"]),
+                    "-P", str(pipeline), "--csv"]
+            out = run_client(argv, cpus=cpus, timeout=600, what=f"redis-benchmark -P {pipeline}")
+            raw[f"P{pipeline}"] = out
+            argvs[f"P{pipeline}"] = argv
+            tests = parsers.redis_benchmark_csv(out)
+            for test in ("GET", "SET"):
+                if test not in tests:
+                    raise parsers.ParseError(f"redis-benchmark -P {pipeline}: no {test} result")
+                row, key = tests[test], f"redis_{test.lower()}{suffix}"
+                metrics[f"{key}_ops"] = gauge(row["rps"])
+                for q in ("p50", "p99"):
+                    if f"{q}_ms" in row:
+                        metrics[f"{key}_{q}_ms"] = gauge(row[f"{q}_ms"])
+        facts = {"argv": argvs, "requests": requests, "server_version": redis_version(port),
+                 "client_version": client_version(["redis-benchmark", "--version"])}
+        return summary(metrics, raw, facts, time.monotonic() - t0)
+
+
+# --- iperf3 ---------------------------------------------------------------------------------------
+
+
+class Iperf3Workload(MicroWorkload):
+    """``iperf3 -s`` inside, ``iperf3 -c 127.0.0.1 -J`` on the host, both directions.
+
+    ``iperf3_to_runtime_gbit_s``: the host sends, the runtime receives; ``..._from_runtime``:
+    ``-R``, the runtime sends. One TCP stream, the scenario's duration each way. Readiness is
+    a TCP connect (iperf3 answers nothing before a client sends its test cookie).
+    """
+
+    name = "iperf3"
+    description = "iperf3 server inside the runtime, iperf3 client on the host (TCP, both ways)"
+    metrics = (
+        figure("iperf3_to_runtime_gbit_s", "Gbit/s", "higher", "iperf3 host→runtime"),
+        figure("iperf3_from_runtime_gbit_s", "Gbit/s", "higher", "iperf3 runtime→host"),
+        figure("iperf3_to_runtime_retransmits", "", "lower", "iperf3 host→runtime retransmits"),
+        figure("iperf3_from_runtime_retransmits", "", "lower",
+               "iperf3 runtime→host retransmits"),
+    )
+
+    def check(self) -> str | None:
+        version = client_version(["iperf3", "--version"])
+        if version == "absent":
+            return "iperf3 is not installed on the host (fix: scripts/setup-host.sh)"
+        self.options["client_version"] = version
+        return None
+
+    def launch_spec(self) -> LaunchSpec:
+        return LaunchSpec(argv=("/usr/bin/iperf3", "-s", "-B", "{bind}", "-p", "{port}"),
+                          env={"PATH": PATH}, workdir="/tmp")
+
+    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
+              exited: Callable[[], str | None]) -> float:
+        """TCP connect only: iperf3 has no request it answers before a test starts."""
+        return wait_probe(port, tcp_connects, "iperf3 TCP connect", launched_at=launched_at,
+                          deadline_s=deadline_s, exited=exited)
+
+    def drive(
+        self,
+        endpoint: str,
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        port, seconds = port_of(endpoint), seconds_of(scenario)
+        t0 = time.monotonic()
+        metrics: dict[str, Any] = {}
+        raw: dict[str, str] = {}
+        for flags, way in (([], "to_runtime"), (["-R"], "from_runtime")):
+            argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J",
+                    *flags]
+            out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what=f"iperf3 {way}")
+            raw[way] = out
+            fig = parsers.iperf3_json(out)
+            metrics[f"iperf3_{way}_gbit_s"] = gauge(fig["gbit_per_s"])
+            metrics[f"iperf3_{way}_retransmits"] = gauge(fig["retransmits"])
+        facts = {"client_version": client_version(["iperf3", "--version"])}
+        return summary(metrics, raw, facts, time.monotonic() - t0)
+
+
+# --- sockperf -------------------------------------------------------------------------------------
+
+
+class SockperfWorkload(MicroWorkload):
+    """``sockperf server --tcp`` inside, ``sockperf ping-pong --tcp`` on the host.
+
+    Figures are sockperf's own: one-way latency (half the round trip) in µs, p50 and p99.
+    Readiness is a TCP connect (sockperf answers nothing before a test message).
+    """
+
+    name = "sockperf"
+    description = "sockperf TCP ping-pong latency, server inside the runtime, client on the host"
+    metrics = (
+        figure("sockperf_p50_us", "µs", "lower", "sockperf TCP latency p50"),
+        figure("sockperf_p99_us", "µs", "lower", "sockperf TCP latency p99"),
+        figure("sockperf_avg_us", "µs", "lower", "sockperf TCP latency avg"),
+    )
+
+    def check(self) -> str | None:
+        if client_version(["sockperf", "--version"]) == "absent":
+            return "sockperf is not installed on the host (fix: scripts/setup-host.sh)"
+        return None
+
+    def launch_spec(self) -> LaunchSpec:
+        return LaunchSpec(argv=("/usr/bin/sockperf", "server", "--tcp", "-i", "{bind}",
+                                "-p", "{port}"), env={"PATH": PATH}, workdir="/tmp")
+
+    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
+              exited: Callable[[], str | None]) -> float:
+        """TCP connect only: sockperf has no request it answers before a test starts."""
+        return wait_probe(port, tcp_connects, "sockperf TCP connect", launched_at=launched_at,
+                          deadline_s=deadline_s, exited=exited)
+
+    def drive(
+        self,
+        endpoint: str,
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        port, seconds = port_of(endpoint), seconds_of(scenario)
+        argv = ["sockperf", "ping-pong", "--tcp", "-i", "127.0.0.1", "-p", str(port),
+                "-t", str(seconds)]
+        t0 = time.monotonic()
+        out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what="sockperf ping-pong")
+        fig = parsers.sockperf_pingpong(out)
+        metrics = {f"sockperf_{k}": gauge(fig[k]) for k in ("p50_us", "p99_us", "avg_us")}
+        facts = {"argv": argv, "latency": "one-way (half round trip), sockperf's own",
+                 "client_version": client_version(["sockperf", "--version"])}
+        return summary(metrics, {"ping-pong": out}, facts, time.monotonic() - t0)

@@ -1,0 +1,147 @@
+"""The micro agent: only whitelisted benchmarks run; the host side checks exit status and output."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from isobench.errors import IsobenchError
+from isobench.results import TrialRecord
+from isobench.workloads.micro import local
+from isobench.workloads.micro.common import AGENT_DIR
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_agent() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("micro_agent_under_test", AGENT_DIR / "agent.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[tuple[ModuleType, str]]:
+    """The real agent on 127.0.0.1:<free port>, its work directory under tmp_path."""
+    module = load_agent()
+    module.CONFIG["workdir"] = str(tmp_path / "work")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), module.Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield module, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def get(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_parse_request_whitelist_and_bounds() -> None:
+    module = load_agent()
+    assert module.parse_request("/run?bench=sysbench-cpu&seconds=5") == ("sysbench-cpu", 5)
+    for bad in ("/run?bench=rm", "/run?bench=", "/run", "/run?bench=sysbench-cpu;id",
+                "/run?bench=../../bin/sh"):
+        with pytest.raises(ValueError, match="unknown bench"):
+            module.parse_request(bad)
+    for seconds in ("0", "601", "-1", "1e3", "5;id", "%20"):
+        with pytest.raises(ValueError, match="seconds must be"):
+            module.parse_request(f"/run?bench=xz&seconds={seconds}")
+
+
+def test_commands_are_fixed() -> None:
+    module = load_agent()
+    assert module.BENCHES["sysbench-cpu"](7) == [
+        "sysbench", "cpu", "--cpu-max-prime=20000", "--threads=1", "--time=7", "run"]
+    assert "--memory-block-size=1M" in module.BENCHES["sysbench-memory-read"](3)
+    assert set(module.BENCHES) == {
+        "sysbench-cpu", "sysbench-memory-read", "sysbench-memory-write", "fio-seqread",
+        "fio-seqwrite", "fio-randread", "fio-randwrite", "xz"}
+
+
+def test_unknown_bench_is_refused_and_runs_nothing(agent: tuple[ModuleType, str]) -> None:
+    module, url = agent
+    ran: list[int] = []
+    module.BENCHES["sysbench-cpu"] = lambda s: ran.append(s) or ["true"]
+    status, body = get(f"{url}/run?bench=sh")
+    assert status == 404 and "unknown bench" in str(body["error"])
+    assert ran == []
+    assert get(f"{url}/healthz") == (200, {"ok": True})
+
+
+def test_run_answers_output_and_exit_code(agent: tuple[ModuleType, str]) -> None:
+    module, url = agent
+    fixture = str(DATA / "sysbench_cpu.txt")
+    module.BENCHES["sysbench-cpu"] = lambda s: ["cat", fixture]
+    status, body = get(f"{url}/run?bench=sysbench-cpu&seconds=2")
+    assert status == 200
+    assert body["exit_code"] == 0 and body["argv"] == ["cat", fixture]
+    assert "events per second:  1417.78" in str(body["stdout"])
+
+
+def _trial(load: dict[str, object]) -> TrialRecord:
+    return TrialRecord("native", 0, 0, 0, "ok", 0.0, 1.0, load=dict(load))
+
+
+def test_drive_parses_the_agents_answer(agent: tuple[ModuleType, str]) -> None:
+    module, url = agent
+    module.BENCHES["sysbench-cpu"] = lambda s: ["cat", str(DATA / "sysbench_cpu.txt")]
+    workload = local.SysbenchCpuWorkload()
+    summary = workload.drive(url, {"duration": "2s"})
+    trial = _trial(summary)
+    specs = {s.name: s for s in workload.metric_specs()}
+    assert workload.metric_specs()[0].name == "sysbench_cpu_events"
+    assert specs["sysbench_cpu_events"].extract(trial) == 1417.78
+    assert summary["raw"]["sysbench-cpu"]["exit_code"] == 0
+    assert summary["facts"]["sysbench-cpu"]["argv"][0] == "cat"
+
+
+def test_drive_fails_on_a_non_zero_exit(agent: tuple[ModuleType, str]) -> None:
+    module, url = agent
+    module.BENCHES["sysbench-cpu"] = lambda s: ["sh", "-c", "echo 'FATAL: no cpu' >&2; exit 3"]
+    with pytest.raises(IsobenchError, match="sysbench-cpu exited 3 inside the runtime: FATAL"):
+        local.SysbenchCpuWorkload().drive(url, {"duration": "1s"})
+
+
+def test_drive_fails_when_no_result_was_printed(agent: tuple[ModuleType, str]) -> None:
+    module, url = agent
+    module.BENCHES["sysbench-cpu"] = lambda s: ["echo", "sysbench 1.0.20"]
+    with pytest.raises(IsobenchError, match="not found in the output"):
+        local.SysbenchCpuWorkload().drive(url, {"duration": "1s"})
+
+
+def test_fio_records_whether_io_was_direct(agent: tuple[ModuleType, str]) -> None:
+    module, url = agent
+    module.BENCHES["fio-randread"] = lambda s: ["cat", str(DATA / "fio_randread_direct.json")]
+    answer = local.FioWorkload().parse("fio-randread", get(f"{url}/run?bench=fio-randread")[1])
+    assert answer["fio_randread_direct"] == 1.0
+    assert answer["fio_randread_iops"] == pytest.approx(11208.895552)
+
+
+def test_xz_is_timed_by_the_agent(agent: tuple[ModuleType, str], tmp_path: Path) -> None:
+    module, url = agent
+    module.XZ_INPUT_MB = 1
+    status, body = get(f"{url}/run?bench=xz&seconds=1")
+    assert status == 200 and body["exit_code"] == 0, body
+    assert body["stdout"] == ""  # the compressed stream is discarded, not returned
+    figures = local.XzWorkload().parse("xz", body)
+    assert figures["xz_seconds"] > 0
+    assert (tmp_path / "work" / "xz.input").stat().st_size == 2**20

@@ -1,0 +1,210 @@
+"""The suite's plan and table builder, the workloads' metric hooks and the readiness probes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from isobench import plugins
+from isobench.errors import ConfigError, StartError
+from isobench.report.rundata import metric_specs_from_manifest
+from isobench.results import TrialRecord
+from isobench.stats import DEFAULT_METRICS, analyze
+from isobench.suite import MICRO_BENCHMARKS, build_table, markdown, plan_suite
+from isobench.workloads.base import LaunchSpec
+from isobench.workloads.burn import BurnWorkload
+from isobench.workloads.micro import servers
+from isobench.workloads.micro.common import gauge, tcp_connects, wait_probe
+from isobench.workloads.micro.local import SysbenchCpuWorkload
+
+
+def trial(runtime: str, i: int, value: float, emulated: bool = False) -> TrialRecord:
+    load = {"metrics": {"sysbench_cpu_events": gauge(value),
+                        "sysbench_cpu_latency_ms": gauge(1000.0 / value)}}
+    return TrialRecord(runtime, i, i, i, "ok", 0.0, 1.0, load=load,
+                       facts={"emulated": emulated})
+
+
+def cpu_analysis() -> dict[str, object]:
+    trials = []
+    for i in range(5):
+        trials.append(trial("native", i, 1000.0 + i))
+        trials.append(trial("docker-host", i, 1000.0 + i + (-1) ** i * 3))  # the same ±0.3 %
+        trials.append(trial("gvisor", i, 800.0 + i))  # 20 % slower, no overlap
+        trials.append(trial("vm", i, 50.0 + i, emulated=True))
+    trials.append(TrialRecord("gvisor", 9, 9, 9, "failed", 0.0, 1.0, error="boom"))
+    return analyze(trials, metrics=SysbenchCpuWorkload().metric_specs())
+
+
+def test_table_rows_cells_and_emulated_column() -> None:
+    runtimes = ["native", "docker-host", "gvisor", "vm"]
+    table = build_table({"sysbench-cpu": {"analysis": cpu_analysis(), "dir": "x"},
+                         "redis": {"error": "redis-benchmark is not installed"}}, runtimes)
+    assert [r["metric"] for r in table["rows"]] == ["sysbench_cpu_events",
+                                                     "sysbench_cpu_latency_ms"]
+    row = table["rows"][0]
+    assert row["baseline"]["median"] == 1002.0
+    assert row["cells"]["docker-host"]["ratio"] == pytest.approx(1.0, abs=0.004)
+    assert row["cells"]["docker-host"]["mark"].startswith("\u2248")
+    gv = row["cells"]["gvisor"]
+    assert gv["ratio"] == pytest.approx(802 / 1002)
+    assert gv["significant"] and gv["mark"] == "worse"
+    assert table["rows"][1]["cells"]["gvisor"]["mark"] == "worse"  # latency up is worse too
+    assert row["cells"]["vm"]["mark"] == "emulated"
+    assert table["emulated"] == ["vm"]
+    assert table["errors"] == {"redis": "redis-benchmark is not installed"}
+    assert table["failed"] == {"sysbench-cpu": {"gvisor": 1}}
+    assert table["complete"] is False
+    md = markdown(table)
+    assert "| vm (emulated) \u00f7 native |" in md
+    assert "| sysbench-cpu | sysbench cpu events/s | 1,002 events/s | 1.00 [" in md
+    assert "0.80 [" in md and "worse" in md
+    assert "redis: did not run: redis-benchmark is not installed" in md
+    assert "sysbench-cpu: failed trials (gvisor 1)" in md
+
+
+def test_a_runtime_without_trials_shows_no_figure() -> None:
+    table = build_table({"sysbench-cpu": {"analysis": cpu_analysis()}}, ["native", "kata"])
+    assert table["rows"][0]["cells"]["kata"] == {"ratio": None, "note": "no trials"}
+    assert "no figure (no trials)" in markdown(table)
+
+
+def test_plan_suite_validates_and_applies_quick() -> None:
+    plan = plan_suite("micro", ["native", "vm"], ["redis", "xz"], Path("/tmp/x"), quick=True)
+    assert plan.benchmarks == ("redis", "xz")
+    data = plan.benchfile_data("redis")
+    assert data["workload"] == "redis" and data["runtimes"] == ["native", "vm"]
+    assert data["trials"] == 3 and data["duration"] == "3s"
+    assert plan_suite("micro", None, None, Path("/tmp/x"), trials=7).overrides["trials"] == 7
+    assert plan_suite("micro", None, None, Path("/tmp/x")).benchmarks == MICRO_BENCHMARKS
+    with pytest.raises(ConfigError, match="no benchmark nope"):
+        plan_suite("micro", None, ["redis", "nope"], Path("/tmp/x"))
+    with pytest.raises(ConfigError, match="unknown suite"):
+        plan_suite("macro", None, None, Path("/tmp/x"))
+
+
+def test_every_micro_benchmark_is_a_registered_workload_with_its_own_metrics() -> None:
+    for name in MICRO_BENCHMARKS:
+        workload = plugins.load("workload", name)({})
+        specs = workload.metric_specs()
+        assert specs and all(not s.name.startswith(("http_", "rps")) for s in specs), name
+        assert workload.rootfs_spec().name == "micro"
+
+
+def test_metric_specs_follow_the_manifests_workload() -> None:
+    specs = metric_specs_from_manifest({"config": {"workload": "redis", "workload_options": {}}})
+    assert specs[0].name == "redis_get_ops"
+    assert metric_specs_from_manifest({"config": {"workload": "burn"}}) == DEFAULT_METRICS
+    assert metric_specs_from_manifest({"config": {"workload": "gone"}}) == DEFAULT_METRICS
+    assert metric_specs_from_manifest({}) == DEFAULT_METRICS
+    assert BurnWorkload().metric_specs() == DEFAULT_METRICS
+
+
+@pytest.fixture
+def fake_redis() -> Iterator[int]:
+    """A TCP server answering PING with +PONG (and INFO with a version)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                data = conn.recv(100)
+                if data.startswith(b"PING"):
+                    conn.sendall(b"+PONG\r\n")
+                elif data.startswith(b"INFO"):
+                    body = b"# Server\r\nredis_version:7.0.15\r\n"
+                    conn.sendall(b"$%d\r\n%s\r\n" % (len(body), body))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    thread.join()
+    srv.close()
+
+
+def test_redis_ready_needs_a_pong(fake_redis: int) -> None:
+    assert servers.redis_pong(fake_redis)
+    assert servers.redis_version(fake_redis) == "7.0.15"
+    startup = servers.RedisWorkload().ready(
+        fake_redis, LaunchSpec(argv=("x",)), launched_at=time.monotonic(), deadline_s=5,
+        exited=lambda: None)
+    assert 0 <= startup < 5
+
+
+def test_a_silent_listener_is_not_redis_but_is_a_tcp_server() -> None:
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+        assert not servers.redis_pong(port)
+        assert tcp_connects(port)
+    assert not tcp_connects(port)  # closed: refused
+
+
+def test_probe_reports_an_exited_instance() -> None:
+    with pytest.raises(StartError, match="exited before it was ready: killed"):
+        wait_probe(1, lambda port: False, "probe", launched_at=time.monotonic(), deadline_s=5,
+                   exited=lambda: "killed")
+
+
+def test_redis_drive_runs_the_client_and_parses(monkeypatch: pytest.MonkeyPatch,
+                                                fake_redis: int) -> None:
+    data = Path(__file__).parent / "data"
+    calls: list[list[str]] = []
+
+    def fake_client(argv: list[str], **kw: object) -> str:
+        calls.append(argv)
+        pipeline = argv[argv.index("-P") + 1]
+        return (data / f"redis_benchmark_p{pipeline}.csv").read_text()
+
+    monkeypatch.setattr(servers, "run_client", fake_client)
+    summary = servers.RedisWorkload().drive(f"http://127.0.0.1:{fake_redis}",
+                                            {"duration": "2s"}, cpus=(1,))
+    t = TrialRecord("native", 0, 0, 0, "ok", 0.0, 1.0, load=summary)
+    assert t.metric("redis_get_ops", "value") == 43196.54
+    assert t.metric("redis_set_p16_ops", "value") == 54794.52
+    assert t.metric("redis_get_p99_ms", "value") == 2.975
+    assert [c[c.index("-n") + 1] for c in calls] == ["100000", "1000000"]
+    assert summary["facts"]["server_version"] == "7.0.15"
+    assert set(summary["raw"]) == {"P1", "P16"}
+
+
+def test_marks_say_what_the_test_found() -> None:
+    from isobench.suite import _mark
+
+    assert _mark({"verdict_kind": "slower"}) == "worse"
+    assert _mark({"verdict_kind": "faster"}) == "better"
+    assert _mark({"verdict_kind": "inconclusive"}) == "inconclusive"
+    assert _mark({"verdict_kind": "equivalent", "margin_pct": 5.0}) == "\u2248 (within \u00b15 %)"
+    assert _mark({"verdict_kind": "emulated"}) == "emulated"
+    assert _mark({"verdict_kind": "too_few"}) == "too few trials"
+
+
+def test_agent_names_the_filesystem_it_writes_to(tmp_path: Path) -> None:
+    from tests.workloads.test_micro_agent import load_agent
+
+    fs = load_agent().filesystem_of(str(tmp_path))
+    assert " on /" in fs and not fs.startswith("unknown")
+
+
+def test_cli_suite_parses_and_refuses_unknown_benchmarks() -> None:
+    from isobench.cli import build_parser, main
+
+    args = build_parser().parse_args(["suite", "micro", "--only", "redis,xz", "--quick"])
+    assert args.only == ["redis", "xz"] and args.quick and args.suite == "micro"
+    assert main(["suite", "micro", "--only", "nope", "--runtimes", "native"]) == 2
+    assert main(["suite", "micro", "--runtimes", "nonesuch"]) == 2
