@@ -209,10 +209,10 @@ def _acceleration_check(probe: bool) -> Check:
         )
     try:
         from isobench import paths
-        from isobench.images.initramfs import ensure_initramfs
-        from isobench.images.kernel import ensure_kernel
         from isobench.proc import SubprocessRunner
-        from isobench.runtimes.kvm_probe import probe_kvm
+        from isobench.runtimes.qemu.initramfs import ensure_initramfs
+        from isobench.runtimes.qemu.kernel import ensure_kernel
+        from isobench.runtimes.qemu.kvm_probe import probe_kvm
 
         runner = SubprocessRunner()
         kernel, modules, version = ensure_kernel(paths.cache_dir(), runner)

@@ -37,7 +37,7 @@ def shell_hint(instance: Instance, spec: LaunchSpec) -> str:
     if facts.get("overlay"):  # native: the instance's overlay of the rootfs
         user = f" --userspec={spec.user}" if spec.user else ""
         return f"shell: chroot{user} {facts['overlay']} /bin/sh   (app cwd: {spec.workdir})"
-    if instance.qemu_pid is not None:
+    if instance.vmm_pid is not None:
         return f"console: tail -f {instance.log_path}   (the VM's serial console; no shell)"
     if facts.get("container"):
         return f"shell: docker exec -it {facts['container']} /bin/sh"

@@ -60,7 +60,7 @@ def build_artifacts(
         sizes["docker_image"] = docker_image_size(image, runner=runner)
     vm: VmArtifacts | None = None
     if "vm" in need:
-        from isobench.images.vm_image import ensure_vm_artifacts  # written beside this module
+        from isobench.runtimes.qemu.image import ensure_vm_artifacts  # written beside this module
 
         vm = ensure_vm_artifacts(rootfs, key, cache=cache, runner=runner, progress=progress)
         sizes.update(vm_sizes(vm))

@@ -7,7 +7,7 @@ Lifecycle, called by the runner in this order for every trial::
     instance = runtime.start(artifacts, spec, resources, host_port)
     ... runner polls http://127.0.0.1:<host_port><ready_path>; runtime.exited(instance) is polled
         beside it, so a dead process or VM fails fast instead of waiting for the deadline ...
-    ... samplers read instance.pids / cgroups / net_iface / qemu_pid ...
+    ... samplers read instance.pids / cgroups / net_iface / vmm_pid ...
     runtime.stop(instance)                       # always called, also after errors and Ctrl-C
 
 Guarantees a runtime gives:
@@ -74,8 +74,12 @@ class Instance:
             on v2).
         net_iface: host-side network interface carrying only this instance's traffic (a
             container's veth, a VM's tap), or None when traffic crosses loopback.
-        qemu_pid: the QEMU process, for VMs.
-        guest_agent_port: 127.0.0.1 port of the in-guest telemetry agent, for VMs that have one.
+        vmm_pid: the virtual machine monitor process (QEMU...) whose threads run a VM's guest;
+            samplers report its guest time. None for processes and containers.
+        agent_port: 127.0.0.1 port of an in-instance telemetry agent (the guest's own view of
+            a VM), where the runtime has one.
+        daemon_pids: shared daemons the runtime relies on (dockerd): their CPU is reported apart
+            as ``daemon``, since every instance of that runtime shares them.
         facts: recorded with every trial: ``network_path`` (``loopback``, ``docker-proxy``,
             ``host-network``, ``qemu-user-net``...), ``accel`` (``kvm``/``tcg``), ``emulated``
             (``true``/``false``), ``pinning``, ids.
@@ -89,8 +93,9 @@ class Instance:
     pids: list[int] = field(default_factory=list)
     cgroups: dict[str, Path] = field(default_factory=dict)
     net_iface: str | None = None
-    qemu_pid: int | None = None
-    guest_agent_port: int | None = None
+    vmm_pid: int | None = None
+    agent_port: int | None = None
+    daemon_pids: list[int] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     handle: Any = None

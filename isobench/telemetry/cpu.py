@@ -35,7 +35,7 @@ class CpuSampler(PollingSampler):
     name = "cpu"
 
     def check(self) -> str | None:
-        if not self.instance.pids and self.instance.qemu_pid is None and not self.instance.cgroups:
+        if not self.instance.pids and self.instance.vmm_pid is None and not self.instance.cgroups:
             return "instance has no pids and no cgroup to measure"
         return None
 
@@ -108,7 +108,7 @@ class CpuSampler(PollingSampler):
             )
         if self._daemon_pid is not None:
             self.emit("cpu_daemon_percent", 100.0 * (d_daemon[0] + d_daemon[1]) / dt, "%", now)
-        if self.instance.qemu_pid is not None:
+        if self.instance.vmm_pid is not None:
             self.emit("cpu_guest_percent", 100.0 * d_members[2] / dt, "%", now)
         self.emit("ctx_switches_rate", rate(0, ctx, dt), "1/s", now)
         self.emit("threads", threads, "threads", now)
@@ -142,7 +142,7 @@ class CpuSampler(PollingSampler):
         )
         if self._daemon_pid is not None:
             out["cpu_daemon_seconds"] = self._daemon.total[0] + self._daemon.total[1]
-        if self.instance.qemu_pid is not None:
+        if self.instance.vmm_pid is not None:
             out["cpu_guest_seconds"] = self._members.total[2]
         for key, value in procfs.host_cpu_percent(self._host_first, self._host_prev).items():
             out[f"host_cpu_{key}_percent_mean"] = value

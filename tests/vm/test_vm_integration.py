@@ -14,7 +14,7 @@ import pytest
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
 from isobench.netutil import free_port
 from isobench.runtimes.base import Resources, RuntimeContext
-from isobench.runtimes.kvm_probe import probe_kvm, run_probe
+from isobench.runtimes.qemu.kvm_probe import probe_kvm, run_probe
 from isobench.runtimes.qemu import QemuRuntime, clean_vms
 from isobench.workloads.base import LaunchSpec
 from tests.runtimes.conftest import (  # noqa: F401  (tiny_rootfs is a fixture)
@@ -80,7 +80,7 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
     port = free_port()
     instance = vm.start(vm_artifacts, echo_launch(user="nobody"), Resources(), port)
     try:
-        assert instance.qemu_pid and instance.pids == [instance.qemu_pid]
+        assert instance.vmm_pid and instance.pids == [instance.vmm_pid]
         assert instance.facts["network_path"] == "qemu-user-net"
         assert (state / "vm" / f"{instance.facts['vm_id']}.json").is_file()
         seconds = wait_ready(vm, instance, deadline_s=90)
@@ -90,11 +90,11 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
         assert "PATH" not in info["env"] and "HOME" not in info["env"]  # clean environment
         assert info["cwd"] == WORKLOAD_DIR
         assert info["uid"] == 65534
-        assert sorted(psutil.Process(instance.qemu_pid).cpu_affinity()) == [0]
-        for thread in psutil.Process(instance.qemu_pid).threads():
+        assert sorted(psutil.Process(instance.vmm_pid).cpu_affinity()) == [0]
+        for thread in psutil.Process(instance.vmm_pid).threads():
             assert os.sched_getaffinity(thread.id) == {0}
-        assert instance.guest_agent_port
-        sections = stats_sections(instance.guest_agent_port)
+        assert instance.agent_port
+        sections = stats_sections(instance.agent_port)
         assert list(sections) == SECTIONS
         assert sections["/proc/stat"].startswith("cpu ")
         assert "MemTotal:" in sections["/proc/meminfo"]
@@ -104,7 +104,7 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
         assert vm.exited(instance) is None
     finally:
         vm.stop(instance)
-    assert instance.qemu_pid is not None and qemu_gone(instance.qemu_pid)
+    assert instance.vmm_pid is not None and qemu_gone(instance.vmm_pid)
     assert not (state / "vm" / f"{instance.facts['vm_id']}.json").exists()
     assert not (instance.log_path.parent / "launch.sh").exists()  # type: ignore[union-attr]
     vm.stop(instance)  # idempotent
@@ -134,7 +134,7 @@ def test_vm_http_server_then_clean_vms_kills_leftover(
         assert clean_vms() == [instance.facts["vm_id"]]
         time.sleep(0.2)
         assert vm.exited(instance) is not None
-        assert instance.qemu_pid is not None and qemu_gone(instance.qemu_pid)
+        assert instance.vmm_pid is not None and qemu_gone(instance.vmm_pid)
     finally:
         vm.stop(instance)
 

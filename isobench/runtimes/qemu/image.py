@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from isobench.errors import BuildError
-from isobench.images.initramfs import ensure_initramfs
-from isobench.images.kernel import cache_lock, ensure_kernel
 from isobench.images.spec import VmArtifacts
 from isobench.proc import CommandFailed, CommandRunner
+from isobench.runtimes.qemu.initramfs import ensure_initramfs
+from isobench.runtimes.qemu.kernel import cache_lock, ensure_kernel
 
 MIB = 1024 * 1024
 

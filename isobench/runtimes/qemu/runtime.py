@@ -3,7 +3,7 @@
 KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEMU runs under TCG
 (``-accel tcg -cpu max``), ``emulated`` is True and every trial says so. The whole QEMU process
 (all threads) is pinned to ``resources.cpus`` with taskset. The launch spec reaches the guest init
-(``isobench/images/guest/init.sh``) through fw_cfg as a small shell fragment.
+(``isobench/runtimes/qemu/guest/init.sh``) through fw_cfg as a small shell fragment.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from isobench.errors import StartError
 from isobench.images.spec import Artifacts, VmArtifacts
 from isobench.netutil import free_port
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
-from isobench.runtimes.kvm_probe import ProbeResult, cached_probe, probe_kvm
+from isobench.runtimes.qemu.kvm_probe import ProbeResult, cached_probe, probe_kvm
 from isobench.workloads.base import LaunchSpec
 
 QEMU = "qemu-system-x86_64"
@@ -312,7 +312,7 @@ class QemuRuntime(Runtime):
         }
         return Instance(
             runtime=self.name, host_port=host_port, launched_at=launched_at,
-            pids=[proc.pid], qemu_pid=proc.pid, guest_agent_port=cfg.agent_port,
+            pids=[proc.pid], vmm_pid=proc.pid, agent_port=cfg.agent_port,
             facts=facts, log_path=cfg.serial_log,
             handle={"proc": proc, "id": vm_id, "name": name, "work": work},
         )  # fmt: skip
