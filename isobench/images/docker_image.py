@@ -8,7 +8,7 @@ from pathlib import Path
 
 from isobench.errors import BuildError
 from isobench.images.rootfs import build_rootfs
-from isobench.images.spec import VENV, RootfsSpec
+from isobench.images.spec import VENV, ArtifactBuild, BuiltArtifact, RootfsSpec
 from isobench.paths import LABEL
 from isobench.proc import CommandRunner
 
@@ -111,3 +111,21 @@ def ensure_base_image(
                              fix="check the engine answers (scripts/start-dockerd.sh)")
     runner.run(["docker", "tag", ref, f"{BASE_IMAGE}:latest"], timeout=60)
     return ref
+
+
+def build_artifact(build: ArtifactBuild) -> BuiltArtifact:
+    """The ``docker_image`` artifact builder (registered in ``isobench.plugins.ARTIFACTS``).
+
+    A spec with ``base_image`` uses that local image itself (not a re-import of its exported
+    filesystem); otherwise the rootfs is imported (cached by key).
+    """
+    if build.progress:
+        build.progress("docker image")
+    if build.spec.base_image:
+        from isobench.images.export import inspect_image
+
+        image = inspect_image(build.spec.base_image, runner=build.runner).id
+    else:
+        image = ensure_docker_image(build.rootfs, build.key, build.spec.name, runner=build.runner)
+    size = docker_image_size(image, runner=build.runner)
+    return BuiltArtifact(image, {"docker_image": size}, {"image": image})

@@ -14,8 +14,8 @@ import pytest
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
 from isobench.netutil import free_port
 from isobench.runtimes.base import Resources, RuntimeContext
-from isobench.runtimes.qemu.kvm_probe import probe_kvm, run_probe
 from isobench.runtimes.qemu import QemuRuntime, clean_vms
+from isobench.runtimes.qemu.kvm_probe import probe_kvm, run_probe
 from isobench.workloads.base import LaunchSpec
 from tests.runtimes.conftest import (  # noqa: F401  (tiny_rootfs is a fixture)
     TEST_CACHE,
@@ -38,7 +38,7 @@ def vm_artifacts(need_qemu: None, tiny_rootfs: Artifacts) -> Artifacts:  # noqa:
     started = time.monotonic()
     artifacts = build_artifacts(tiny_spec(), {"rootfs", "vm"}, cache=TEST_CACHE)
     print(f"\n[bench] vm artifacts ready in {time.monotonic() - started:.2f} s: {artifacts.sizes}")
-    assert artifacts.vm is not None
+    assert artifacts.get("vm") is not None
     return artifacts
 
 
@@ -159,7 +159,7 @@ def test_vm_workload_exit_is_reported(vm_artifacts: Artifacts, tmp_path: Path, s
 
 
 def test_kvm_probe(vm_artifacts: Artifacts, state: Path) -> None:
-    vm = vm_artifacts.vm
+    vm = vm_artifacts.get("vm")
     assert vm is not None
     # The probe machinery itself: a TCG boot in probe mode prints the marker.
     assert run_probe(vm.kernel, vm.initrd, 30.0, accel="tcg").usable

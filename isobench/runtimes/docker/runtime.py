@@ -145,15 +145,16 @@ class DockerRuntime(Runtime):
     def start(
         self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
     ) -> Instance:
-        if not artifacts.docker_image:
+        image = artifacts.built.get(self.artifact)
+        if not image:
             raise StartError(f"{self.name} needs the Docker image of the rootfs",
-                             fix="build artifacts with need={'docker_image'}")
+                             fix=f"build artifacts with need={{'{self.artifact}'}}")
         ensure_port_free(host_port)
         rendered = spec.render(self.bind, spec.listen_port(host_port))
         runner = self.ctx.runner
         for _ in range(20):
             name = _next_name(self.ctx.run_id, self.name)
-            argv = self.run_argv(artifacts.docker_image, name, rendered, resources, host_port)
+            argv = self.run_argv(str(image), name, rendered, resources, host_port)
             launched = time.monotonic()
             result = runner.run(argv, check=False, timeout=120)
             if result.ok or "is already in use" not in result.stderr:

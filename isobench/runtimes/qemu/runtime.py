@@ -25,9 +25,10 @@ from typing import Any
 
 from isobench import paths
 from isobench.errors import StartError
-from isobench.images.spec import Artifacts, VmArtifacts
+from isobench.images.spec import Artifacts
 from isobench.netutil import free_port
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.runtimes.qemu.image import VmArtifacts
 from isobench.runtimes.qemu.kvm_probe import ProbeResult, cached_probe, probe_kvm
 from isobench.workloads.base import LaunchSpec
 
@@ -268,9 +269,10 @@ class QemuRuntime(Runtime):
     def start(
         self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
     ) -> Instance:
-        if artifacts.vm is None:
+        vm = artifacts.built.get(self.artifact)
+        if not isinstance(vm, VmArtifacts):
             raise StartError("no VM artifacts were built", fix="build images with the vm artifact")
-        accel = self.choose_accel(artifacts.vm)
+        accel = self.choose_accel(vm)
         vm_id = uuid.uuid4().hex[:12]
         name = f"{paths.LABEL}-vm-{vm_id}"
         work = self.ctx.work_dir / self.ctx.run_id / f"vm-{vm_id}"
@@ -280,7 +282,7 @@ class QemuRuntime(Runtime):
         launch = render_launch(rendered)
         (work / "launch.sh").write_text(launch)
         cfg = VmConfig(
-            vm=artifacts.vm, accel=accel, machine=self.machine,
+            vm=vm, accel=accel, machine=self.machine,
             memory_mb=resources.memory_mb, vcpus=resources.vcpus,
             host_port=host_port, guest_port=guest_port, agent_port=free_port(),
             launch_file=work / "launch.sh", serial_log=work / "serial.log",
