@@ -18,6 +18,11 @@ Guarantees a runtime gives:
   mounts, cgroups, network namespaces, taps, temporary files). It never raises for "already gone".
 - Everything created carries the ``isobench`` label/prefix and is recorded under
   ``paths.state_dir()`` so ``isobench clean`` can remove leftovers of a killed run.
+
+Around a run, commands ask the runtime class itself, so nothing outside its package needs to know
+what it is: ``artifact`` (which builder in ``plugins.ARTIFACTS`` makes what it runs),
+``host_checks()`` (doctor), ``shell_hint()`` (``isobench up``), and the ``Instance`` fields the
+samplers read (``pids``, ``cgroups``, ``vmm_pid``, ``agent_port``, ``daemon_pids``).
 """
 
 from __future__ import annotations
@@ -105,6 +110,16 @@ class Instance:
         return f"http://127.0.0.1:{self.host_port}"
 
 
+@dataclass(frozen=True)
+class HostCheck:
+    """One line of ``isobench doctor``: a capability, whether it is there, the detail, the fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
 @dataclass
 class RuntimeContext:
     """What a runtime needs from outside: a command runner and a working directory."""
@@ -161,3 +176,15 @@ class Runtime(ABC):
     @abstractmethod
     def stop(self, instance: Instance) -> None:
         """Stop and remove everything the instance created. Idempotent, never raises if gone."""
+
+    # -- hooks for the commands around a run (none of them is needed by a trial) -------------
+    @classmethod
+    def host_checks(cls, probe: bool) -> list[HostCheck]:
+        """What ``doctor`` shows about the host facilities this runtime relies on (an engine, a
+        hypervisor...). Runtimes sharing a facility return the same check name; doctor shows
+        it once. ``probe`` allows slow checks (a KVM probe boot)."""
+        return []
+
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        """One line for ``isobench up``: how to get a shell (or console) of a running instance."""
+        return f"log: {instance.log_path}"

@@ -21,7 +21,7 @@ from isobench.images.spec import Artifacts
 from isobench.netutil import ensure_port_free
 from isobench.paths import LABEL
 from isobench.proc import CommandResult
-from isobench.runtimes.base import Instance, Resources, Runtime
+from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
 from isobench.runtimes.native import DEFAULT_PATH
 from isobench.workloads.base import LaunchSpec
@@ -64,6 +64,18 @@ def host_veth(pid: int) -> str | None:
     return None
 
 
+DOCKERD_PIDFILE = Path("/var/run/docker.pid")
+
+
+def dockerd_pids() -> list[int]:
+    """dockerd's pid (its descendants, containerd among them, are found by the samplers)."""
+    try:
+        text = DOCKERD_PIDFILE.read_text().strip()
+    except OSError:
+        return []
+    return [int(text)] if text.isdigit() else []
+
+
 class DockerRuntime(Runtime):
     """Common driver; subclasses choose the network mode and the OCI runtime."""
 
@@ -90,6 +102,18 @@ class DockerRuntime(Runtime):
         if info.get("ServerErrors"):
             return f"Docker engine not answering: {info['ServerErrors'][0]} (fix: {ENGINE_FIX})", {}
         return None, info
+
+    @classmethod
+    def host_checks(cls, probe: bool) -> list[HostCheck]:
+        from isobench.runtimes.docker.checks import engine_check
+
+        return [engine_check()]
+
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        container = instance.facts.get("container")
+        if container:
+            return f"shell: docker exec -it {container} /bin/sh"
+        return super().shell_hint(instance, spec)
 
     def check(self) -> str | None:
         reason, _ = self._engine()
@@ -209,6 +233,7 @@ class DockerRuntime(Runtime):
             facts["oci_runtime"] = self.oci_runtime
         instance = Instance(runtime=self.name, host_port=host_port, launched_at=launched,
                             pids=pids, cgroups=cgroups, facts=facts,
+                            daemon_pids=dockerd_pids(),
                             log_path=self.ctx.work_dir / "logs" / f"{name}.log",
                             handle={"name": name, "id": container_id, "pid": pid})
         self._network_details(instance, pid)

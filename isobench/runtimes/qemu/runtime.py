@@ -27,7 +27,7 @@ from isobench import paths
 from isobench.errors import StartError
 from isobench.images.spec import Artifacts
 from isobench.netutil import free_port
-from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime, RuntimeContext
 from isobench.runtimes.qemu.image import VmArtifacts
 from isobench.runtimes.qemu.kvm_probe import ProbeResult, cached_probe, probe_kvm
 from isobench.workloads.base import LaunchSpec
@@ -220,6 +220,15 @@ class QemuRuntime(Runtime):
         self._version: str | None = None
 
     # -- host level -------------------------------------------------------------------------
+    @classmethod
+    def host_checks(cls, probe: bool) -> list[HostCheck]:
+        from isobench.runtimes.qemu.checks import kvm_check, qemu_check
+
+        return [qemu_check(), kvm_check(probe)]
+
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        return f"console: tail -f {instance.log_path}   (the VM's serial console; no shell)"
+
     def check(self) -> str | None:
         if shutil.which(QEMU) is None:
             return f"{QEMU} not installed (fix: apt-get install qemu-system-x86)"
