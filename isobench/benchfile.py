@@ -15,6 +15,8 @@ Example::
     seed: 1
     replicas: 1                # instances of the workload per trial (validator: how many fit)
     time_budget: 10m           # optional: stop between rounds when another would not fit
+    primary: rps               # optional: the headline metric (default: the workload's)
+    margin: 5%                 # equivalence margin: "within ±5 %" (default 5%)
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ def parse_duration(value: str | float | int) -> float:
     if not match:
         raise ConfigError(f"bad duration '{value}'", fix="write it as 30s, 500ms, 2m or a number")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_margin(value: str | float | int) -> float:
+    """A fraction from ``5%``, ``2.5 %`` or ``0.05``; ValueError unless 0 < m < 0.5."""
+    if isinstance(value, str):
+        text = value.strip()
+        number = float(text.rstrip("%").strip()) / 100 if text.endswith("%") else float(text)
+    else:
+        number = float(value)
+    if not 0 < number < 0.5:
+        raise ValueError(f"margin {value!r} must be between 0 and 50 % (write 5% or 0.05)")
+    return number
 
 
 class ResourcesModel(BaseModel):
@@ -94,6 +108,23 @@ class Benchfile(BaseModel):
     time_budget: str | float | None = None
     arms: dict[str, ArmModel] | None = None
     preset: str | None = None
+    primary: str | None = None
+    margin: str | float = "5%"
+
+    @field_validator("primary")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        from isobench.analysis.metrics import METRIC_NAMES
+
+        if value is not None and value not in METRIC_NAMES:
+            raise ValueError(f"unknown metric '{value}' (one of: {', '.join(METRIC_NAMES)})")
+        return value
+
+    @field_validator("margin")
+    @classmethod
+    def _margin(cls, value: str | float) -> str | float:
+        parse_margin(value)
+        return value
 
     @model_validator(mode="after")
     def _arms_replace_runtimes(self) -> Benchfile:
@@ -126,6 +157,11 @@ class Benchfile(BaseModel):
     @property
     def time_budget_s(self) -> float | None:
         return None if self.time_budget is None else parse_duration(self.time_budget)
+
+    @property
+    def margin_fraction(self) -> float:
+        """The equivalence margin as a fraction (``5%`` → 0.05)."""
+        return parse_margin(self.margin)
 
     @property
     def warmup_s(self) -> float:

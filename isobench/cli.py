@@ -47,6 +47,8 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_output_flags(p: argparse.ArgumentParser) -> None:
     """Exports and CI gates (``run`` and ``report``)."""
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also print k6's end-of-test summary of each runtime's median trial")
     g = p.add_argument_group("exports and CI gates")
     g.add_argument("--export-json", type=Path, metavar="PATH",
                    help="also write the analysis (set-up, every comparison with CI and verdict)")
@@ -112,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replicas", type=int, help="instances of the workload per trial (default 1)")
     run.add_argument("--time-budget", help="stop between rounds when the next would exceed it")
     run.add_argument("--seed", type=int, help="plan seed")
+    run.add_argument("--primary", metavar="METRIC",
+                     help="headline metric (default: the workload's, e.g. rps; see README)")
+    run.add_argument("--margin", help="equivalence margin, e.g. 5%% (default 5%%)")
     run.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
     run.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
     run.add_argument("--memory", type=int, help="memory limit in MiB (default 1024)")
@@ -198,6 +203,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "aa": args.aa or None,
         "replicas": args.replicas,
         "time_budget": args.time_budget,
+        "primary": args.primary,
+        "margin": args.margin,
         "workload_options": opts or None,
         "resources": resources or None,
     }
@@ -238,7 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 130
     from isobench.run_summary import print_run
 
-    failed = print_run(console, store.root)
+    failed = print_run(console, store.root, verbose=args.verbose)
     from isobench.report.outputs import write_outputs
 
     gate_code = write_outputs(console, store.root, _output_request(args, html=not args.no_report))
@@ -270,7 +277,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from isobench.run_summary import print_run
 
     if not args.no_print:
-        print_run(console, args.run_dir)
+        print_run(console, args.run_dir, verbose=args.verbose)
     return write_outputs(console, args.run_dir, _output_request(args))
 
 

@@ -4,6 +4,7 @@ for an article preset, the article's figures beside the measured ones."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from rich.table import Table
 from isobench.claims import check_claims
 from isobench.presets import get_preset
 from isobench.results import RunStore, TrialRecord
+from isobench.stats import EMULATED_VERDICT
 
 
 def median_trial(trials: list[TrialRecord]) -> TrialRecord | None:
@@ -31,7 +33,7 @@ def print_k6_summaries(console: Console, trials: list[TrialRecord], emulated: se
         trial = median_trial([t for t in trials if t.runtime == runtime])
         if trial is None or not trial.load.get("metrics"):
             continue
-        tag = "  [yellow](emulated — not comparable)[/]" if runtime in emulated else ""
+        tag = f"  [yellow]({EMULATED_VERDICT})[/]" if runtime in emulated else ""
         console.rule(f"[bold]{runtime}[/]{tag}  median trial #{trial.trial + 1}", align="left")
         console.print(render_summary(trial.load), highlight=False, markup=False)
 
@@ -79,20 +81,22 @@ def print_claims(console: Console, preset_name: str, store: RunStore, emulated: 
         console.print(f"[dim]{preset.note}[/]")
 
 
-RESOURCE_COLUMNS = (
-    ("host CPU % of a core", "cpu_percent_mean", 1.0, "{:.2f}"),
-    ("user CPU %", "cpu_user_percent", 1.0, "{:.2f}"),
-    ("memory MiB (RSS peak)", "rss_bytes_peak", 1 / 2**20, "{:.0f}"),
-    ("guest user CPU %", "guest_cpu_user_percent_mean", 1.0, "{:.2f}"),
-    ("guest tasks", "guest_tasks_mean", 1.0, "{:.0f}"),
-    ("net KB/s", "net_kb_per_s", 1.0, "{:.2f}"),
+def _kb_per_s(value: float) -> str:
+    """``92,587.52`` KB/s → ``92.6 MB/s``; ``21.2`` → ``21.2 KB/s``."""
+    if value >= 1000:
+        return f"{value / 1000:,.1f} MB/s"
+    return f"{value:.1f} KB/s"
+
+
+RESOURCE_COLUMNS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
+    ("host CPU % of a core", "cpu_percent_mean", lambda v: f"{v:.2f}"),
+    ("user CPU %", "cpu_user_percent", lambda v: f"{v:.2f}"),
+    ("memory (RSS peak)", "rss_bytes_peak", lambda v: f"{v / 2**20:,.0f} MiB"),
+    ("guest user CPU %", "guest_cpu_user_percent_mean", lambda v: f"{v:.2f}"),
+    ("guest tasks", "guest_tasks_mean", lambda v: f"{v:.0f}"),
+    ("network in+out", "net_kb_per_s", _kb_per_s),
 )
 """The resource view (the second article's figures), per runtime: medians over its trials."""
-
-
-def _runtime_rank(name: str) -> tuple[int, str]:
-    order = ("native", "docker-host", "docker-bridge", "gvisor", "vm")
-    return (order.index(name) if name in order else len(order), name)
 
 
 def _resource_value(trial: TrialRecord, key: str) -> float | None:
@@ -104,8 +108,10 @@ def _resource_value(trial: TrialRecord, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def print_resources(console: Console, trials: list[TrialRecord], emulated: set[str]) -> None:
-    """Host-view CPU, memory and network per runtime (and the VM guest's own view)."""
+def print_resources(console: Console, trials: list[TrialRecord], emulated: set[str],
+                    order: list[str]) -> None:
+    """Host-view CPU, memory and network per runtime (and the VM guest's own view), runtimes in
+    the analysis' ``order`` (baseline first, emulated last)."""
     ok = [t for t in trials if t.status == "ok" and t.telemetry]
     if not ok:
         return
@@ -114,19 +120,22 @@ def print_resources(console: Console, trials: list[TrialRecord], emulated: set[s
     cols = [c for c in RESOURCE_COLUMNS if any(_resource_value(t, c[1]) is not None for t in ok)]
     for label, *_ in cols:
         table.add_column(label, justify="right")
-    for runtime in sorted(dict.fromkeys(t.runtime for t in ok), key=_runtime_rank):
+    present = list(dict.fromkeys(t.runtime for t in ok))
+    for runtime in [r for r in order if r in present] + [r for r in present if r not in order]:
         mine = [t for t in ok if t.runtime == runtime]
         cells = []
-        for _, key, scale, form in cols:
+        for _, key, form in cols:
             values = [v for t in mine if (v := _resource_value(t, key)) is not None]
-            cells.append(form.format(statistics.median(values) * scale) if values else "–")
+            cells.append(form(statistics.median(values)) if values else "–")
         name = runtime + (" (emulated)" if runtime in emulated else "")
         table.add_row(name, *cells)
     console.print(table)
 
 
-def print_run(console: Console, run_dir: Path) -> bool:
-    """Print a finished (or interrupted) run; True when a trial failed or a threshold failed."""
+def print_run(console: Console, run_dir: Path, *, verbose: bool = False) -> bool:
+    """Print a finished (or interrupted) run: the verdicts and comparison first, then what each
+    runtime costs, the article's claims (presets) and failed trials; the k6 end-of-test summary of
+    each runtime's median trial only when ``verbose``. True when a trial or threshold failed."""
     from isobench.report.rundata import load_run
     from isobench.report.terminal import print_comparison
 
@@ -134,9 +143,10 @@ def print_run(console: Console, run_dir: Path) -> bool:
     data = load_run(run_dir)
     trials = store.trials()
     emulated = {t.runtime for t in trials if t.facts.get("emulated")}
-    print_k6_summaries(console, trials, emulated)
+    if verbose:
+        print_k6_summaries(console, trials, emulated)
     print_comparison(console, data.analysis, data.manifest)
-    print_resources(console, trials, emulated)
+    print_resources(console, trials, emulated, list(data.analysis.get("runtimes", [])))
     preset = (data.manifest.get("config") or {}).get("preset")
     if preset:
         print_claims(console, preset, store, emulated)

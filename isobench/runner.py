@@ -134,6 +134,7 @@ class Runner:
         self.bench = bench
         self.store = store
         self.events: Events = events or NullEvents()
+        self.primary: str | None = bench.primary
         self.ctx = ctx or RuntimeContext(run_id=store.root.name, work_dir=store.root / "work")
 
     # ----------------------------------------------------------------------------- preparation
@@ -204,6 +205,8 @@ class Runner:
                 "trials": self.bench.trials,
                 "warmup_s": self.bench.warmup_s,
                 "min_effect": MIN_EFFECT,
+                "primary": self.primary_for(prep),
+                "margin": self.bench.margin_fraction,
                 "preset": self.bench.preset,
                 "aa": self.bench.aa,
                 "replicas": self.bench.replicas,
@@ -235,6 +238,10 @@ class Runner:
                 "built": {name: dict(f) for name, f in prep.artifacts.facts.items()},
             },
         }
+
+    def primary_for(self, prep: Prepared) -> str:
+        """The run's primary metric: ``--primary``, else what the workload declares."""
+        return self.bench.primary or prep.workload.primary_metric_for(prep.scenario)
 
     # ----------------------------------------------------------------------------- trials
     def _labels(self, planned: PlannedTrial) -> dict[str, Any]:
@@ -272,6 +279,7 @@ class Runner:
     def run(self, resume: bool = False) -> RunStore:
         with stop_signals_interrupt():
             prep = self.prepare()
+            self.primary = self.primary_for(prep)
             done: set[int] = set()
             if resume and self.store.manifest_path.exists():
                 manifest = self.store.read_manifest()
@@ -322,6 +330,8 @@ class Runner:
                 baseline=self.bench.baseline_runtime,
                 seed=self.bench.seed,
                 min_effect=MIN_EFFECT,
+                primary=self.primary,
+                margin=self.bench.margin_fraction,
             )
         )
 

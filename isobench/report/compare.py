@@ -11,7 +11,17 @@ from rich.table import Table
 from isobench.report import fmt
 from isobench.report.rundata import load_run
 from isobench.results import TrialRecord
-from isobench.stats import DEFAULT_METRICS, analyze, holm, usable, verdict_text
+from isobench.stats import (
+    DEFAULT_MARGIN,
+    DEFAULT_METRICS,
+    analyze,
+    assign_verdicts,
+    change_text,
+    kind_text,
+    usable,
+)
+
+ALPHA = 0.05
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
 
@@ -20,13 +30,15 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     """Compare every runtime present in both runs: ratio B/A of medians with CI per metric.
 
     Each runtime's trials from run A become arm ``<rt>@A`` and from run B ``<rt>@B``; the
-    analysis of :func:`isobench.stats.analyze` runs per runtime with A as the baseline, and Holm
-    is applied over all (runtime × metric) comparisons together.
+    analysis of :func:`isobench.stats.analyze` runs per runtime with A as the baseline, unpaired
+    (the two runs' rounds share no time), with run A's primary metric and margin; then
+    :func:`isobench.stats.assign_verdicts` decides them all together: each runtime's primary
+    comparison alone, Holm over every secondary (runtime × metric) comparison.
 
     Returns:
         ``{"run_a", "run_b", "runtimes", "comparisons": [...], "method", "warnings"}`` where each
         comparison carries ``runtime`` (the plain name), ``metric``, ``ratio``, ``ci``,
-        ``change_pct``, ``significant``, ``direction`` and ``verdict``.
+        ``change_pct``, ``verdict_kind``, ``significant``, ``direction`` and ``verdict``.
     """
     a, b = load_run(run_a, with_samples=False), load_run(run_b, with_samples=False)
     common = [rt for rt in a.analysis["runtimes"] if rt in b.analysis["runtimes"]]
@@ -39,37 +51,34 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     comparisons: list[dict[str, Any]] = []
     warnings: list[str] = []
     method: dict[str, Any] = {}
-    # One analysis per runtime (its A arm is the baseline), then Holm over the union.
+    config = a.manifest.get("config") or {}
+    margin = float(config.get("margin", DEFAULT_MARGIN))
+    primary = ""
+    # One analysis per runtime (its A arm is the baseline), then the verdicts over the union.
     for rt in common:
         mine = [t for t in trials if t.runtime in (f"{rt}@A", f"{rt}@B")]
         result = analyze(mine, baseline=f"{rt}@A", metrics=DEFAULT_METRICS, seed=seed,
                          min_effect=min_effect, emulated=[f"{rt}@A", f"{rt}@B"]
-                         if rt in emulated else [])
+                         if rt in emulated else [], primary=config.get("primary"),
+                         margin=margin, paired=False)
+        primary = result["primary"] or primary
         method = result["method"]
         warnings += result["warnings"]
         for c in result["comparisons"]:
             comparisons.append({**c, "runtime": rt, "baseline": f"{rt}@A", "emulated": False,
                                 "emulated_runtime": rt in emulated})
     warnings = setup_differences(a.manifest, b.manifest) + warnings
-    family = [c for c in comparisons if c["p"] is not None]
-    for c, p_adj in zip(family, holm([c["p"] for c in family]), strict=True):
-        lo, hi = c["ci"]
-        c["p_adjusted"] = p_adj
-        c["significant"] = bool(p_adj < 0.05 and (lo > 1 or hi < 1))
-        if c["significant"]:
-            worse = (c["ratio"] < 1) == (c["better"] == "higher")
-            c["direction"] = "worse" if worse else "better"
-        else:
-            c["direction"] = "none"
-        c["verdict"] = verdict_text(c, c["label"])
+    family = assign_verdicts(comparisons, alpha=ALPHA, margin=margin)
     return {
         "run_a": str(run_a), "run_b": str(run_b), "runtimes": common,
         "only_in_a": [rt for rt in a.analysis["runtimes"] if rt not in common],
         "only_in_b": [rt for rt in b.analysis["runtimes"] if rt not in common],
         "comparisons": comparisons, "warnings": warnings,
         "method": {**method, "multiple_comparisons": (
-            f"Holm\u2013Bonferroni over {len(family)} comparisons (runtime \u00d7 metric), "
-            "family-wise \u03b1 = 0.05; CIs shown are unadjusted 95 %")},
+            f"primary metric ({primary}) of each runtime tested alone at \u03b1 = {ALPHA}; "
+            f"Holm\u2013Bonferroni over the {family} secondary comparisons (runtime \u00d7 "
+            f"metric), family-wise \u03b1 = {ALPHA}: a secondary difference is significant only "
+            "when its adjusted p < \u03b1; CIs shown are unadjusted 95 %")},
     }
 
 
@@ -110,8 +119,8 @@ def print_run_comparison(console: Console, result: dict) -> None:
     for c in result["comparisons"]:
         style = STYLES[fmt.status_of(c)]
         name = c["runtime"] + (" (emulated)" if c.get("emulated_runtime") else "")
-        table.add_row(name, c["label"], fmt.ratio_cell(c), fmt.change_cell(c),
-                      c["verdict"].split(": ", 1)[1], style=style)
+        change = change_text(c) if c.get("change_pct") is not None else "\u2013"
+        table.add_row(name, c["label"], fmt.ratio_cell(c), change, kind_text(c), style=style)
     console.print(table)
     for rt in result["only_in_a"] + result["only_in_b"]:
         console.print(f"[grey50]{rt}: present in one run only, not compared[/]")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from isobench.analysis import verdicts
 from isobench.report import fmt
 from isobench.report.rundata import RunData, load_run
 from isobench.results import atomic_write_json, atomic_write_text
@@ -22,7 +22,8 @@ from isobench.stats import DEFAULT_METRICS, IDLE_METRICS, is_emulated, scenario_
 COMPARISON_FIELDS = (
     "runtime", "baseline", "metric", "label", "unit", "better", "emulated", "n_baseline",
     "n_runtime", "ratio", "ci_low", "ci_high", "change_pct", "p", "p_adjusted", "significant",
-    "direction", "mde_pct", "verdict",
+    "direction", "mde_pct", "verdict", "primary", "verdict_kind", "estimator", "n_pairs",
+    "p_tost", "p_tost_adjusted", "rounds_needed",
 )
 
 
@@ -98,14 +99,6 @@ def write_json(run_dir: Path, out: Path | None = None, data: RunData | None = No
     return out
 
 
-def _verdict(comp: Mapping[str, Any]) -> str:
-    sentence = comp.get("sentence")
-    if sentence:
-        return str(sentence)
-    text = str(comp.get("verdict", ""))
-    return text.split(": ", 1)[1] if ": " in text else text
-
-
 def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -120,6 +113,8 @@ def markdown(data: RunData) -> str:
     config = data.manifest.get("config") or {}
     lines = [
         f"### isobench: {config.get('workload', '?')} — runtimes vs {baseline}",
+        "",
+        *[f"- {_md(text)}" for text in verdicts.headline(a)],
         "",
     ]
     meta = next((m for m in metrics if m["name"] == primary), None)
@@ -136,20 +131,24 @@ def markdown(data: RunData) -> str:
                 continue
             comp = next((c for c in a.get("comparisons", [])
                          if c["runtime"] == rt and c["metric"] == primary), None)
-            verdict = _verdict(comp) if comp else "not compared"
-            lines.append(f"| {_md(name)} | {median} | {fmt.change_cell(comp)} | {_md(verdict)} |")
+            verdict = verdicts.kind_text(comp) if comp else "not compared"
+            change = verdicts.change_text(comp) if comp and comp.get("ci_pct") else "\u2013"
+            lines.append(f"| {_md(name)} | {median} | {change} | {_md(verdict)} |")
     others = [m for m in metrics if m["name"] != primary]
     compared = [rt for rt in a.get("runtimes", []) if rt != baseline]
     if others and compared:
         lines += ["", "<details><summary>other metrics (change vs baseline, 95 % CI)</summary>",
-                  "", "| metric | " + " | ".join(_md(rt) for rt in compared) + " |",
+                  "", "| metric | " + " | ".join(
+                      _md(f"{rt} (emulated)" if rt in a.get("emulated", []) else rt)
+                      for rt in compared) + " |",
                   "|---|" + "---:|" * len(compared)]
         for m in others:
             cells = []
             for rt in compared:
                 comp = next((c for c in a.get("comparisons", [])
                              if c["runtime"] == rt and c["metric"] == m["name"]), None)
-                cells.append(fmt.change_cell(comp))
+                cells.append(verdicts.change_text(comp) if comp and comp.get("ci_pct")
+                             else "\u2013")
             lines.append(f"| {_md(m['label'])} ({m.get('unit', '')}) | " + " | ".join(cells) + " |")
         lines += ["", "</details>"]
     emulated = a.get("emulated") or []

@@ -11,14 +11,21 @@ from typing import Any
 
 from isobench.report import fmt, plots
 from isobench.report.rundata import RunData, image_size, load_run
-from isobench.stats import EMULATED_VERDICT, comparison_for
+from isobench.stats import (
+    change_text,
+    comparison_for,
+    interval,
+    pct,
+    primary_comparison,
+    runtime_sentence,
+)
 
 CSS = (Path(__file__).with_name("report.css")).read_text()
 TABLE_METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "block_lag_p95_ms", "startup_s",
                  "cpu_ms_per_req", "cpu_percent", "mem_peak_mib", "net_bytes_per_req")
-HEADLINE_METRICS = ("block_lag_p95_ms", "rps", "idle_cpu_percent")
-"""The verdict cards show the first of these the run has: a validator's block lag (its request
-rate is fixed by the scenario), else throughput, else idle CPU."""
+KIND_CLASS = {"slower": "worse", "faster": "better", "equivalent": "ns", "inconclusive": "ns",
+              "emulated": "emulated", "too_few": "ns"}
+"""Verdict kind → the CSS class of a card."""
 
 
 def e(x: Any) -> str:
@@ -41,7 +48,8 @@ def render(data: RunData) -> str:
     body = [
         _header(data, title),
         _banners(a),
-        _section("Verdict", _summary_cards(a) + _verdict_table(a, sizes) + _warnings(a)),
+        _section("Verdict", _headline(a) + _summary_cards(a) + _verdict_table(a, sizes)
+                 + _warnings(a)),
         _section("Throughput, latency, startup", _grid([
             plots.metric_bars(a, "rps", "Throughput (median, 95 % CI)", "requests / s"),
             plots.latency_curves(data.trials, a),
@@ -53,7 +61,7 @@ def render(data: RunData) -> str:
                               "ms CPU / request"),
             plots.metric_bars(a, "mem_peak_mib", "Peak memory (median, 95 % CI)", "MiB"),
             plots.metric_bars(a, "net_bytes_per_req", "Network bytes per request", "bytes"),
-            plots.ratio_forest(a),
+            plots.change_chart(a),
         ])),
         _guest_section(data),
         _section("Over time (from samples.jsonl)",
@@ -139,26 +147,40 @@ def _banners(a: Mapping[str, Any]) -> str:
 
 
 def _summary_cards(a: Mapping[str, Any]) -> str:
+    """One card per runtime: its primary comparison's change with the real (asymmetric) 95 % CI
+    and the sentence that says the verdict."""
     cards = []
-    names = [m["name"] for m in a["metrics"]]
-    primary = next((n for n in HEADLINE_METRICS if n in names), names[0] if names else None)
+    primary = a.get("primary")
     label = next((m["label"] for m in a["metrics"] if m["name"] == primary), "")
     for rt in a["runtimes"]:
         if rt == a["baseline"] or primary is None:
             continue
-        comp = comparison_for(a, rt, primary)
-        status = fmt.status_of(comp)
-        if status == "emulated":
-            headline, line = "not comparable", EMULATED_VERDICT
+        comp = primary_comparison(a, rt)
+        kind = comp["verdict_kind"] if comp else "too_few"
+        if kind == "emulated":
+            big, ci = "no verdict", ""
+        elif comp is None or comp.get("change_pct") is None:
+            big, ci = "\u2013", ""
         else:
-            headline = fmt.change_cell(comp).split(" [")[0] if comp else "\u2013"
-            line = comp["verdict"].split(": ", 1)[1] if comp else "no data"
+            big, ci = f"{pct(comp['change_pct'])} %", interval(*comp["ci_pct"])
+        line = runtime_sentence(a, rt) or ""
         cards.append(
-            f"<div class=\"card {status}\"><div class=\"rt\">{e(rt)}</div>"
-            f"<div class=\"big\">{e(headline)}</div><div class=\"sub\">{e(label)} vs "
-            f"{e(a['baseline'])}</div><div class=\"line\">{e(line)}</div></div>"
+            f"<div class=\"card {KIND_CLASS[kind]}\"><div class=\"rt\">{e(rt)}</div>"
+            f"<div class=\"big\">{e(big)}</div><div class=\"sub\">"
+            + (f"{e(ci)} 95 % CI \u00b7 " if ci else "")
+            + f"{e(label)} vs {e(a['baseline'])}</div><div class=\"line\">{e(line)}</div></div>"
         )
     return f"<div class=\"cards\">{''.join(cards)}</div>" if cards else ""
+
+
+def _headline(a: Mapping[str, Any]) -> str:
+    """What the cards below decide on: the primary metric and the equivalence margin."""
+    label = next((m["label"] for m in a["metrics"] if m.get("primary")), "")
+    if not label:
+        return ""
+    margin = float(a.get("margin", 0.05)) * 100
+    return (f"<p class=\"note\">Each runtime's verdict on <b>{e(label)}</b>, the primary metric "
+            f"(equivalence margin \u00b1{margin:g} %); the other metrics are secondary.</p>")
 
 
 def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
@@ -188,7 +210,8 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
             else:
                 cls = fmt.status_of(comp)
                 sub = f"<small>{e(fmt.ratio_cell(comp))}</small>"
-            title = e(comp["verdict"]) if comp else ""
+            title = e(f"{comp['verdict']} ({change_text(comp)})") if comp and comp.get(
+                "change_pct") is not None else e(comp["verdict"]) if comp else ""
             cells.append(f"<td class=\"{cls}\" title=\"{title}\">{val}{sub}</td>")
         size = sizes.get(rt)
         ratio = (f"<small>\u00d7{size / base_size:.2f}</small>"
@@ -197,10 +220,11 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
         rows.append(f"<tr>{''.join(cells)}</tr>")
     legend = (
         "<p class=\"legend\">Median of the trials; below it the ratio to "
-        f"<b>{e(a['baseline'])}</b> with its 95 % bootstrap CI. <span class=\"better\">green"
-        "</span> significantly better, <span class=\"worse\">red</span> significantly worse, "
-        "<span class=\"ns\">grey</span> no significant difference, <span class=\"emulated\">"
-        "yellow</span> emulated \u2014 not comparable. Hover a cell for its verdict.</p>"
+        f"<b>{e(a['baseline'])}</b> with its 95 % CI. <span class=\"better\">green</span> "
+        "better, <span class=\"worse\">red</span> worse (primary: CI excludes 1; secondaries: "
+        "also after Holm), <span class=\"ns\">grey</span> equivalent or inconclusive, "
+        "<span class=\"emulated\">yellow</span> emulated \u2014 no verdict. Hover a cell for "
+        "its verdict.</p>"
     )
     verdicts = "".join(
         f"<li class=\"{fmt.status_of(c)}\">{e(c['verdict'])}</li>" for c in a["comparisons"]
@@ -208,9 +232,9 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
     )
     listing = (f"<details><summary>All verdicts ({len(a['comparisons'])})</summary>"
                f"<ul class=\"verdicts\">{verdicts}</ul></details>") if verdicts else ""
-    return (f"<table class=\"verdict\"><thead><tr><th>runtime</th>{head}<th>image"
-            f"<small>size</small></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            + legend + listing)
+    return (f"<div class=\"scroll\"><table class=\"verdict\"><thead><tr><th>runtime</th>{head}"
+            f"<th>image<small>size</small></th></tr></thead><tbody>{''.join(rows)}</tbody>"
+            "</table></div>" + legend + listing)
 
 
 def _warnings(a: Mapping[str, Any]) -> str:
@@ -268,9 +292,10 @@ def _claims(data: RunData) -> str:
     )
     sides = ", ".join(f"{side} = {rt}" for side, rt in preset.sides.items())
     table = (
-        "<table class=\"verdicts\"><thead><tr><th>claim</th><th>article VM</th>"
-        "<th>article container</th><th>isobench VM</th><th>isobench container</th>"
-        f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<div class=\"scroll\"><table class=\"verdicts\"><thead><tr><th>claim</th>"
+        "<th>article VM</th><th>article container</th><th>isobench VM</th>"
+        f"<th>isobench container</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>"
+        "</div>"
         f"<p class=\"note\">isobench sides: {e(sides)}. {e(preset.note)}</p>"
     )
     return _section(f"The article's claims ({preset.name}: {preset.title})", table)
@@ -331,5 +356,6 @@ def _plan(m: Mapping[str, Any], a: Mapping[str, Any]) -> str:
 
 def _method(a: Mapping[str, Any]) -> str:
     method = a.get("method", {})
-    rows = {k: method[k] for k in ("ci", "ratio", "multiple_comparisons", "noise") if k in method}
+    keys = ("ci", "ratio", "verdicts", "multiple_comparisons", "noise")
+    rows = {k: method[k] for k in keys if k in method}
     return _kv_table(rows)

@@ -10,6 +10,7 @@ from typing import Any
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -212,6 +213,8 @@ def startup_strip(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) ->
     ax.set_yticks(range(len(runtimes)), runtimes)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g} s"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("seconds, launch to first HTTP 200 (log)")
     ax.set_title("Startup time (dots: trials, bar: median)", loc="left")
     ax.margins(x=0.2)
@@ -219,77 +222,118 @@ def startup_strip(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) ->
     return to_svg(fig)
 
 
-SERIES_ORDER = (
-    "cpu_percent", "cpu_user_percent", "rss_bytes", "net_rx_rate", "net_tx_rate", "load_rate",
-    "load_p95", "disk_write_rate", "cpu_system_percent", "mem_cgroup_bytes",
-)
-"""Time series shown in the report, in this order (the second article's graphs first)."""
+SERIES = {
+    # metric: (title, unit kind) — the second article's graphs first; unit kinds scale below
+    "cpu_percent": ("CPU, % of one core (host view)", "%"),
+    "cpu_user_percent": ("CPU user time, % of one core", "%"),
+    "rss_bytes": ("Memory (resident set)", "bytes"),
+    "net_rx_rate": ("Network received", "B/s"),
+    "net_tx_rate": ("Network sent", "B/s"),
+    "load_rate": ("Requests served per second", "req/s"),
+    "load_p95": ("p95 latency per second", "ms"),
+    "disk_write_rate": ("Disk writes", "B/s"),
+    "cpu_system_percent": ("CPU system time, % of one core", "%"),
+    "mem_cgroup_bytes": ("Memory (cgroup)", "bytes"),
+}
+"""Time series shown in the report, in this order, with a human title and their unit."""
 
 
-def _series_rank(metric: str) -> int:
-    return SERIES_ORDER.index(metric) if metric in SERIES_ORDER else len(SERIES_ORDER)
+def _scale(unit: str, peak: float) -> tuple[float, str]:
+    """(divisor, unit shown) so the axis reads in plain numbers: KB/s or MB/s, MiB or GiB."""
+    if unit == "B/s":
+        return (1e6, "MB/s") if peak >= 1e6 else (1e3, "KB/s")
+    if unit in ("bytes", "B"):
+        return (2**30, "GiB") if peak >= 2**30 else (2**20, "MiB")
+    return 1.0, unit
+
+
+def _by_second(items: Sequence[Sample]) -> dict[int, float]:
+    """A trial's samples as whole seconds since its first sample → value (last one wins)."""
+    t0 = min(s.timestamp for s in items)
+    return {round(s.timestamp - t0): s.value for s in items}
 
 
 def time_series(
     samples: Sequence[Sample], analysis: Mapping[str, Any], max_metrics: int = 8
 ) -> list[tuple[str, str]]:
-    """One small-multiples SVG per time-series metric: every trial a thin line, time from its start.
-
-    Uses the ``host`` view where a sample has a ``source``; returns ``[(metric, svg)]``.
-    """
+    """One chart per time-series metric: per runtime the median over its trials second by
+    second, with a band from the lowest to the highest trial. Host view where a sample has a
+    ``source``; metrics that stay at zero are left out. Returns ``[(metric, svg)]``."""
     groups: dict[str, dict[tuple[str, Any], list[Sample]]] = defaultdict(lambda: defaultdict(list))
-    units: dict[str, str] = {}
     for s in samples:
         meta = s.metadata
-        if "runtime" not in meta or meta.get("source", "host") not in ("host", "load"):
+        if s.metric not in SERIES or "runtime" not in meta \
+                or meta.get("source", "host") not in ("host", "load"):
             continue
         groups[s.metric][(meta["runtime"], meta.get("trial"))].append(s)
-        units[s.metric] = s.unit
-    series = {m: g for m, g in groups.items() if max(len(v) for v in g.values()) >= 3}
-    chosen = sorted(series, key=lambda m: (_series_rank(m), m))[:max_metrics]
+    series = {m: g for m, g in groups.items()
+              if max(len(v) for v in g.values()) >= 3
+              and any(s.value != 0 for v in g.values() for s in v)}
+    chosen = sorted(series, key=lambda m: list(SERIES).index(m))[:max_metrics]
     col = colors(analysis["runtimes"], analysis["emulated"])
     out = []
     for metric in chosen:
-        unit = units[metric]
-        scale, shown_unit = (2**20, "MiB") if unit == "bytes" else (1.0, unit)
-        if unit == "B/s":
-            scale, shown_unit = 2**20, "MiB/s"
+        title, unit = SERIES[metric]
+        peak = max(abs(s.value) for v in series[metric].values() for s in v)
+        div, shown = _scale(unit, peak)
+        per_rt: dict[str, list[dict[int, float]]] = defaultdict(list)
+        for (rt, _trial), items in series[metric].items():
+            per_rt[rt].append(_by_second(items))
         fig, ax = plt.subplots(figsize=(5.6, 2.9))
-        labelled: set[str] = set()
-        for (rt, _trial), items in sorted(series[metric].items(), key=lambda kv: str(kv[0])):
-            items = sorted(items, key=lambda s: s.timestamp)
-            t0 = items[0].timestamp
-            label = None if rt in labelled else rt
-            labelled.add(rt)
-            ax.plot([s.timestamp - t0 for s in items], [s.value / scale for s in items],
-                    color=col.get(rt, "#444"), lw=1.1, alpha=0.7, label=label)
-        ax.set_xlabel("seconds since trial start")
-        ax.set_ylabel(shown_unit)
-        ax.set_title(f"{metric} over time (host view, every trial)", loc="left")
+        for rt in [r for r in analysis["runtimes"] if r in per_rt]:
+            seconds = sorted({t for trial in per_rt[rt] for t in trial})
+            rows = [[trial[t] / div for trial in per_rt[rt] if t in trial] for t in seconds]
+            med = [float(np.median(r)) for r in rows]
+            label = f"{rt} (emulated)" if rt in analysis["emulated"] else rt
+            color = col.get(rt, "#444")
+            ax.fill_between(seconds, [min(r) for r in rows], [max(r) for r in rows],
+                            color=color, alpha=0.15, lw=0)
+            ax.plot(seconds, med, color=color, lw=1.4, label=label,
+                    ls="--" if rt in analysis["emulated"] else "-")
+        ax.set_xlabel("seconds since the trial's measurement started")
+        ax.set_ylabel(shown)
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{title}, {shown}", loc="left")
         ax.legend(frameon=False, fontsize=8, ncol=2)
         out.append((metric, to_svg(fig)))
     return out
 
 
-def ratio_forest(analysis: Mapping[str, Any]) -> str | None:
-    """Ratio to baseline with 95 % CI for every comparison (emulated runtimes left out)."""
-    comps = [c for c in analysis["comparisons"] if not c["emulated"] and c["ratio"] is not None]
+def change_chart(analysis: Mapping[str, Any]) -> str | None:
+    """Every comparison as % change vs the baseline with its 95 % CI, the primary metric first.
+
+    Red: worse, green: better, blue: equivalent within the margin (shaded band), grey:
+    inconclusive. Emulated runtimes are left out (they decide nothing).
+    """
+    comps = [c for c in analysis["comparisons"]
+             if not c["emulated"] and c.get("ratio") is not None and c.get("ci_pct")]
     if not comps:
         return None
-    col = {"better": "#2e933c", "worse": "#c0392b", "none": "#8a8a8a"}
-    fig, ax = plt.subplots(figsize=(6.0, 0.28 * len(comps) + 1.0))
+    comps.sort(key=lambda c: (not c.get("primary"), c["metric"] != analysis.get("primary"),
+                              [m["name"] for m in analysis["metrics"]].index(c["metric"])
+                              if c["metric"] in [m["name"] for m in analysis["metrics"]] else 99,
+                              c["runtime"]))
+    palette = {"better": "#2e933c", "worse": "#c0392b", "equivalent": "#1f5fa8",
+               "none": "#8a8a8a"}
+    fig, ax = plt.subplots(figsize=(6.0, 0.3 * len(comps) + 1.1))
+    margin = 100.0 * float(analysis.get("margin", 0.05))
+    ax.axvspan(-margin, margin, color="#1f5fa8", alpha=0.08, lw=0)
     for i, c in enumerate(comps):
-        lo, hi = c["ci"]
-        color = col[c["direction"]]
-        ax.plot([lo, hi], [i, i], color=color, lw=2)
-        ax.plot([c["ratio"]], [i], "o", color=color, ms=4)
-    ax.axvline(1.0, color="#333", lw=0.8)
-    ax.set_yticks(range(len(comps)), [f"{c['runtime']} \u00b7 {c['label']}" for c in comps],
-                  fontsize=8)
+        lo, hi = c["ci_pct"]
+        kind = "equivalent" if c.get("verdict_kind") == "equivalent" else c.get("direction",
+                                                                               "none")
+        color = palette.get(kind, palette["none"])
+        ax.plot([lo, hi], [i, i], color=color, lw=2.2, solid_capstyle="butt")
+        ax.plot([c["change_pct"]], [i], "o", color=color, ms=4)
+    ax.axvline(0.0, color="#333", lw=0.8)
+    labels = [f"{c['runtime']} \u00b7 {c['label']}" + (" (primary)" if c.get("primary") else "")
+              for c in comps]
+    ax.set_yticks(range(len(comps)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel(f"ratio to {analysis['baseline']} (log; green better, red worse, grey n.s.)")
-    ax.set_title("Every comparison: ratio of medians with 95 % CI", loc="left")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+g} %"))
+    ax.set_xlabel(f"change vs {analysis['baseline']}, % (95 % CI; band: \u00b1{margin:g} % "
+                  "margin)")
+    ax.set_title("Every comparison: change vs the baseline", loc="left")
     ax.grid(axis="y", visible=False)
     return to_svg(fig)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from isobench.results import ResultsError, RunStore, Sample, TrialRecord
-from isobench.stats import analyze
+from isobench.stats import DEFAULT_MARGIN, analyze
 
 RunDirError = ResultsError
 """A path given as a run directory is not one (kept as a name for the reports' callers)."""
@@ -28,7 +28,9 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
     """Read manifest, trials and samples and analyse them (seeded, so reproducible).
 
     The analysis is recomputed rather than read from summary.json so a report always matches
-    the trials on disk; baseline, seed and min_effect come from the manifest's config.
+    the trials on disk; baseline, seed, min_effect, primary metric and equivalence margin come
+    from the manifest's config (runs written before ``primary``/``margin`` existed get the
+    defaults of :func:`isobench.stats.analyze`).
     """
     store = RunStore.existing(run_dir)
     manifest = store.read_manifest()
@@ -42,6 +44,8 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
         min_effect=float(config.get("min_effect", 0.05)),
         seed=int((manifest.get("plan") or {}).get("seed", 0) or 0),
         emulated=emulated_from_manifest(manifest),
+        primary=config.get("primary"),
+        margin=float(config.get("margin", DEFAULT_MARGIN)),
     )
     samples = store.samples() if with_samples else []
     return RunData(run_dir, manifest, trials, samples, analysis)

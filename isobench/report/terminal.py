@@ -11,9 +11,17 @@ from rich.text import Text
 
 from isobench.report import fmt
 from isobench.report.rundata import image_size
-from isobench.stats import EMULATED_VERDICT, comparison_for, pct
+from isobench.stats import (
+    EMULATED_VERDICT,
+    comparison_for,
+    primary_comparison,
+    runtime_sentence,
+    short_verdict,
+)
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
+KIND_STYLES = {"slower": "red", "faster": "green", "equivalent": "cyan", "inconclusive": "grey50",
+               "emulated": "yellow", "too_few": "grey50"}
 COLUMNS = (
     ("rps", "req/s"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("block_lag_p95_ms", "block lag p95"),
     ("idle_cpu_percent", "idle CPU"), ("mem_peak_mib", "memory"), ("startup_s", "startup"),
@@ -38,6 +46,7 @@ def _metric_cell(analysis: Mapping[str, Any], runtime: str, metric: str, unit: s
 
 
 def _verdict(analysis: Mapping[str, Any], runtime: str) -> Text:
+    """The primary verdict, then the secondary metrics that differ after Holm."""
     if runtime == analysis["baseline"]:
         return Text("baseline", style="grey50")
     comps = [c for c in analysis["comparisons"] if c["runtime"] == runtime]
@@ -45,17 +54,32 @@ def _verdict(analysis: Mapping[str, Any], runtime: str) -> Text:
         return Text("no data to compare", style="grey50")
     if any(c["emulated"] for c in comps):
         return Text(EMULATED_VERDICT, style="bold yellow")
-    significant = [c for c in comps if c["significant"]]
-    if not significant:
-        return Text("no significant difference", style="grey50")
     out = Text()
-    for i, c in enumerate(significant):
-        if i:
-            out.append(", ")
-        change = c["change_pct"]
-        shown = pct(change) if abs(change) < 10 else pct(round(change)).replace(".0", "")
-        out.append(f"{c['label']} {shown} %", style=STYLES[c["direction"]])
+    main = primary_comparison(analysis, runtime)
+    if main is not None:
+        out.append(short_verdict(main), style=KIND_STYLES.get(main["verdict_kind"], ""))
+    for c in comps:
+        if not c.get("primary") and c.get("verdict_kind") in ("slower", "faster"):
+            out.append("\n" if out else "")
+            out.append(short_verdict(c), style=STYLES[c["direction"]])
     return out
+
+
+def print_headline(console: Console, analysis: Mapping[str, Any]) -> None:
+    """One plain sentence per runtime: its primary comparison's verdict."""
+    primary = next((m for m in analysis.get("metrics", []) if m.get("primary")), None)
+    if primary is None:
+        return
+    margin = float(analysis.get("margin", 0.05)) * 100
+    console.print(f"[bold]verdict[/] on {primary['label']} (primary metric; equivalence margin "
+                  f"\u00b1{margin:g} %):")
+    for rt in analysis["runtimes"]:
+        text = runtime_sentence(analysis, rt)
+        if text is None:
+            continue
+        comp = primary_comparison(analysis, rt)
+        kind = comp["verdict_kind"] if comp else "too_few"
+        console.print(Text("  " + text, style=KIND_STYLES.get(kind, "")))
 
 
 def print_comparison(
@@ -69,17 +93,23 @@ def print_comparison(
         manifest: the run's manifest (for image sizes and the workload name).
     """
     baseline = analysis["baseline"]
+    print_headline(console, analysis)
     units = {m["name"]: m["unit"] for m in analysis["metrics"]}
     config = manifest.get("config") or {}
     title = f"isobench \u2014 {config.get('workload', 'workload')} vs {baseline}"
     table = Table(title=title, title_style="bold", show_lines=True, header_style="bold")
     table.add_column("runtime", no_wrap=True)
     shown = [(m, label) for m, label in COLUMNS if m in units]
+    primary = analysis.get("primary")
+    if primary in units and all(m != primary for m, _ in shown):
+        labels = {x["name"]: x["label"] for x in analysis["metrics"]}
+        shown.insert(0, (str(primary), labels[primary]))
     for m, label in shown:
         unit = "" if units[m] == label else f" {units[m]}"
-        table.add_column(f"{label}{unit}", justify="right", no_wrap=True)
+        star = " (primary)" if m == primary else ""
+        table.add_column(f"{label}{unit}{star}", justify="right", no_wrap=True)
     table.add_column("image", justify="right", no_wrap=True)
-    table.add_column("significant changes (Holm, \u03b1=0.05)", min_width=22)
+    table.add_column("verdict: primary; secondaries that differ (Holm)", min_width=22)
     base_size = image_size(dict(manifest), baseline)
     for rt in analysis["runtimes"]:
         info = analysis["per_runtime"].get(rt, {})
@@ -108,5 +138,6 @@ def print_comparison(
     for warning in analysis.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
     method = analysis.get("method", {})
+    console.print(f"[grey50]verdicts: {method.get('verdicts', '')}[/]")
     console.print(f"[grey50]multiple comparisons: {method.get('multiple_comparisons', '')}[/]")
     console.print(f"[grey50]CIs: {method.get('ratio', '')}[/]")

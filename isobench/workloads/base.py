@@ -70,6 +70,9 @@ class Workload(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    primary_metric: ClassVar[str] = "rps"
+    """The metric whose comparison with the baseline is each runtime's headline verdict (every
+    other metric is secondary); see :meth:`primary_metric_for` and ``isobench.stats``."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
@@ -85,6 +88,26 @@ class Workload(ABC):
     @abstractmethod
     def default_scenario(self) -> dict[str, Any]:
         """The default load scenario, in the benchfile's ``scenario`` form."""
+
+    def primary_metric_for(self, scenario: Mapping[str, Any]) -> str:
+        """The primary metric under ``scenario``: ``idle_cpu_percent`` when nothing loads the
+        workload (executor ``idle``); ``p95_ms`` instead of ``rps`` under a fixed-rate arrival
+        executor (the scenario, not the runtime, sets the request rate there); otherwise
+        :attr:`primary_metric`."""
+        subs = scenario.get("scenarios")
+        executors = {str(scenario.get("executor", ""))}
+        if isinstance(subs, Mapping):
+            executors |= {
+                str(s.get("executor", "")) for s in subs.values() if isinstance(s, Mapping)
+            }
+        executors.discard("")
+        if executors == {"idle"}:
+            return "idle_cpu_percent"
+        if self.primary_metric == "rps" and executors and all(
+            e.endswith("arrival-rate") for e in executors
+        ):
+            return "p95_ms"
+        return self.primary_metric
 
     def check(self) -> str | None:
         """None when the workload can run with its options here, else a one-line reason."""

@@ -22,6 +22,7 @@ class BurnWorkload(Workload):
     """
 
     name = "burn"
+    primary_metric = "rps"
     description = "stdlib HTTP app that burns CPU, holds memory and serves payloads on demand"
 
     def rootfs_spec(self) -> RootfsSpec:

@@ -212,6 +212,7 @@ class ImageWorkload(Workload):
     """The user's own image (built from a Dockerfile or already local), in every runtime."""
 
     name: ClassVar[str] = "image"
+    primary_metric: ClassVar[str] = "rps"
     description: ClassVar[str] = "your own app from a Dockerfile or a local image"
 
     def __init__(self, options: Mapping[str, Any] | None = None,

@@ -80,3 +80,32 @@ def test_idle_only_run_renders(tmp_path: Path, idle_only: bool) -> None:
             store.append_trial(t)
     text = write_html(tmp_path / "idle").read_text()
     assert "Idle overhead" in text and text.count("<svg") >= 3
+
+
+@pytest.mark.parametrize("width", [1024, 1400])
+def test_report_layout_at_common_widths(run_dir: Path, tmp_path: Path, width: int) -> None:
+    """As a person would open it: no horizontal page overflow, the latency chart present, every
+    chart titled with its unit, no console errors (measured by Chromium on a copy of the report
+    with a probe script appended; the report itself has no script)."""
+    report = write_html(run_dir)
+    probe = tmp_path / "probe.html"
+    script = (
+        "<script>const d=document.documentElement;"
+        "document.body.setAttribute('data-probe', d.scrollWidth + ' ' + d.clientWidth);"
+        "</script>"
+    )
+    probe.write_text(report.read_text().replace("</body>", script + "</body>"))
+    dom = chromium([f"--window-size={width},900", "--dump-dom", probe.as_uri()])
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    match = re.search(r'data-probe="(\d+) (\d+)"', dom.stdout)
+    assert match, "probe script did not run"
+    scroll_width, client_width = int(match[1]), int(match[2])
+    assert scroll_width <= client_width, (scroll_width, client_width)
+    for marker in ("Uncaught", "ERROR:CONSOLE"):
+        assert marker not in dom.stderr
+    svgs = re.findall(r"<svg\b.*?</svg>", dom.stdout, flags=re.S)
+    texts = [" ".join(re.findall(r">([^<>]+)</text>", svg)) for svg in svgs]
+    assert any("Latency percentiles" in t for t in texts)
+    units = ("req", "ms", " s", "%", "MiB", "GiB", "KB/s", "MB/s", "bytes", "change")
+    for t in texts:
+        assert any(u in t for u in units), t[:200]

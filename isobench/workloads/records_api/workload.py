@@ -73,6 +73,7 @@ class RecordsApiWorkload(Workload):
     """FastAPI + uvicorn (1 worker) ``GET /records?limit=100`` over SQLite/PostgreSQL/MongoDB."""
 
     name: ClassVar[str] = "records-api"
+    primary_metric: ClassVar[str] = "rps"
     description: ClassVar[str] = (
         "FastAPI /records (100 companies, ~150 KB per call) from SQLite, PostgreSQL or MongoDB"
     )

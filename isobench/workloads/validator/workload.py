@@ -58,6 +58,7 @@ class ValidatorWorkload(Workload):
     """
 
     name = "validator"
+    primary_metric = "block_lag_p95_ms"
     description = "ed25519-verifying validator node with gossip, snapshots and JSON-RPC"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
