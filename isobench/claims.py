@@ -51,16 +51,10 @@ class ClaimCheck:
 def measured_value(
     claim: ArticleClaim, trials: Sequence[TrialRecord], runtime: str, sizes: Mapping[str, int]
 ) -> float | None:
-    """Median over a runtime's ok trials of the figure a claim names."""
+    """Median over a runtime's ok trials of the figure a claim names (``size``: the bytes of the
+    artifact the runtime runs, from ``sizes``, keyed by runtime)."""
     if claim.metric == "size":
-        key = (
-            "vm_disk"
-            if runtime == "vm"
-            else "docker_image"
-            if runtime.startswith("docker")
-            else "rootfs"
-        )
-        size = sizes.get(key)
+        size = sizes.get(runtime)
         return None if size is None else float(size)
     values: list[float] = []
     for trial in trials:
@@ -115,7 +109,8 @@ def check_claims(
     sizes: Mapping[str, int],
     emulated: Mapping[str, bool],
 ) -> list[ClaimCheck]:
-    """Every claim of a preset, checked against the trials of a run."""
+    """Every claim of a preset, checked against the trials of a run (``sizes``: runtime → bytes
+    of its artifact, see ``report.rundata.image_size``)."""
     out = []
     for claim in preset.claims:
         measured = {

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from isobench import __version__, plugins
-from isobench.runtimes.base import Runtime, RuntimeContext
+from isobench.runtimes.base import HostCheck, Runtime, RuntimeContext
 
 
 def _read(path: str) -> str | None:
@@ -97,14 +97,8 @@ def host_facts() -> dict[str, Any]:
     }
 
 
-@dataclass
-class Check:
-    """One line of ``doctor``: a capability, whether it is there, the detail, and the fix."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
+Check = HostCheck
+"""One line of ``doctor`` (the runtimes' own checks have the same shape)."""
 
 
 @dataclass
@@ -115,42 +109,6 @@ class DoctorReport:
     def runnable(self, names: list[str]) -> list[str]:
         """Names among ``names`` that cannot run here."""
         return [n for n in names if self.runtimes.get(n) is not None]
-
-
-def _docker_check() -> Check:
-    info = _cmd(
-        [
-            "docker",
-            "info",
-            "--format",
-            "{{.ServerVersion}}|{{.Driver}}|{{.CgroupVersion}}|"
-            "{{.CgroupDriver}}|{{range $k, $v := .Runtimes}}{{$k}},{{end}}",
-        ],
-        timeout=15,
-    )
-    if info is None:
-        return Check(
-            "docker engine",
-            False,
-            "not answering on /var/run/docker.sock",
-            "run scripts/start-dockerd.sh (`make setup` installs docker.io)",
-        )
-    version, driver, cgroup, cg_driver, runtimes = (info.split("|") + [""] * 5)[:5]
-    return Check(
-        "docker engine",
-        True,
-        f"{version}, storage {driver}, cgroup v{cgroup} ({cg_driver}), "
-        f"runtimes {runtimes.strip(',')}",
-    )
-
-
-def _qemu_check() -> Check:
-    out = _cmd(["qemu-system-x86_64", "--version"])
-    if out is None:
-        return Check(
-            "qemu", False, "qemu-system-x86_64 not found", "apt-get install qemu-system-x86"
-        )
-    return Check("qemu", True, out.splitlines()[0])
 
 
 def _resources_checks() -> list[Check]:
@@ -192,62 +150,21 @@ def _resources_checks() -> list[Check]:
     ]
 
 
-def _acceleration_check(probe: bool) -> Check:
-    if not Path("/dev/kvm").exists():
-        return Check(
-            "kvm",
-            False,
-            "/dev/kvm absent: VMs run under TCG (emulated, not comparable)",
-            "enable hardware virtualisation (nested VMX/SVM) for this host",
-        )
-    if not probe:
-        return Check(
-            "kvm",
-            False,
-            "/dev/kvm exists, but only a probe boot proves it works "
-            "(run `isobench doctor --probe`)",
-        )
-    try:
-        from isobench import paths
-        from isobench.images.initramfs import ensure_initramfs
-        from isobench.images.kernel import ensure_kernel
-        from isobench.proc import SubprocessRunner
-        from isobench.runtimes.kvm_probe import probe_kvm
-
-        runner = SubprocessRunner()
-        kernel, modules, version = ensure_kernel(paths.cache_dir(), runner)
-        initrd = ensure_initramfs(paths.cache_dir(), runner, modules, version)
-        result = probe_kvm(kernel, initrd)
-    except Exception as exc:  # doctor reports, it does not crash
-        return Check("kvm", False, f"probe boot could not run: {exc}")
-    if result.usable:
-        return Check(
-            "kvm",
-            True,
-            f"a probe boot of the guest kernel under KVM answered in {result.seconds:.1f} s",
-        )
-    return Check(
-        "kvm",
-        False,
-        f"probe boot under KVM failed: {result.reason}; VMs run under TCG "
-        "(emulated: every VM figure is marked not comparable)",
-        "a host with hardware VMX/SVM exposed (here /dev/kvm is not hardware KVM)",
-    )
-
-
 def doctor(runtime_names: list[str], probe_kvm: bool = True) -> DoctorReport:
     """Check the host and every named runtime."""
     report = DoctorReport()
-    report.checks.append(_docker_check())
-    report.checks.append(_qemu_check())
-    report.checks.append(_acceleration_check(probe_kvm))
-    report.checks.extend(_resources_checks())
+    seen: set[str] = set()
     ctx = RuntimeContext()
     for name in runtime_names:
         try:
             cls = plugins.load("runtime", name)
+            for check in cls.host_checks(probe_kvm):  # facilities first, each shown once
+                if check.name not in seen:
+                    seen.add(check.name)
+                    report.checks.append(check)
             runtime: Runtime = cls(ctx)
             report.runtimes[name] = runtime.check()
         except Exception as exc:  # a broken plug-in must not break doctor
             report.runtimes[name] = f"cannot load: {exc}"
+    report.checks.extend(_resources_checks())
     return report

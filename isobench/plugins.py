@@ -1,7 +1,7 @@
 """Plug-ins by explicit registry, imported lazily; third parties add theirs by entry point.
 
-Each plug-in family maps a user-facing name to ``"module:Class"``. Entry-point groups
-``isobench.runtimes``, ``isobench.workloads`` and ``isobench.samplers`` extend the maps.
+
+
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ WORKLOADS: dict[str, str] = {
     "xz": "isobench.workloads.micro.local:XzWorkload",
 }
 
+ARTIFACTS: dict[str, str] = {
+    "docker_image": "isobench.images.docker_image:build_artifact",
+    "vm": "isobench.runtimes.qemu.image:build_artifact",
+}
+"""Artifact name → its builder ``(ArtifactBuild) -> BuiltArtifact`` (``rootfs`` is always built)."""
+
 SAMPLERS: dict[str, str] = {
     "cpu": "isobench.telemetry.cpu:CpuSampler",
     "memory": "isobench.telemetry.memory:MemorySampler",
@@ -49,6 +55,7 @@ _GROUPS = {
     "runtime": ("isobench.runtimes", RUNTIMES),
     "workload": ("isobench.workloads", WORKLOADS),
     "sampler": ("isobench.samplers", SAMPLERS),
+    "artifact": ("isobench.artifacts", ARTIFACTS),
 }
 
 

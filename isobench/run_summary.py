@@ -42,7 +42,10 @@ def print_k6_summaries(console: Console, trials: list[TrialRecord], emulated: se
 def print_claims(console: Console, preset_name: str, store: RunStore, emulated: set[str]) -> None:
     preset = get_preset(preset_name)
     manifest = store.read_manifest()
-    sizes = (manifest.get("artifacts") or {}).get("sizes") or {}
+    from isobench.report.rundata import image_size
+
+    sizes = {rt: size for rt in preset.sides.values()
+             if (size := image_size(manifest, rt)) is not None}
     checks = check_claims(preset, store.trials(), sizes, {r: True for r in emulated})
     table = Table(title=f"{preset.name}: {preset.title}", show_lines=True)
     for col in (

@@ -287,8 +287,7 @@ class Runner:
             "artifacts": {
                 "key": prep.artifacts.key,
                 "sizes": dict(prep.artifacts.sizes),
-                "docker_image": prep.artifacts.docker_image,
-                "vm_kernel": prep.artifacts.vm.kernel_version if prep.artifacts.vm else None,
+                "built": {name: dict(f) for name, f in prep.artifacts.facts.items()},
             },
         }
 

@@ -23,25 +23,12 @@ from isobench.netutil import wait_ready
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
 from isobench.signals import shielded, stop_signals_interrupt
 from isobench.trial import host_port_for
-from isobench.workloads.base import LaunchSpec, Workload
+from isobench.workloads.base import Workload
 
 READY_DEADLINE_S = 300.0
 """Generous: a VM under TCG takes seconds to boot, a big image seconds to export."""
 
 Say = Callable[[str], None]
-
-
-def shell_hint(instance: Instance, spec: LaunchSpec) -> str:
-    """One line telling how to get a shell (or the console) of a running instance."""
-    facts = instance.facts
-    if facts.get("overlay"):  # native: the instance's overlay of the rootfs
-        user = f" --userspec={spec.user}" if spec.user else ""
-        return f"shell: chroot{user} {facts['overlay']} /bin/sh   (app cwd: {spec.workdir})"
-    if instance.qemu_pid is not None:
-        return f"console: tail -f {instance.log_path}   (the VM's serial console; no shell)"
-    if facts.get("container"):
-        return f"shell: docker exec -it {facts['container']} /bin/sh"
-    return f"log: {instance.log_path}"
 
 
 def up(runtime_name: str, workload: Workload, resources: Resources, *,
@@ -85,7 +72,7 @@ def up(runtime_name: str, workload: Workload, resources: Resources, *,
                               deadline_s=READY_DEADLINE_S, exited=exited)
             say(f"{workload.name} is up in {runtime_name} after {took:.2f} s")
             say(f"endpoint: {instance.endpoint}{spec.ready_path}")
-            say(shell_hint(instance, spec))
+            say(runtime.shell_hint(instance, spec))
             if instance.log_path is not None:
                 say(f"log: {instance.log_path}")
             say("press Ctrl-C to stop and clean up")

@@ -31,7 +31,7 @@ def test_emulated_vm_gets_no_verdict() -> None:
 
 def test_seed_000_derived_figures_and_sizes() -> None:
     trials = [_trial("vm", 1.0, user_s=0.6, net=50_000), _trial("docker-bridge", 1.0, user_s=0.1)]
-    sizes = {"vm_disk": 300_000_000, "docker_image": 200_000_000}
+    sizes = {"vm": 300_000_000, "docker-bridge": 200_000_000}
     checks = {c.label: c for c in check_claims(get_preset("seed-000"), trials, sizes, {})}
     cpu = checks["CPU user % of a core (mpstat)"]
     assert cpu.measured["vm"] == 6.0 and cpu.measured["container"] == 1.0

@@ -1,21 +1,25 @@
-"""One entry point for the image stage: the rootfs and what is built from it, with sizes."""
+"""One entry point for the image stage: the rootfs and what is built from it, with sizes.
+
+This module knows no runtime: each artifact other than the rootfs is made by the builder
+registered under its name (``isobench.plugins.ARTIFACTS``; a runtime names the artifact it runs
+in its ``artifact`` attribute), so a runtime with a new kind of artifact adds a builder and a
+registry line, and nothing here changes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from isobench import paths
+from isobench import paths, plugins
 from isobench.errors import ConfigError
-from isobench.images.docker_image import docker_image_size, ensure_docker_image
-from isobench.images.export import inspect_image
 from isobench.images.rootfs import build_rootfs
-from isobench.images.sizes import tree_bytes, vm_sizes
-from isobench.images.spec import Artifacts, RootfsSpec, VmArtifacts
+from isobench.images.sizes import tree_bytes
+from isobench.images.spec import ArtifactBuild, Artifacts, RootfsSpec
 from isobench.locks import cache_in_use
 from isobench.proc import CommandRunner, SubprocessRunner
 
-KINDS = frozenset({"rootfs", "docker_image", "vm"})
+ROOTFS = "rootfs"
 
 
 def build_artifacts(
@@ -30,22 +34,20 @@ def build_artifacts(
 
     Args:
         spec: the workload's rootfs spec.
-        need: subset of ``{"rootfs", "docker_image", "vm"}``; the rootfs is always built.
+        need: artifact names (``rootfs`` and registered builders' names); the rootfs is always
+            built.
         cache: cache root, ``paths.cache_dir()`` by default.
         runner: command runner, a real one by default.
         progress: called with one line per build step.
 
-    A spec with ``base_image`` uses that local image: its exported filesystem is the rootfs (and
-    the VM disk's content), the image itself is the ``docker_image``.
-
     Returns:
-        Artifacts with ``sizes`` filled for each artifact built: ``rootfs``, ``docker_image``,
-        ``vm_disk`` (allocated), ``vm_disk_apparent``, ``vm_boot`` (kernel + initrd).
+        Artifacts with ``sizes`` filled for the rootfs and each artifact built.
     """
-    unknown = set(need) - KINDS
+    known = {ROOTFS, *plugins.names("artifact")}
+    unknown = set(need) - known
     if unknown:
         raise ConfigError(f"unknown artifact kinds {sorted(unknown)}",
-                          fix=f"use some of {sorted(KINDS)}")
+                          fix=f"use some of {sorted(known)}")
     cache = cache if cache is not None else paths.cache_dir()
     runner = runner or SubprocessRunner()
     with cache_in_use(cache):  # `isobench clean --cache` waits for no build
@@ -55,20 +57,13 @@ def build_artifacts(
 def _build(spec: RootfsSpec, need: set[str], cache: Path, runner: CommandRunner,
            progress: Callable[[str], None] | None) -> Artifacts:
     key, rootfs = build_rootfs(spec, cache=cache, runner=runner, progress=progress)
-    sizes: dict[str, int] = {"rootfs": tree_bytes(rootfs, runner=runner)}
-    image: str | None = None
-    if "docker_image" in need:
-        if progress:
-            progress("docker image")
-        if spec.base_image:  # the image itself, not a re-import of its exported filesystem
-            image = inspect_image(spec.base_image, runner=runner).id
-        else:
-            image = ensure_docker_image(rootfs, key, spec.name, runner=runner, cache=cache)
-        sizes["docker_image"] = docker_image_size(image, runner=runner)
-    vm: VmArtifacts | None = None
-    if "vm" in need:
-        from isobench.images.vm_image import ensure_vm_artifacts  # written beside this module
-
-        vm = ensure_vm_artifacts(rootfs, key, cache=cache, runner=runner, progress=progress)
-        sizes.update(vm_sizes(vm))
-    return Artifacts(key=key, rootfs=rootfs, docker_image=image, vm=vm, sizes=sizes)
+    sizes: dict[str, int] = {ROOTFS: tree_bytes(rootfs, runner=runner)}
+    built: dict[str, object] = {}
+    facts: dict[str, dict[str, object]] = {}
+    for name in sorted(set(need) - {ROOTFS}):
+        builder = plugins.load("artifact", name)
+        made = builder(ArtifactBuild(spec, key, rootfs, cache, runner, progress))
+        built[name] = made.value
+        sizes.update(made.sizes)
+        facts[name] = dict(made.facts)
+    return Artifacts(key=key, rootfs=rootfs, built=built, sizes=sizes, facts=facts)

@@ -9,7 +9,7 @@ from pathlib import Path
 from isobench.errors import BuildError
 from isobench.images.cache import record_tag
 from isobench.images.rootfs import build_rootfs
-from isobench.images.spec import VENV, RootfsSpec
+from isobench.images.spec import VENV, ArtifactBuild, BuiltArtifact, RootfsSpec
 from isobench.locks import artifact_lock, cache_in_use
 from isobench.paths import LABEL
 from isobench.proc import CommandRunner
@@ -152,3 +152,22 @@ def ensure_base_image(
                 record_tag(cache, ref, found)
                 record_tag(cache, f"{BASE_IMAGE}:latest", found)
     return ref
+
+
+def build_artifact(build: ArtifactBuild) -> BuiltArtifact:
+    """The ``docker_image`` artifact builder (registered in ``isobench.plugins.ARTIFACTS``).
+
+    A spec with ``base_image`` uses that local image itself (not a re-import of its exported
+    filesystem); otherwise the rootfs is imported (cached by key).
+    """
+    if build.progress:
+        build.progress("docker image")
+    if build.spec.base_image:
+        from isobench.images.export import inspect_image
+
+        image = inspect_image(build.spec.base_image, runner=build.runner).id
+    else:
+        image = ensure_docker_image(build.rootfs, build.key, build.spec.name, runner=build.runner,
+                                    cache=build.cache)
+    size = docker_image_size(image, runner=build.runner)
+    return BuiltArtifact(image, {"docker_image": size}, {"image": image})

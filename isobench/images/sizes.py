@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-from isobench.images.spec import VmArtifacts
 from isobench.proc import CommandRunner
 
 
@@ -34,13 +33,3 @@ def file_sizes(path: Path) -> tuple[int, int]:
     """(allocated bytes on disk, apparent size) of a file; a sparse disk image differs a lot."""
     st = os.stat(path)
     return st.st_blocks * 512, st.st_size
-
-
-def vm_sizes(vm: VmArtifacts) -> dict[str, int]:
-    """``vm_disk`` (allocated), ``vm_disk_apparent`` and ``vm_boot`` (kernel + initrd)."""
-    allocated, apparent = file_sizes(vm.disk)
-    return {
-        "vm_disk": allocated,
-        "vm_disk_apparent": apparent,
-        "vm_boot": vm.kernel.stat().st_size + vm.initrd.stat().st_size,
-    }

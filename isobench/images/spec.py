@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from isobench.proc import CommandRunner
 
 VENV = "/opt/isobench/venv"
 """Where the workload's Python virtual environment lives inside the rootfs."""
@@ -45,30 +48,61 @@ class RootfsSpec:
 
 
 @dataclass(frozen=True)
-class VmArtifacts:
-    """A bootable VM: an ext4 disk holding the rootfs, a Debian guest kernel and an initramfs."""
+class ArtifactBuild:
+    """What an artifact builder gets: the built rootfs and where to cache what it makes.
 
-    disk: Path
-    kernel: Path
-    initrd: Path
-    kernel_version: str
+    A builder is a function ``(ArtifactBuild) -> BuiltArtifact`` registered under the artifact's
+    name in ``isobench.plugins.ARTIFACTS``; a runtime names the artifact it runs in its
+    ``artifact`` class attribute. Builders must be idempotent (cached by ``key``).
+    """
+
+    spec: RootfsSpec
+    key: str
+    rootfs: Path
+    cache: Path
+    runner: CommandRunner
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class BuiltArtifact:
+    """A builder's result.
+
+    Attributes:
+        value: what the runtime needs to start from it (an image reference, VM files...).
+        sizes: bytes on disk; the key equal to the artifact's name is its whole size (what the
+            article calls the image size), others are details (``vm_disk``, ``vm_boot``...).
+        facts: recorded in the manifest (image id, kernel version...).
+    """
+
+    value: Any
+    sizes: Mapping[str, int] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Artifacts:
-    """The artifacts of one rootfs. Fields are None for artifacts not requested.
+    """The artifacts of one rootfs: the rootfs itself plus whatever the runtimes asked for.
 
     Attributes:
         key: content hash of the RootfsSpec (and builder version).
         rootfs: the native directory (used read-only; runtimes layer writes on top).
-        docker_image: local image reference, e.g. ``isobench/records-api:<key12>``.
-        vm: the VM disk, kernel and initrd.
-        sizes: bytes per artifact: ``rootfs``, ``docker_image``, ``vm_disk``, ``vm_boot``
-            (kernel + initrd); what the article calls the image size.
+        built: artifact name → the builder's value (``docker_image`` → an image reference...).
+        sizes: bytes per artifact (``rootfs`` and each built artifact's name) and details.
+        facts: artifact name → facts for the manifest.
     """
 
     key: str
     rootfs: Path
-    docker_image: str | None = None
-    vm: VmArtifacts | None = None
+    built: Mapping[str, Any] = field(default_factory=dict)
     sizes: Mapping[str, int] = field(default_factory=dict)
+    facts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        """The built artifact ``name``; a BuildError when it was not built for this run."""
+        if name not in self.built:
+            from isobench.errors import BuildError
+
+            raise BuildError(f"artifact {name!r} was not built",
+                             fix="request it when building (the runtime's `artifact`)")
+        return self.built[name]

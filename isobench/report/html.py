@@ -275,7 +275,8 @@ def _claims(data: RunData) -> str:
     preset = PRESETS.get(str((data.manifest.get("config") or {}).get("preset")))
     if preset is None:
         return ""
-    sizes = (data.manifest.get("artifacts") or {}).get("sizes") or {}
+    sizes = {rt: size for rt in preset.sides.values()
+             if (size := image_size(data.manifest, rt)) is not None}
     emulated = {rt: True for rt in data.analysis["emulated"]}
     checks = check_claims(preset, data.trials, sizes, emulated)
 

@@ -97,22 +97,12 @@ def emulated_from_manifest(manifest: dict[str, Any]) -> list[str]:
 def image_size(manifest: dict[str, Any], runtime: str) -> int | None:
     """Bytes of the artifact a runtime runs (what the article calls the image size).
 
-    Uses ``manifest["runtimes"][rt]["artifact"]`` (``rootfs``/``docker_image``/``vm``) when
-    present, else guesses from the name; a VM counts its disk plus kernel and initrd.
+    The manifest names each runtime's artifact (``manifest["runtimes"][rt]["artifact"]``) and
+    the artifact's whole size sits under that name in ``artifacts.sizes``; None when either is
+    missing (nothing is guessed from a runtime's name).
     """
     sizes = (manifest.get("artifacts") or {}).get("sizes") or {}
     facts = (manifest.get("runtimes") or {}).get(runtime) or {}
     artifact = facts.get("artifact") if isinstance(facts, dict) else None
-    if artifact is None:
-        if runtime.startswith(("docker", "gvisor", "runsc", "crun")):
-            artifact = "docker_image"
-        elif runtime.startswith(("vm", "qemu")):
-            artifact = "vm"
-        else:
-            artifact = "rootfs"
-    if artifact == "vm":
-        if "vm_disk" not in sizes:
-            return None
-        return int(sizes["vm_disk"]) + int(sizes.get("vm_boot", 0))
-    value = sizes.get(artifact)
+    value = sizes.get(artifact) if artifact else None
     return None if value is None else int(value)

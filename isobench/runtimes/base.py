@@ -7,7 +7,7 @@ Lifecycle, called by the runner in this order for every trial::
     instance = runtime.start(artifacts, spec, resources, host_port)
     ... runner polls http://127.0.0.1:<host_port><ready_path>; runtime.exited(instance) is polled
         beside it, so a dead process or VM fails fast instead of waiting for the deadline ...
-    ... samplers read instance.pids / cgroups / net_iface / qemu_pid ...
+    ... samplers read instance.pids / cgroups / net_iface / vmm_pid ...
     runtime.stop(instance)                       # always called, also after errors and Ctrl-C
 
 Guarantees a runtime gives:
@@ -19,6 +19,11 @@ Guarantees a runtime gives:
 - Everything created is recorded (a state record under ``paths.state_dir()``, or labels set at
   ``docker run`` time) with its owner (``isobench.locks.Owner``), and the class's
   ``leftovers(live, runner)`` hook removes what owners that died left (``isobench clean``).
+
+Around a run, commands ask the runtime class itself, so nothing outside its package needs to know
+what it is: ``artifact`` (which builder in ``plugins.ARTIFACTS`` makes what it runs),
+``host_checks()`` (doctor), ``shell_hint()`` (``isobench up``), and the ``Instance`` fields the
+samplers read (``pids``, ``cgroups``, ``vmm_pid``, ``agent_port``, ``daemon_pids``).
 """
 
 from __future__ import annotations
@@ -76,8 +81,12 @@ class Instance:
             on v2).
         net_iface: host-side network interface carrying only this instance's traffic (a
             container's veth, a VM's tap), or None when traffic crosses loopback.
-        qemu_pid: the QEMU process, for VMs.
-        guest_agent_port: 127.0.0.1 port of the in-guest telemetry agent, for VMs that have one.
+        vmm_pid: the virtual machine monitor process (QEMU...) whose threads run a VM's guest;
+            samplers report its guest time. None for processes and containers.
+        agent_port: 127.0.0.1 port of an in-instance telemetry agent (the guest's own view of
+            a VM), where the runtime has one.
+        daemon_pids: shared daemons the runtime relies on (dockerd): their CPU is reported apart
+            as ``daemon``, since every instance of that runtime shares them.
         facts: recorded with every trial: ``network_path`` (``loopback``, ``docker-proxy``,
             ``host-network``, ``qemu-user-net``...), ``accel`` (``kvm``/``tcg``), ``emulated``
             (``true``/``false``), ``pinning``, ids.
@@ -91,8 +100,9 @@ class Instance:
     pids: list[int] = field(default_factory=list)
     cgroups: dict[str, Path] = field(default_factory=dict)
     net_iface: str | None = None
-    qemu_pid: int | None = None
-    guest_agent_port: int | None = None
+    vmm_pid: int | None = None
+    agent_port: int | None = None
+    daemon_pids: list[int] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     handle: Any = None
@@ -100,6 +110,16 @@ class Instance:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    """One line of ``isobench doctor``: a capability, whether it is there, the detail, the fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
 
 
 @dataclass
@@ -166,3 +186,15 @@ class Runtime(ABC):
         """Remove this runtime's objects whose owner is not ``live``; what was done, one line
         each, and what could not be checked (see ``isobench.runtimes.cleanup``)."""
         return Cleaned()
+
+    # -- hooks for the commands around a run (none of them is needed by a trial) -------------
+    @classmethod
+    def host_checks(cls, probe: bool) -> list[HostCheck]:
+        """What ``doctor`` shows about the host facilities this runtime relies on (an engine, a
+        hypervisor...). Runtimes sharing a facility return the same check name; doctor shows
+        it once. ``probe`` allows slow checks (a KVM probe boot)."""
+        return []
+
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        """One line for ``isobench up``: how to get a shell (or console) of a running instance."""
+        return f"log: {instance.log_path}"

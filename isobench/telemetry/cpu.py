@@ -10,7 +10,8 @@ Sources, best first:
   (KVM only; TCG reports 0 there — its guest code is ordinary user time).
 
 Tree processes outside the cgroup (containerd-shim, docker-proxy) are reported as ``overhead``;
-Docker's daemons (dockerd and its children, shared by every container) as ``daemon``.
+the runtime's shared daemons (``Instance.daemon_pids``: dockerd, whose children serve every
+container) as ``daemon``.
 Host-wide mpstat-style shares (user, system, iowait, steal, idle) are sampled beside.
 """
 
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 from isobench.telemetry import cgroup, procfs
 from isobench.telemetry.poller import Key, PollingSampler, TreeCounter, mean, rate
-
-DOCKERD_PIDFILE = "/var/run/docker.pid"
 
 
 def _tree_reading(stats: dict[int, procfs.PidStat]) -> dict[Key, tuple[int, tuple[float, ...]]]:
@@ -35,7 +34,7 @@ class CpuSampler(PollingSampler):
     name = "cpu"
 
     def check(self) -> str | None:
-        if not self.instance.pids and self.instance.qemu_pid is None and not self.instance.cgroups:
+        if not self.instance.pids and self.instance.vmm_pid is None and not self.instance.cgroups:
             return "instance has no pids and no cgroup to measure"
         return None
 
@@ -52,23 +51,17 @@ class CpuSampler(PollingSampler):
         self._threads_max = 0
         self._t_first: float | None = None
         self._t_prev = 0.0
-        self._daemon_pid = self._find_daemon()
-
-    def _find_daemon(self) -> int | None:
-        paths = " ".join(str(p) for p in self.instance.cgroups.values())
-        if "docker" not in paths:
-            return None
-        text = procfs.read_text(DOCKERD_PIDFILE)
-        return int(text) if text and text.strip().isdigit() else None
+        # shared daemons the runtime relies on (dockerd): reported apart, never as the instance's
+        self._daemon_pids = list(self.instance.daemon_pids)
 
     def poll(self, now: float) -> None:
         snap = self.procs.snapshot(now)
         d_members = self._members.update(_tree_reading(snap.members))
         d_overhead = self._overhead.update(_tree_reading(snap.overhead))
         d_daemon = [0.0, 0.0, 0.0]
-        if self._daemon_pid is not None:
+        if self._daemon_pids:
             skip = frozenset(snap.members) | frozenset(snap.overhead)
-            pids = procfs.descendants([self._daemon_pid], exclude=skip)
+            pids = procfs.descendants(self._daemon_pids, exclude=skip)
             stats = {p: s for p in pids if (s := procfs.pid_stat(p)) is not None}
             d_daemon = self._daemon.update(_tree_reading(stats))
         user, system = d_members[0], d_members[1]
@@ -106,9 +99,9 @@ class CpuSampler(PollingSampler):
             self.emit(
                 "cpu_overhead_percent", 100.0 * (d_overhead[0] + d_overhead[1]) / dt, "%", now
             )
-        if self._daemon_pid is not None:
+        if self._daemon_pids:
             self.emit("cpu_daemon_percent", 100.0 * (d_daemon[0] + d_daemon[1]) / dt, "%", now)
-        if self.instance.qemu_pid is not None:
+        if self.instance.vmm_pid is not None:
             self.emit("cpu_guest_percent", 100.0 * d_members[2] / dt, "%", now)
         self.emit("ctx_switches_rate", rate(0, ctx, dt), "1/s", now)
         self.emit("threads", threads, "threads", now)
@@ -140,9 +133,9 @@ class CpuSampler(PollingSampler):
         out["cpu_overhead_percent_mean"] = (
             100.0 * out["cpu_overhead_seconds"] / wall if wall > 0 else 0.0
         )
-        if self._daemon_pid is not None:
+        if self._daemon_pids:
             out["cpu_daemon_seconds"] = self._daemon.total[0] + self._daemon.total[1]
-        if self.instance.qemu_pid is not None:
+        if self.instance.vmm_pid is not None:
             out["cpu_guest_seconds"] = self._members.total[2]
         for key, value in procfs.host_cpu_percent(self._host_first, self._host_prev).items():
             out[f"host_cpu_{key}_percent_mean"] = value

@@ -17,7 +17,7 @@ class DiskSampler(PollingSampler):
     name = "disk"
 
     def check(self) -> str | None:
-        if not self.instance.pids and self.instance.qemu_pid is None and not self.instance.cgroups:
+        if not self.instance.pids and self.instance.vmm_pid is None and not self.instance.cgroups:
             return "instance has no pids and no cgroup to measure"
         return None
 

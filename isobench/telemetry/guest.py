@@ -1,4 +1,4 @@
-"""The guest's own view of a VM, from the in-guest agent at 127.0.0.1:{guest_agent_port}.
+"""The guest's own view of a VM, from the in-guest agent at 127.0.0.1:{agent_port}.
 
 The agent answers ``GET /cgi-bin/stats`` with sections headed ``==> NAME <==`` (``/proc/stat``,
 ``/proc/meminfo``, ``/proc/loadavg``, ``/proc/net/dev``, ``tasks``). Samples carry
@@ -88,12 +88,12 @@ class GuestSampler(PollingSampler):
     source = "guest"
 
     def check(self) -> str | None:
-        if self.instance.guest_agent_port is None:
-            return "instance has no in-guest agent (guest_agent_port is None)"
+        if self.instance.agent_port is None:
+            return "instance has no in-guest agent (agent_port is None)"
         return None
 
     def fetch(self) -> str:
-        url = f"http://127.0.0.1:{self.instance.guest_agent_port}{STATS_PATH}"
+        url = f"http://127.0.0.1:{self.instance.agent_port}{STATS_PATH}"
         timeout = max(2.0, 2 * self.interval)
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             body: bytes = resp.read()

@@ -22,7 +22,7 @@ class MemorySampler(PollingSampler):
     name = "memory"
 
     def check(self) -> str | None:
-        if not self.instance.pids and self.instance.qemu_pid is None and not self.instance.cgroups:
+        if not self.instance.pids and self.instance.vmm_pid is None and not self.instance.cgroups:
             return "instance has no pids and no cgroup to measure"
         return None
 
@@ -51,7 +51,7 @@ class MemorySampler(PollingSampler):
             if cg is not None:
                 self._record("mem_cgroup_bytes", cg.working_set, now)
                 self._limit = cg.limit
-        qemu = self.instance.qemu_pid
+        qemu = self.instance.vmm_pid
         if qemu is not None:
             st = snap.members.get(qemu) or procfs.pid_stat(qemu)
             if st is not None:

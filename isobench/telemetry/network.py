@@ -76,7 +76,7 @@ class NetworkSampler(PollingSampler):
     name = "network"
 
     def _pids(self) -> list[int]:
-        qemu = [self.instance.qemu_pid] if self.instance.qemu_pid is not None else []
+        qemu = [self.instance.vmm_pid] if self.instance.vmm_pid is not None else []
         return [*qemu, *self.instance.pids]
 
     def check(self) -> str | None:

@@ -146,8 +146,8 @@ class ProcessSet:
     def resolve(self) -> tuple[list[int], list[int]]:
         """(instance pids, overhead pids), both with all live descendants."""
         roots = list(dict.fromkeys(self.instance.pids))
-        if self.instance.qemu_pid is not None and self.instance.qemu_pid not in roots:
-            roots.append(self.instance.qemu_pid)
+        if self.instance.vmm_pid is not None and self.instance.vmm_pid not in roots:
+            roots.append(self.instance.vmm_pid)
         inside = cgroup.procs(self.instance.cgroups) if self.instance.cgroups else None
         if inside is None:
             return procfs.descendants(roots), []

@@ -56,16 +56,16 @@ def test_tiny_artifacts_and_sizes(need_docker) -> None:
     assert (art.rootfs / "opt/isobench/workload/built.txt").read_text() == "built\n"
     assert (art.rootfs / "opt/isobench/venv/lib/python3.11/site-packages/six.py").exists()
     assert not list((art.rootfs / "usr/share/doc").iterdir())
+    image = str(art.get("docker_image"))
     labels = subprocess.run(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}",
-                             str(art.docker_image)], capture_output=True, text=True, check=True)
+                             image], capture_output=True, text=True, check=True)
     image_labels = json.loads(labels.stdout)
     assert image_labels["isobench.key"] == art.key  # descriptive; owner labels only on containers
     assert "isobench.run" not in image_labels and "isobench.created-by" not in image_labels
 
 
 def test_vm_sizes_tell_allocated_from_apparent(tmp_path: Path) -> None:
-    from isobench.images.sizes import vm_sizes
-    from isobench.images.spec import VmArtifacts
+    from isobench.runtimes.qemu.image import VmArtifacts, vm_sizes
 
     disk = tmp_path / "disk.img"
     with disk.open("wb") as fh:

@@ -46,7 +46,10 @@ def test_image_size_per_runtime(run_dir: Path) -> None:
     manifest = load_run(run_dir, with_samples=False).manifest
     assert image_size(manifest, "native") == 268_000_000
     assert image_size(manifest, "vm") == 536_870_912 + 41_200_000
-    assert image_size({"artifacts": {"sizes": {"docker_image": 5}}}, "gvisor") == 5
+    manifest = {"artifacts": {"sizes": {"docker_image": 5}},
+                "runtimes": {"gvisor": {"artifact": "docker_image"}}}
+    assert image_size(manifest, "gvisor") == 5
+    assert image_size({"artifacts": {"sizes": {"docker_image": 5}}}, "gvisor") is None
 
 
 def test_csv_exports_read_by_pandas(run_dir: Path) -> None:

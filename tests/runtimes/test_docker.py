@@ -84,8 +84,8 @@ def test_run_failure_on_taken_port_is_clear() -> None:
     fake = FakeRunner({"docker run": failed})
     runtime = DockerBridgeRuntime(RuntimeContext(runner=fake))
     with pytest.raises(StartError, match="already taken"):
-        runtime.start(Artifacts(key="k", rootfs=Path("/x"), docker_image="img"), echo_launch(),
-                      Resources(), free_port())
+        runtime.start(Artifacts(key="k", rootfs=Path("/x"), built={"docker_image": "img"}),
+                      echo_launch(), Resources(), free_port())
     assert any(c[:3] == ("docker", "rm", "-f") for c in fake.calls)
 
 

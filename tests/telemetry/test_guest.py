@@ -83,7 +83,7 @@ def agent() -> Iterator[tuple[int, list[int]]]:
 
 def test_sampler_polls_agent(agent: tuple[int, list[int]]) -> None:
     port, hits = agent
-    inst = Instance(runtime="vm", host_port=1, launched_at=0.0, guest_agent_port=port)
+    inst = Instance(runtime="vm", host_port=1, launched_at=0.0, agent_port=port)
     sampler = GuestSampler(inst, interval=0.2, labels={"runtime": "vm"})
     assert sampler.check() is None
     sampler.start()
@@ -111,7 +111,7 @@ def test_no_agent_gives_reason() -> None:
 
 
 def test_unreachable_agent_counts_failures() -> None:
-    inst = Instance(runtime="vm", host_port=1, launched_at=0.0, guest_agent_port=9)
+    inst = Instance(runtime="vm", host_port=1, launched_at=0.0, agent_port=9)
     sampler = GuestSampler(inst, interval=0.2)
     sampler.start()
     time.sleep(0.7)

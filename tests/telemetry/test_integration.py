@@ -121,7 +121,7 @@ def test_vm() -> None:
     # (no per-interval check: under TCG on a contended core the guest clock drifts from the host's)
     assert s["qemu_rss_bytes_peak"] >= ALLOC_MB * MB  # the guest's pages are QEMU's memory
     assert PAYLOAD <= s["net_tx_bytes"] <= PAYLOAD * 1.05 + 40_000, s
-    if inst.guest_agent_port is not None and "guest" not in info["skipped"]:
+    if inst.agent_port is not None and "guest" not in info["skipped"]:
         assert s["guest_tasks_max"] > 0
         assert s["guest_cpu_user_percent_mean"] + s["guest_cpu_system_percent_mean"] > 20
         grown = s["guest_mem_used_bytes_peak"] - s["guest_mem_used_bytes_start"]

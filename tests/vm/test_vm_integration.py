@@ -14,8 +14,8 @@ import pytest
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
 from isobench.netutil import free_port
 from isobench.runtimes.base import Resources, RuntimeContext
-from isobench.runtimes.kvm_probe import probe_kvm, run_probe
 from isobench.runtimes.qemu import QemuRuntime, clean_vms
+from isobench.runtimes.qemu.kvm_probe import probe_kvm, run_probe
 from isobench.workloads.base import LaunchSpec
 from tests.runtimes.conftest import (  # noqa: F401  (tiny_rootfs is a fixture)
     TEST_CACHE,
@@ -38,7 +38,7 @@ def vm_artifacts(need_qemu: None, tiny_rootfs: Artifacts) -> Artifacts:  # noqa:
     started = time.monotonic()
     artifacts = build_artifacts(tiny_spec(), {"rootfs", "vm"}, cache=TEST_CACHE)
     print(f"\n[bench] vm artifacts ready in {time.monotonic() - started:.2f} s: {artifacts.sizes}")
-    assert artifacts.vm is not None
+    assert artifacts.get("vm") is not None
     return artifacts
 
 
@@ -80,7 +80,7 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
     port = free_port()
     instance = vm.start(vm_artifacts, echo_launch(user="nobody"), Resources(), port)
     try:
-        assert instance.qemu_pid and instance.pids == [instance.qemu_pid]
+        assert instance.vmm_pid and instance.pids == [instance.vmm_pid]
         assert instance.facts["network_path"] == "qemu-user-net"
         assert (state / "vm" / f"{instance.facts['vm_id']}.json").is_file()
         seconds = wait_ready(vm, instance, deadline_s=90)
@@ -90,11 +90,11 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
         assert "PATH" not in info["env"] and "HOME" not in info["env"]  # clean environment
         assert info["cwd"] == WORKLOAD_DIR
         assert info["uid"] == 65534
-        assert sorted(psutil.Process(instance.qemu_pid).cpu_affinity()) == [0]
-        for thread in psutil.Process(instance.qemu_pid).threads():
+        assert sorted(psutil.Process(instance.vmm_pid).cpu_affinity()) == [0]
+        for thread in psutil.Process(instance.vmm_pid).threads():
             assert os.sched_getaffinity(thread.id) == {0}
-        assert instance.guest_agent_port
-        sections = stats_sections(instance.guest_agent_port)
+        assert instance.agent_port
+        sections = stats_sections(instance.agent_port)
         assert list(sections) == SECTIONS
         assert sections["/proc/stat"].startswith("cpu ")
         assert "MemTotal:" in sections["/proc/meminfo"]
@@ -104,7 +104,7 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
         assert vm.exited(instance) is None
     finally:
         vm.stop(instance)
-    assert instance.qemu_pid is not None and qemu_gone(instance.qemu_pid)
+    assert instance.vmm_pid is not None and qemu_gone(instance.vmm_pid)
     assert not (state / "vm" / f"{instance.facts['vm_id']}.json").exists()
     assert not (instance.log_path.parent / "launch.sh").exists()  # type: ignore[union-attr]
     vm.stop(instance)  # idempotent
@@ -134,7 +134,7 @@ def test_vm_http_server_then_clean_vms_kills_leftover(
         assert clean_vms() == [instance.facts["vm_id"]]
         time.sleep(0.2)
         assert vm.exited(instance) is not None
-        assert instance.qemu_pid is not None and qemu_gone(instance.qemu_pid)
+        assert instance.vmm_pid is not None and qemu_gone(instance.vmm_pid)
     finally:
         vm.stop(instance)
 
@@ -159,7 +159,7 @@ def test_vm_workload_exit_is_reported(vm_artifacts: Artifacts, tmp_path: Path, s
 
 
 def test_kvm_probe(vm_artifacts: Artifacts, state: Path) -> None:
-    vm = vm_artifacts.vm
+    vm = vm_artifacts.get("vm")
     assert vm is not None
     # The probe machinery itself: a TCG boot in probe mode prints the marker.
     assert run_probe(vm.kernel, vm.initrd, 30.0, accel="tcg").usable

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 def test_node_in_docker_from_the_rootfs(need_docker: None) -> None:
     workload = ValidatorWorkload()
     artifacts = build_artifacts(workload.rootfs_spec(), {"docker_image"})
-    assert artifacts.docker_image
+    assert artifacts.get("docker_image")
     spec = workload.launch_spec().render("0.0.0.0", 8000)
     port, name = free_port(), f"isobench-validator-test-{uuid.uuid4().hex[:8]}"
     argv = ["docker", "run", "-d", "--name", name, "--label", "isobench=1", "--read-only",
@@ -31,7 +31,8 @@ def test_node_in_docker_from_the_rootfs(need_docker: None) -> None:
             "-w", spec.workdir]
     for key, value in spec.env.items():
         argv += ["-e", f"{key}={value}"]
-    subprocess.run([*argv, artifacts.docker_image, *spec.argv], check=True, capture_output=True)
+    image = artifacts.get("docker_image")
+    subprocess.run([*argv, image, *spec.argv], check=True, capture_output=True)
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -24,7 +24,7 @@ from isobench.locks import Owner, read_records, remove_record, write_record
 from isobench.netutil import ensure_port_free
 from isobench.paths import LABEL
 from isobench.proc import CommandResult, CommandRunner
-from isobench.runtimes.base import Instance, Resources, Runtime
+from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.native import DEFAULT_PATH
@@ -130,6 +130,18 @@ def container_exit(inspect_line: str) -> str:
     return text
 
 
+DOCKERD_PIDFILE = Path("/var/run/docker.pid")
+
+
+def dockerd_pids() -> list[int]:
+    """dockerd's pid (its descendants, containerd among them, are found by the samplers)."""
+    try:
+        text = DOCKERD_PIDFILE.read_text().strip()
+    except OSError:
+        return []
+    return [int(text)] if text.isdigit() else []
+
+
 class DockerRuntime(Runtime):
     """Common driver; subclasses choose the network mode and the OCI runtime."""
 
@@ -156,6 +168,18 @@ class DockerRuntime(Runtime):
         if info.get("ServerErrors"):
             return f"Docker engine not answering: {info['ServerErrors'][0]} (fix: {ENGINE_FIX})", {}
         return None, info
+
+    @classmethod
+    def host_checks(cls, probe: bool) -> list[HostCheck]:
+        from isobench.runtimes.docker.checks import engine_check
+
+        return [engine_check()]
+
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        container = instance.facts.get("container")
+        if container:
+            return f"shell: docker exec -it {container} /bin/sh"
+        return super().shell_hint(instance, spec)
 
     def check(self) -> str | None:
         reason, _ = self._engine()
@@ -212,15 +236,16 @@ class DockerRuntime(Runtime):
     def start(
         self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
     ) -> Instance:
-        if not artifacts.docker_image:
+        image = artifacts.built.get(self.artifact)
+        if not image:
             raise StartError(f"{self.name} needs the Docker image of the rootfs",
-                             fix="build artifacts with need={'docker_image'}")
+                             fix=f"build artifacts with need={{'{self.artifact}'}}")
         ensure_port_free(host_port)
         rendered = spec.render(self.bind, spec.listen_port(host_port))
         runner = self.ctx.runner
         for _ in range(20):
             name = _next_name(self.ctx.run_id, self.name)
-            argv = self.run_argv(artifacts.docker_image, name, rendered, resources, host_port)
+            argv = self.run_argv(str(image), name, rendered, resources, host_port)
             launched = time.monotonic()
             result = runner.run(argv, check=False, timeout=120)
             if result.ok or "is already in use" not in result.stderr:
@@ -277,6 +302,7 @@ class DockerRuntime(Runtime):
             facts["oci_runtime"] = self.oci_runtime
         instance = Instance(runtime=self.name, host_port=host_port, launched_at=launched,
                             pids=pids, cgroups=cgroups, facts=facts,
+                            daemon_pids=dockerd_pids(),
                             log_path=self.ctx.work_dir / "logs" / f"{name}.log",
                             handle={"name": name, "id": container_id, "pid": pid})
         self._network_details(instance, pid)

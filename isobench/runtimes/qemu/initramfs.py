@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobench.errors import BuildError
-from isobench.images.kernel import ORDER_FILE, apt_run, cache_lock, download_deb
 from isobench.proc import CommandRunner
+from isobench.runtimes.qemu.kernel import ORDER_FILE, apt_run, cache_lock, download_deb
 
 GUEST_DIR = Path(__file__).parent / "guest"
 """Guest-side files shipped with isobench: ``init.sh`` (becomes ``/init``) and ``stats.sh`` (the
@@ -158,7 +158,7 @@ def ensure_initramfs(
     Args:
         cache: the isobench cache directory.
         runner: runs apt and busybox.
-        modules_dir: from :func:`isobench.images.kernel.ensure_kernel`.
+        modules_dir: from :func:`isobench.runtimes.qemu.kernel.ensure_kernel`.
         kernel_version: from the same.
 
     Returns:

@@ -150,6 +150,13 @@ class NativeRuntime(Runtime):
     artifact = "rootfs"
     description = "bare process chrooted into the rootfs (overlay for writes), taskset + cgroup v1"
 
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        overlay = instance.facts.get("overlay")
+        if not overlay:
+            return super().shell_hint(instance, spec)
+        user = f" --userspec={spec.user}" if spec.user else ""
+        return f"shell: chroot{user} {overlay} /bin/sh   (app cwd: {spec.workdir})"
+
     def check(self) -> str | None:
         if os.geteuid() != 0:
             return "native needs root (chroot, overlay mounts, cgroups) (fix: run as root)"

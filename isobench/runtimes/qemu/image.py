@@ -4,15 +4,43 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from isobench.errors import BuildError
-from isobench.images.initramfs import ensure_initramfs
-from isobench.images.kernel import cache_lock, ensure_kernel
-from isobench.images.spec import VmArtifacts
+from isobench.images.sizes import file_sizes
+from isobench.images.spec import ArtifactBuild, BuiltArtifact
 from isobench.proc import CommandFailed, CommandRunner
+from isobench.runtimes.qemu.initramfs import ensure_initramfs
+from isobench.runtimes.qemu.kernel import cache_lock, ensure_kernel
 
 MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class VmArtifacts:
+    """A bootable VM: an ext4 disk holding the rootfs, a Debian guest kernel and an initramfs."""
+
+    disk: Path
+    kernel: Path
+    initrd: Path
+    kernel_version: str
+
+
+def vm_sizes(vm: VmArtifacts) -> dict[str, int]:
+    """``vm`` (disk allocated + kernel + initrd: the whole image), ``vm_disk`` (allocated),
+    ``vm_disk_apparent`` and ``vm_boot`` (kernel + initrd)."""
+    allocated, apparent = file_sizes(vm.disk)
+    boot = vm.kernel.stat().st_size + vm.initrd.stat().st_size
+    return {"vm": allocated + boot, "vm_disk": allocated, "vm_disk_apparent": apparent,
+            "vm_boot": boot}
+
+
+def build_artifact(build: ArtifactBuild) -> BuiltArtifact:
+    """The ``vm`` artifact builder (registered in ``isobench.plugins.ARTIFACTS``)."""
+    vm = ensure_vm_artifacts(build.rootfs, build.key, cache=build.cache, runner=build.runner,
+                             progress=build.progress)
+    return BuiltArtifact(vm, vm_sizes(vm), {"kernel_version": vm.kernel_version})
 
 
 def tree_size(root: Path) -> tuple[int, int]:

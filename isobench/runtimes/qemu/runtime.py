@@ -3,7 +3,7 @@
 KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEMU runs under TCG
 (``-accel tcg -cpu max``), ``emulated`` is True and every trial says so. The whole QEMU process
 (all threads) is pinned to ``resources.cpus`` with taskset. The launch spec reaches the guest init
-(``isobench/images/guest/init.sh``) through fw_cfg as a small shell fragment.
+(``isobench/runtimes/qemu/guest/init.sh``) through fw_cfg as a small shell fragment.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from typing import Any
 
 from isobench import paths
 from isobench.errors import StartError
-from isobench.images.spec import Artifacts, VmArtifacts
+from isobench.images.spec import Artifacts
 from isobench.locks import Owner
 from isobench.netutil import free_port
 from isobench.proc import CommandRunner
-from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
+from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime, RuntimeContext
 from isobench.runtimes.cleanup import Cleaned, Live
-from isobench.runtimes.kvm_probe import ProbeResult, cached_probe, probe_kvm
+from isobench.runtimes.qemu.image import VmArtifacts
+from isobench.runtimes.qemu.kvm_probe import ProbeResult, cached_probe, probe_kvm
 from isobench.workloads.base import LaunchSpec
 
 QEMU = "qemu-system-x86_64"
@@ -236,6 +237,15 @@ class QemuRuntime(Runtime):
         self._version: str | None = None
 
     # -- host level -------------------------------------------------------------------------
+    @classmethod
+    def host_checks(cls, probe: bool) -> list[HostCheck]:
+        from isobench.runtimes.qemu.checks import kvm_check, qemu_check
+
+        return [qemu_check(), kvm_check(probe)]
+
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        return f"console: tail -f {instance.log_path}   (the VM's serial console; no shell)"
+
     def check(self) -> str | None:
         if shutil.which(QEMU) is None:
             return f"{QEMU} not installed (fix: apt-get install qemu-system-x86)"
@@ -285,9 +295,10 @@ class QemuRuntime(Runtime):
     def start(
         self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
     ) -> Instance:
-        if artifacts.vm is None:
+        vm = artifacts.built.get(self.artifact)
+        if not isinstance(vm, VmArtifacts):
             raise StartError("no VM artifacts were built", fix="build images with the vm artifact")
-        accel = self.choose_accel(artifacts.vm)
+        accel = self.choose_accel(vm)
         vm_id = uuid.uuid4().hex[:12]
         name = f"{paths.LABEL}-vm-{vm_id}"
         work = self.ctx.work_dir / self.ctx.run_id / f"vm-{vm_id}"
@@ -297,7 +308,7 @@ class QemuRuntime(Runtime):
         launch = render_launch(rendered)
         (work / "launch.sh").write_text(launch)
         cfg = VmConfig(
-            vm=artifacts.vm, accel=accel, machine=self.machine,
+            vm=vm, accel=accel, machine=self.machine,
             memory_mb=resources.memory_mb, vcpus=resources.vcpus,
             host_port=host_port, guest_port=guest_port, agent_port=free_port(),
             launch_file=work / "launch.sh", serial_log=work / "serial.log",
@@ -333,7 +344,7 @@ class QemuRuntime(Runtime):
         }
         return Instance(
             runtime=self.name, host_port=host_port, launched_at=launched_at,
-            pids=[proc.pid], qemu_pid=proc.pid, guest_agent_port=cfg.agent_port,
+            pids=[proc.pid], vmm_pid=proc.pid, agent_port=cfg.agent_port,
             facts=facts, log_path=cfg.serial_log,
             handle={"proc": proc, "id": vm_id, "name": name, "work": work},
         )  # fmt: skip
