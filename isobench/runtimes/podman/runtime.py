@@ -323,6 +323,12 @@ class PodmanRuntime(Runtime):
 
     # --- leftovers of killed runs ---------------------------------------------------------------
 
+    def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
+        container = instance.facts.get("container")
+        if container:
+            return f"shell: podman exec -it {container} /bin/sh"
+        return super().shell_hint(instance, spec)
+
     @classmethod
     def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned:
         """Remove podman containers and overlay instances whose owner died (see
