@@ -34,8 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from isobench import paths
 from isobench.report.rundata import load_run
+from isobench.util import paths
 
 WORKLOAD_CPU, LOADGEN_CPU = "0", "1"
 

@@ -63,7 +63,7 @@ def _add_resource_flags(p: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 def _resource_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The resources the flags ask for (``cpus``, ``memory_mb``...), deprecations noted."""
-    from isobench.memsize import parse_memory_mib
+    from isobench.config.memsize import parse_memory_mib
 
     out: dict[str, Any] = {}
     cpus = args.cpuset_cpus
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from isobench.presets import get_preset
+    from isobench.config.presets import get_preset
 
     data: dict[str, Any] = {}
     if args.preset:
@@ -333,15 +333,15 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from isobench.benchfile import load_benchfile
-    from isobench.gates import parse_gates
+    from isobench.analysis.gates import parse_gates
+    from isobench.config.benchfile import load_benchfile
     from isobench.results import RunStore
-    from isobench.runner import Runner, default_run_dir
+    from isobench.run.runner import Runner, default_run_dir
     from isobench.ui import RichEvents
 
     parse_gates(args.fail_if)  # a malformed gate fails now, not after the run
     if args.dry_run:
-        from isobench.runner import dry_run
+        from isobench.run.runner import dry_run
 
         bench = load_benchfile(args.benchfile, _run_overrides(args))
         for line in dry_run(bench):
@@ -375,7 +375,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"continue with `isobench run --resume {store.root}`"
             )
             return 130
-    from isobench.run_summary import print_run
+    from isobench.report.run_summary import print_run
 
     failed = print_run(console, store.root, verbose=args.verbose)
     from isobench.report.outputs import write_outputs
@@ -387,7 +387,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from isobench.host import doctor
+    from isobench.util.host import doctor
 
     names = args.runtimes or plugins.names("runtime")
     report = doctor(names, probe_kvm=not args.no_probe)
@@ -406,7 +406,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from isobench.report.outputs import write_outputs
-    from isobench.run_summary import print_run
+    from isobench.report.run_summary import print_run
 
     if not args.no_print:
         print_run(console, args.run_dir, verbose=args.verbose)
@@ -414,7 +414,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from isobench.gates import parse_gates
+    from isobench.analysis.gates import parse_gates
     from isobench.report.compare import compare_runs, print_run_comparison
     from isobench.report.outputs import judge_gates
     from isobench.results import atomic_write_json
@@ -443,8 +443,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from isobench.run.up import up
     from isobench.runtimes.base import Resources
-    from isobench.up import up
 
     image_opts = _image_options(args)
     name = "image" if image_opts else args.workload
@@ -456,9 +456,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_base_image(args: argparse.Namespace) -> int:
-    from isobench import paths
     from isobench.images.docker_image import ensure_base_image
-    from isobench.proc import SubprocessRunner
+    from isobench.util import paths
+    from isobench.util.proc import SubprocessRunner
 
     ref = ensure_base_image(
         cache=paths.cache_dir(), runner=SubprocessRunner(), progress=lambda s: console.log(s)
@@ -468,8 +468,8 @@ def cmd_base_image(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from isobench.proc import SubprocessRunner
     from isobench.runtimes.cleanup import clean_leftovers
+    from isobench.util.proc import SubprocessRunner
 
     runner = SubprocessRunner()
     done = clean_leftovers(runner, force=args.force)
@@ -489,8 +489,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from isobench.runner import default_run_dir
-    from isobench.suite import plan_suite, print_table, run_suite
+    from isobench.run.runner import default_run_dir
+    from isobench.run.suite import plan_suite, print_table, run_suite
     from isobench.ui import RichEvents
 
     for name in args.runtimes or []:
@@ -511,7 +511,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from isobench.presets import PRESETS
+    from isobench.config.presets import PRESETS
 
     console.print("runtimes:  " + ", ".join(plugins.names("runtime")))
     console.print("workloads: " + ", ".join(plugins.names("workload")))
@@ -522,7 +522,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import time
 
-    from isobench import calibrate
+    from isobench.run import calibrate
     from isobench.ui import RichEvents
 
     plugins.load("runtime", args.runtime)

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from isobench.plan import PlannedTrial
 from isobench.results import TrialRecord
+from isobench.run.plan import PlannedTrial
 
 
 class RichEvents:

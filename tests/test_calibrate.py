@@ -7,9 +7,14 @@ from typing import Any
 
 import pytest
 
-from isobench import calibrate, plugins
-from isobench.benchfile import load_benchfile
-from isobench.calibrate import (
+from isobench import plugins
+from isobench.cli import build_parser
+from isobench.config.benchfile import load_benchfile
+from isobench.errors import ConfigError
+from isobench.images.spec import Artifacts, RootfsSpec
+from isobench.results import RunStore
+from isobench.run import calibrate
+from isobench.run.calibrate import (
     ArmPlan,
     Costs,
     aa_equivalent,
@@ -21,11 +26,7 @@ from isobench.calibrate import (
     plan_arms,
     truth_range,
 )
-from isobench.cli import build_parser
-from isobench.errors import ConfigError
-from isobench.images.spec import Artifacts, RootfsSpec
-from isobench.results import RunStore
-from isobench.runner import Runner, arm_options, check_same_rootfs, workload_options_for
+from isobench.run.runner import Runner, arm_options, check_same_rootfs, workload_options_for
 from isobench.workloads.burn import BurnWorkload
 
 # ----------------------------------------------------------------------------- the maths

@@ -1,5 +1,5 @@
-from isobench.claims import check_claims
-from isobench.presets import get_preset
+from isobench.analysis.claims import check_claims
+from isobench.config.presets import get_preset
 from isobench.results import TrialRecord
 
 

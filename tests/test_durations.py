@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from isobench.durations import DurationError, parse_duration
+from isobench.config.durations import DurationError, parse_duration
 from isobench.errors import ConfigError
 
 
@@ -26,7 +26,7 @@ def test_refused_in_one_line(text: object) -> None:
 
 
 def test_every_stage_uses_the_one_grammar() -> None:
-    from isobench import benchfile
+    from isobench.config import benchfile
     from isobench.load import scenario
     from isobench.workloads.validator import scenario as validator_scenario
 

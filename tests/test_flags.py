@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from isobench.cli import _run_overrides, build_parser, main
+from isobench.config.memsize import parse_memory_mib
 from isobench.errors import ConfigError
-from isobench.memsize import parse_memory_mib
 
 
 @pytest.mark.parametrize(("text", "mib", "deprecated"), [

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from isobench.analysis.gates import evaluate, failed, parse_gate
 from isobench.errors import ConfigError
-from isobench.gates import evaluate, failed, parse_gate
 
 
 def _comp(rt: str, metric: str, lo: float, hi: float, emulated: bool = False) -> dict[str, Any]:

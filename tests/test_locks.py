@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from isobench import locks
-from isobench.locks import FileLock, LockBusy, Owner, artifact_lock, run_locks
+from isobench.util import locks
+from isobench.util.locks import FileLock, LockBusy, Owner, artifact_lock, run_locks
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,7 @@ def _holder_process(code: str) -> subprocess.Popen[str]:
 def test_run_locks_refuse_a_second_run_of_the_dir_and_of_its_cpus(tmp_path: Path) -> None:
     run_a, run_b = tmp_path / "run-a", tmp_path / "run-b"
     child = _holder_process(
-        "from pathlib import Path; from isobench.locks import run_locks\n"
+        "from pathlib import Path; from isobench.util.locks import run_locks\n"
         f"ctx = run_locks(Path({str(run_a)!r}), [0, 1]); ctx.__enter__()")
     try:
         busy_dir = rf"run directory .*run-a is in use by isobench pid {child.pid}"

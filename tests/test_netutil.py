@@ -4,7 +4,7 @@ import time
 import pytest
 
 from isobench.errors import StartError
-from isobench.netutil import ensure_port_free, free_port, wait_ready
+from isobench.util.netutil import ensure_port_free, free_port, wait_ready
 
 
 def test_port_taken_is_a_clear_error() -> None:

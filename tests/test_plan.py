@@ -1,6 +1,6 @@
 from collections import Counter
 
-from isobench.plan import make_plan
+from isobench.run.plan import make_plan
 
 
 def test_plan_interleaves_every_arm_once_per_round() -> None:
@@ -39,7 +39,7 @@ def test_aa_arms_map_to_one_runtime() -> None:
 
 
 def test_time_budget_stops_between_rounds_only() -> None:
-    from isobench.runner import RoundBudget
+    from isobench.run.runner import RoundBudget
 
     arms = {"a": "a", "b": "b"}
     plan = make_plan(arms, trials=5, seed=0)

@@ -4,7 +4,7 @@ import time
 import psutil
 import pytest
 
-from isobench.proc import CommandFailed, SubprocessRunner
+from isobench.util.proc import CommandFailed, SubprocessRunner
 
 
 def test_output_and_failure() -> None:

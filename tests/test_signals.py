@@ -3,7 +3,7 @@ import signal
 
 import pytest
 
-from isobench.signals import shielded, stop_signals_interrupt
+from isobench.run.signals import shielded, stop_signals_interrupt
 
 
 def test_first_signal_interrupts_later_ones_are_ignored() -> None:

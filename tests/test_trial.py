@@ -11,8 +11,14 @@ from isobench.errors import ConfigError
 from isobench.images.spec import Artifacts
 from isobench.load.api import LoadError
 from isobench.results import TrialRecord
+from isobench.run.trial import (
+    Trial,
+    TrialSetup,
+    check_replicas,
+    combine_telemetry,
+    scenario_seconds,
+)
 from isobench.runtimes.base import Instance, Resources, Runtime
-from isobench.trial import Trial, TrialSetup, check_replicas, combine_telemetry, scenario_seconds
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.burn import BurnWorkload
 

@@ -1,4 +1,4 @@
-"""The trial verdict (isobench.validity): a table of summaries and the reason each must give.
+"""The trial verdict (isobench.run.validity): a table of summaries and the reason each must give.
 
 Also the real load engine against tiny stdlib servers on 127.0.0.1: an app that answers 500 and
 one that accepts but never answers must give a reason, never a figure.
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from isobench.netutil import free_port
-from isobench.validity import Limits, death_reason, http_failure, trial_failure
+from isobench.run.validity import Limits, death_reason, http_failure, trial_failure
+from isobench.util.netutil import free_port
 from isobench.workloads.burn import BurnWorkload
 from isobench.workloads.validator.workload import ValidatorWorkload
 

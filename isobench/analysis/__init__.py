@@ -2,5 +2,5 @@
 
 ``metrics`` (what is measured from a trial), ``estimators`` (ratio to a baseline with its CIs,
 paired within rounds or unpaired), ``verdicts`` (three-way decisions, Holm, and the sentences that
-say them). :mod:`isobench.stats` puts them together into one analysis and re-exports them.
+say them). :mod:`isobench.analysis.stats` puts them together into one analysis and re-exports them.
 """

@@ -60,7 +60,7 @@ def look(
     seed: int = 0,
 ) -> list[Look]:
     """The primary comparison of every non-emulated runtime, judged at :data:`LOOK_ALPHA`."""
-    from isobench.stats import analyze, usable
+    from isobench.analysis.stats import analyze, usable
 
     analysis = analyze(usable(trials), baseline=baseline, primary=primary, margin=margin,
                        alpha=LOOK_ALPHA, emulated=emulated, seed=seed)

@@ -1,7 +1,7 @@
 """Three-way verdicts (slower/faster, equivalent, inconclusive), Holm, and the sentences that say
 them — one set of pure functions for the terminal, the HTML report and the run summary.
 
-A comparison dict (see :func:`isobench.stats.analyze`) is decided by :func:`decide`:
+A comparison dict (see :func:`isobench.analysis.stats.analyze`) is decided by :func:`decide`:
 
 * ``slower``/``faster`` (worse/better in the metric's direction): the 95 % CI excludes 1 and, for
   a secondary metric, its Holm-adjusted p < α;

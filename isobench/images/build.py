@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from isobench import paths, plugins
+from isobench import plugins
 from isobench.errors import ConfigError
 from isobench.images.rootfs import build_rootfs
 from isobench.images.sizes import tree_bytes
 from isobench.images.spec import ArtifactBuild, Artifacts, RootfsSpec
-from isobench.locks import cache_in_use
-from isobench.proc import CommandRunner, SubprocessRunner
+from isobench.util import paths
+from isobench.util.locks import cache_in_use
+from isobench.util.proc import CommandRunner, SubprocessRunner
 
 ROOTFS = "rootfs"
 

@@ -16,10 +16,10 @@ import json
 import os
 from pathlib import Path
 
-from isobench import locks, paths
 from isobench.images.rootfs import remove_tree
-from isobench.proc import CommandRunner
 from isobench.runtimes.cleanup import Cleaned
+from isobench.util import locks, paths
+from isobench.util.proc import CommandRunner
 
 
 def tags_dir(cache: Path) -> Path:

@@ -10,9 +10,9 @@ from isobench.errors import BuildError
 from isobench.images.cache import record_tag
 from isobench.images.rootfs import build_rootfs
 from isobench.images.spec import VENV, ArtifactBuild, BuiltArtifact, RootfsSpec
-from isobench.locks import artifact_lock, cache_in_use
-from isobench.paths import LABEL
-from isobench.proc import CommandRunner
+from isobench.util.locks import artifact_lock, cache_in_use
+from isobench.util.paths import LABEL
+from isobench.util.proc import CommandRunner
 
 BASE_IMAGE = f"{LABEL}/base"
 """isobench's Debian base image for users' Dockerfiles (``FROM isobench/base``), tagged

@@ -28,9 +28,9 @@ from typing import Any
 
 from isobench.errors import BuildError
 from isobench.images.rootfs import PIP_PLATFORMS, remove_tree
-from isobench.locks import Owner, file_lock, remove_record, write_record
-from isobench.paths import LABEL
-from isobench.proc import CommandRunner
+from isobench.util.locks import Owner, file_lock, remove_record, write_record
+from isobench.util.paths import LABEL
+from isobench.util.proc import CommandRunner
 
 EXPORT_VERSION = "1"
 """Bump when the export recipe changes (invalidates exported trees)."""

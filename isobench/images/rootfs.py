@@ -30,8 +30,8 @@ from typing import NoReturn
 
 from isobench.errors import BuildError
 from isobench.images.spec import VENV, RootfsSpec
-from isobench.locks import file_lock
-from isobench.proc import CommandFailed, CommandRunner
+from isobench.util.locks import file_lock
+from isobench.util.proc import CommandFailed, CommandRunner
 
 BUILDER_VERSION = "2"
 """Bump when the final-layer recipe changes in a way that changes the rootfs content."""

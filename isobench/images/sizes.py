@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from isobench.proc import CommandRunner
+from isobench.util.proc import CommandRunner
 
 
 def tree_bytes(path: Path, *, runner: CommandRunner) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isobench.proc import CommandRunner
+from isobench.util.proc import CommandRunner
 
 VENV = "/opt/isobench/venv"
 """Where the workload's Python virtual environment lives inside the rootfs."""

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from isobench.durations import parse_duration
+from isobench.config.durations import parse_duration
 from isobench.errors import ConfigError
 from isobench.load.thresholds import MetricKey, Threshold, parse_expression, parse_key
 

@@ -8,10 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from isobench.report import fmt
-from isobench.report.rundata import load_run
-from isobench.results import TrialRecord
-from isobench.stats import (
+from isobench.analysis.stats import (
     DEFAULT_MARGIN,
     DEFAULT_METRICS,
     analyze,
@@ -20,6 +17,9 @@ from isobench.stats import (
     kind_text,
     usable,
 )
+from isobench.report import fmt
+from isobench.report.rundata import load_run
+from isobench.results import TrialRecord
 
 ALPHA = 0.05
 
@@ -30,10 +30,10 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     """Compare every runtime present in both runs: ratio B/A of medians with CI per metric.
 
     Each runtime's trials from run A become arm ``<rt>@A`` and from run B ``<rt>@B``; the
-    analysis of :func:`isobench.stats.analyze` runs per runtime with A as the baseline, unpaired
-    (the two runs' rounds share no time), with run A's primary metric and margin; then
-    :func:`isobench.stats.assign_verdicts` decides them all together: each runtime's primary
-    comparison alone, Holm over every secondary (runtime × metric) comparison.
+    analysis of :func:`isobench.analysis.stats.analyze` runs per runtime with A as the baseline,
+    unpaired (the two runs' rounds share no time), with run A's primary metric and margin; then
+    :func:`isobench.analysis.stats.assign_verdicts` decides them all together: each runtime's
+    primary comparison alone, Holm over every secondary (runtime × metric) comparison.
 
     Returns:
         ``{"run_a", "run_b", "runtimes", "comparisons": [...], "method", "warnings"}`` where each

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from isobench.analysis import verdicts
+from isobench.analysis.stats import DEFAULT_METRICS, IDLE_METRICS, is_emulated, scenario_of
 from isobench.report import fmt
 from isobench.report.rundata import RunData, load_run
 from isobench.results import atomic_write_json, atomic_write_text
-from isobench.stats import DEFAULT_METRICS, IDLE_METRICS, is_emulated, scenario_of
 
 COMPARISON_FIELDS = (
     "runtime", "baseline", "metric", "label", "unit", "better", "emulated", "n_baseline",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from isobench.stats import MINUS, pct
+from isobench.analysis.stats import MINUS, pct
 
 
 def human_bytes(n: float | None) -> str:

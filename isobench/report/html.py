@@ -9,10 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from isobench.analysis.verdicts import level
-from isobench.report import fmt, plots
-from isobench.report.rundata import RunData, image_size, load_run
-from isobench.stats import (
+from isobench.analysis.stats import (
     change_text,
     comparison_for,
     interval,
@@ -20,6 +17,9 @@ from isobench.stats import (
     primary_comparison,
     runtime_sentence,
 )
+from isobench.analysis.verdicts import level
+from isobench.report import fmt, plots
+from isobench.report.rundata import RunData, image_size, load_run
 
 CSS = (Path(__file__).with_name("report.css")).read_text()
 TABLE_METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "block_lag_p95_ms", "startup_s",
@@ -269,8 +269,8 @@ def _guest_section(data: RunData) -> str:
 
 def _claims(data: RunData) -> str:
     """The article's figures beside isobench's, for a run of an article preset."""
-    from isobench.claims import check_claims
-    from isobench.presets import PRESETS
+    from isobench.analysis.claims import check_claims
+    from isobench.config.presets import PRESETS
 
     preset = PRESETS.get(str((data.manifest.get("config") or {}).get("preset")))
     if preset is None:

@@ -2,8 +2,8 @@
 
 One place so both commands produce the same files: ``report.html``, ``trials.csv``,
 ``comparisons.csv``, ``analysis.json``, ``comparison.md`` in the run directory; the user's
-``--export-*`` copies; then the ``--fail-if`` gates (see :mod:`isobench.gates`), whose results are
-printed and written to ``gates.json``. Returns the exit code the gates decide.
+``--export-*`` copies; then the ``--fail-if`` gates (see :mod:`isobench.analysis.gates`), whose
+results are printed and written to ``gates.json``. Returns the exit code the gates decide.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from isobench import exitcodes, gates
+from isobench import exitcodes
+from isobench.analysis import gates
 from isobench.report.export import export_to, write_csv, write_json, write_markdown
 from isobench.report.rundata import load_run
 from isobench.results import atomic_write_json

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from isobench import plugins
+from isobench.analysis.stats import DEFAULT_MARGIN, DEFAULT_METRICS, MetricSpec, analyze
 from isobench.errors import IsobenchError
 from isobench.results import ResultsError, RunStore, Sample, TrialRecord
-from isobench.stats import DEFAULT_MARGIN, DEFAULT_METRICS, MetricSpec, analyze
 
 RunDirError = ResultsError
 """A path given as a run directory is not one (kept as a name for the reports' callers)."""
@@ -33,7 +33,7 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
     The analysis is recomputed rather than read from summary.json so a report always matches
     the trials on disk; baseline, seed, min_effect, primary metric and equivalence margin come
     from the manifest's config (runs written before ``primary``/``margin`` existed get the
-    defaults of :func:`isobench.stats.analyze`).
+    defaults of :func:`isobench.analysis.stats.analyze`).
     """
     store = RunStore.existing(run_dir)
     manifest = store.read_manifest()

@@ -9,15 +9,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from isobench.report import fmt
-from isobench.report.rundata import image_size
-from isobench.stats import (
+from isobench.analysis.stats import (
     EMULATED_VERDICT,
     comparison_for,
     primary_comparison,
     runtime_sentence,
     short_verdict,
 )
+from isobench.report import fmt
+from isobench.report.rundata import image_size
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
 KIND_STYLES = {"slower": "red", "faster": "green", "equivalent": "cyan", "inconclusive": "grey50",
@@ -89,7 +89,7 @@ def print_comparison(
 
     Args:
         console: where to print.
-        analysis: the result of :func:`isobench.stats.analyze`.
+        analysis: the result of :func:`isobench.analysis.stats.analyze`.
         manifest: the run's manifest (for image sizes and the workload name).
     """
     baseline = analysis["baseline"]

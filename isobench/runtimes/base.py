@@ -17,7 +17,7 @@ Guarantees a runtime gives:
 - ``stop`` is idempotent and removes everything the instance created (containers, VM processes,
   mounts, cgroups, network namespaces, taps, temporary files). It never raises for "already gone".
 - Everything created is recorded (a state record under ``paths.state_dir()``, or labels set at
-  ``docker run`` time) with its owner (``isobench.locks.Owner``), and the class's
+  ``docker run`` time) with its owner (``isobench.util.locks.Owner``), and the class's
   ``leftovers(live, runner)`` hook removes what owners that died left (``isobench clean``).
 
 Around a run, commands ask the runtime class itself, so nothing outside its package needs to know
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from isobench.images.spec import Artifacts
-from isobench.proc import CommandRunner, SubprocessRunner
 from isobench.runtimes.cleanup import Cleaned, Live
+from isobench.util.proc import CommandRunner, SubprocessRunner
 from isobench.workloads.base import LaunchSpec
 
 

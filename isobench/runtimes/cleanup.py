@@ -1,6 +1,6 @@
 """``isobench clean``: remove what runs whose owner died left behind, and nothing else.
 
-Every object isobench creates records its owner (``isobench.locks.Owner``: boot id, pid, start
+Every object isobench creates records its owner (``isobench.util.locks.Owner``: boot id, pid, start
 time) in its state record or its labels. Each runtime plug-in removes its own leftovers through a
 classmethod hook::
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from isobench.locks import Owner
-from isobench.proc import CommandRunner
+from isobench.util.locks import Owner
+from isobench.util.proc import CommandRunner
 
 Live = Callable[[Owner | None], bool]
 

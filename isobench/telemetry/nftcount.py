@@ -24,7 +24,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from isobench.locks import Owner, boot_id, read_records, remove_record, start_ticks, write_record
+from isobench.util.locks import (
+    Owner,
+    boot_id,
+    read_records,
+    remove_record,
+    start_ticks,
+    write_record,
+)
 
 if TYPE_CHECKING:
     from isobench.runtimes.cleanup import Cleaned, Live

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from isobench.images.spec import RootfsSpec
 
 if TYPE_CHECKING:
-    from isobench.stats import MetricSpec
-    from isobench.validity import Limits
+    from isobench.analysis.stats import MetricSpec
+    from isobench.run.validity import Limits
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Workload(ABC):
     description: ClassVar[str] = ""
     primary_metric: ClassVar[str] = "rps"
     """The metric whose comparison with the baseline is each runtime's headline verdict (every
-    other metric is secondary); see :meth:`primary_metric_for` and ``isobench.stats``."""
+    other metric is secondary); see :meth:`primary_metric_for` and ``isobench.analysis.stats``."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
@@ -126,14 +126,14 @@ class Workload(ABC):
         """None when a measured load's ``summary`` shows the workload really served it, else a
         one-line reason (the trial is then recorded ``failed`` and left out of the statistics).
 
-        The default is the HTTP rule of :func:`isobench.validity.http_failure`: an error rate
+        The default is the HTTP rule of :func:`isobench.run.validity.http_failure`: an error rate
         (failed requests or checks) of at most ``limits.max_error_rate`` and at least
         ``limits.min_ok_per_s`` successful requests per second of ``duration_s`` (never fewer
         than ``limits.min_ok_requests``). A workload with another protocol, or one legitimately
         slower than that, overrides it. Deaths and failed thresholds are checked for every
         workload by the trial itself.
         """
-        from isobench.validity import http_failure
+        from isobench.run.validity import http_failure
 
         return http_failure(summary, duration_s, limits)
 
@@ -142,7 +142,7 @@ class Workload(ABC):
         artifact is built or instance started. The default checks the built-in HTTP engine's
         schema (executors, VU counts, thresholds) for workloads it drives; a workload with a
         ``drive`` of its own checks its own form by overriding this."""
-        from isobench import scenarios
+        from isobench.config import scenarios
         from isobench.load.scenario import ScenarioSet
 
         if type(self).drive is not Workload.drive or scenario.get("executor") == scenarios.IDLE:
@@ -164,7 +164,7 @@ class Workload(ABC):
         HTTP until it answers 200; a server with a protocol of its own (Redis, iperf3) overrides
         it with a probe of that protocol.
         """
-        from isobench.netutil import wait_ready
+        from isobench.util.netutil import wait_ready
 
         return wait_ready(
             port, spec.ready_path, launched_at=launched_at, deadline_s=deadline_s, exited=exited
@@ -173,10 +173,10 @@ class Workload(ABC):
     def metric_specs(self) -> Sequence[MetricSpec]:
         """The metrics analysed for this workload, the primary one first.
 
-        The default is the HTTP set (``isobench.stats.DEFAULT_METRICS``); a workload whose
+        The default is the HTTP set (``isobench.analysis.stats.DEFAULT_METRICS``); a workload whose
         ``drive()`` reports figures of its own (``redis_get_ops``...) returns their specs.
         """
-        from isobench.stats import DEFAULT_METRICS
+        from isobench.analysis.stats import DEFAULT_METRICS
 
         return DEFAULT_METRICS
 

@@ -37,7 +37,7 @@ class BurnWorkload(Workload):
     Options: ``payload_bytes`` (default 65536) for the default scenario; ``work_units``: when
     set, the default scenario requests ``/work?units=<work_units>`` instead (a saturating
     closed loop whose per-request CPU cost is a known multiple of one unit's; see
-    ``isobench.calibrate``). Options change the scenario only, never the rootfs, so arms with
+    ``isobench.run.calibrate``). Options change the scenario only, never the rootfs, so arms with
     different options run the same bits.
     """
 

@@ -19,14 +19,15 @@ from typing import Any
 
 import pytest
 
-from isobench import paths, plugins
+from isobench import plugins
 from isobench.images.build import build_artifacts
 from isobench.images.docker_image import ensure_base_image
 from isobench.images.export import build_tag
-from isobench.netutil import wait_ready
-from isobench.proc import SubprocessRunner
+from isobench.run.trial import host_port_for
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
-from isobench.trial import host_port_for
+from isobench.util import paths
+from isobench.util.netutil import wait_ready
+from isobench.util.proc import SubprocessRunner
 from isobench.workloads.image import ImageWorkload
 
 pytestmark = pytest.mark.integration
@@ -158,7 +159,7 @@ def test_refusals_for_real_images(base_image: str, tmp_path: Path, tiny_tags: li
 @pytest.fixture
 def up_process(hello: ImageWorkload, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     code = (
-        "import sys; from isobench.up import up; from isobench.runtimes.base import Resources;"
+        "import sys; from isobench.run.up import up; from isobench.runtimes.base import Resources;"
         "from isobench.workloads.image import ImageWorkload;"
         f"sys.exit(up('docker-bridge', ImageWorkload({HELLO_OPTIONS!r}), Resources(),"
         f" work_dir=__import__('pathlib').Path({str(tmp_path)!r})))"

@@ -12,9 +12,9 @@ from isobench.errors import BuildError
 from isobench.images.build import build_artifacts
 from isobench.images.export import ImageConfig, build_argv, image_dir, inspect_image
 from isobench.images.spec import RootfsSpec
-from isobench.proc import CommandResult, FakeRunner
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.docker import DockerBridgeRuntime, DockerHostRuntime
+from isobench.util.proc import CommandResult, FakeRunner
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.image import ImageWorkload
 

@@ -14,8 +14,8 @@ import pytest
 from isobench import plugins
 from isobench.images.build import build_artifacts
 from isobench.images.spec import Artifacts
-from isobench.netutil import free_port, wait_ready
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.util.netutil import free_port, wait_ready
 from isobench.workloads.records_api.workload import RecordsApiWorkload
 
 pytestmark = pytest.mark.integration

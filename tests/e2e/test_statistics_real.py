@@ -6,7 +6,7 @@
   one independent rerun (another plan seed), so the test fails ≤ 0.1 %² = 10⁻⁶ of CI runs.
 * **A known work effect** (``isobench calibrate --work-units 56 --factors 2``): one arm does ×2
   the CPU work per request of the burn workload's ``/work`` loop, so its req/s ratio is known in
-  advance, ``(c0 + a·u)/(c0 + 2·a·u)`` ∈ [0.500, ~0.515] (``isobench.calibrate``: c0, the fixed
+  advance, ``(c0 + a·u)/(c0 + 2·a·u)`` ∈ [0.500, ~0.515] (``isobench.run.calibrate``: c0, the fixed
   cost of a request, is measured to be ≤ 2–6 % of one on the shared 2-core host). The truth must
   lie in the reported 95 % CI widened to twice its half-widths. A simulation of the tool's own
   ``stats.ratio_ci`` (6 trials an arm, 2000 runs each, normal and heavy-tailed t₃ noise) found

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from isobench.benchfile import load_benchfile
 from isobench.cli import _run_overrides, build_parser, main
+from isobench.config.benchfile import load_benchfile
 from isobench.errors import ConfigError
 
 

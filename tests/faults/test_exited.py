@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from isobench.proc import CommandResult, FakeRunner
 from isobench.runtimes.base import Instance, RuntimeContext
 from isobench.runtimes.docker import DockerBridgeRuntime, container_exit
 from isobench.runtimes.native import NativeRuntime
 from isobench.runtimes.qemu import QemuRuntime
+from isobench.util.proc import CommandResult, FakeRunner
 
 
 def _killed_sleep() -> subprocess.Popen[bytes]:

@@ -35,8 +35,8 @@ from typing import Any
 import psutil
 import pytest
 
-from isobench import paths
-from isobench.netutil import http_status
+from isobench.util import paths
+from isobench.util.netutil import http_status
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from isobench.errors import ConfigError
 from isobench.images.build import build_artifacts
 from isobench.images.docker_image import ensure_docker_image, image_ref, import_argv
 from isobench.images.spec import RootfsSpec
-from isobench.proc import FakeRunner
+from isobench.util.proc import FakeRunner
 from tests.runtimes.conftest import TEST_CACHE, tiny_spec
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from isobench import locks, paths
 from isobench.images.cache import record_tag, recorded_tags, remove_build_cache
-from isobench.proc import CommandResult, FakeRunner, SubprocessRunner
+from isobench.util import locks, paths
+from isobench.util.proc import CommandResult, FakeRunner, SubprocessRunner
 
 
 class _Runner:

@@ -14,7 +14,7 @@ from isobench.errors import BuildError
 from isobench.images import rootfs
 from isobench.images.rootfs import base_key, build_rootfs, debian_mirror, spec_key, wheels_key
 from isobench.images.spec import RootfsSpec
-from isobench.proc import CommandResult, FakeRunner, SubprocessRunner
+from isobench.util.proc import CommandResult, FakeRunner, SubprocessRunner
 from tests.runtimes.conftest import TEST_CACHE, tiny_spec
 
 
@@ -118,7 +118,7 @@ def test_concurrent_builds_of_one_key_build_once(need_root, tmp_path: Path) -> N
         "import sys; from pathlib import Path\n"
         "from isobench.images.rootfs import build_rootfs\n"
         "from isobench.images.spec import RootfsSpec\n"
-        "from isobench.proc import SubprocessRunner\n"
+        "from isobench.util.proc import SubprocessRunner\n"
         f"spec = RootfsSpec(name='conc', files={{'/opt/marker.txt': Path({str(marker)!r})}})\n"
         f"print(build_rootfs(spec, cache=Path({str(cache)!r}), runner=SubprocessRunner())[1])\n"
     )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from isobench.netutil import free_port
+from isobench.util.netutil import free_port
 
 NGINX_CONF = """
 worker_processes 1;

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from isobench import scenarios
-from isobench.benchfile import load_benchfile
 from isobench.cli import _run_overrides, build_parser
+from isobench.config import scenarios
+from isobench.config.benchfile import load_benchfile
 from isobench.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seed-003" / "script.js"

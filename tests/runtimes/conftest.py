@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from isobench import netutil
 from isobench.images.spec import VENV, WORKLOAD_DIR, Artifacts, RootfsSpec
+from isobench.util import netutil
 from isobench.workloads.base import LaunchSpec
 
 TEST_CACHE = Path(os.environ.get("ISOBENCH_TEST_CACHE", "/var/tmp/isobench-test-cache"))

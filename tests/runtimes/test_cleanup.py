@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from isobench import cli, locks
-from isobench.locks import Owner
-from isobench.proc import FakeRunner
+from isobench import cli
 from isobench.runtimes import cleanup
 from isobench.runtimes.cleanup import Cleaned, clean_leftovers, owner_live, runtime_hooks
 from isobench.runtimes.docker import CONTAINER_LABELS, DockerBridgeRuntime, DockerRuntime
 from isobench.runtimes.native import NativeRuntime, native_state_dir
 from isobench.runtimes.qemu import QemuRuntime, vm_dir
 from isobench.telemetry import nftcount
+from isobench.util import locks
+from isobench.util.locks import Owner
+from isobench.util.proc import FakeRunner
 
 REAL_NFT_LEFTOVERS = nftcount.leftovers
 
@@ -110,7 +111,7 @@ def test_cli_clean_exits_nonzero_and_says_what_was_not_checked(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = FakeRunner({"docker version": (1, "Cannot connect to the Docker daemon")})
-    monkeypatch.setattr("isobench.proc.SubprocessRunner", lambda: fake)
+    monkeypatch.setattr("isobench.util.proc.SubprocessRunner", lambda: fake)
     assert cli.main(["clean"]) == 1
     out = capsys.readouterr().out
     assert "not checked: docker: daemon not reachable" in out

@@ -13,8 +13,6 @@ import pytest
 
 from isobench.errors import StartError
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
-from isobench.netutil import free_port
-from isobench.proc import FakeRunner, SubprocessRunner
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.cleanup import only_run
 from isobench.runtimes.docker import (
@@ -23,6 +21,8 @@ from isobench.runtimes.docker import (
     DockerRuntime,
     GvisorRuntime,
 )
+from isobench.util.netutil import free_port
+from isobench.util.proc import FakeRunner, SubprocessRunner
 from tests.runtimes.conftest import echo_launch, get_json, wait_ready
 
 GIB = 1024**3
@@ -78,7 +78,7 @@ def test_check_reports_engine_down_and_missing_runsc() -> None:
 
 
 def test_run_failure_on_taken_port_is_clear() -> None:
-    from isobench.proc import CommandResult
+    from isobench.util.proc import CommandResult
 
     failed = CommandResult(("docker",), 125, "", "Error: bind: address already in use")
     fake = FakeRunner({"docker run": failed})

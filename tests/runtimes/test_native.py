@@ -10,11 +10,11 @@ import pytest
 
 from isobench.errors import StartError
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
-from isobench.netutil import free_port
-from isobench.proc import SubprocessRunner
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.cleanup import only_run
 from isobench.runtimes.native import NativeRuntime, launch_argv, resolve_user
+from isobench.util.netutil import free_port
+from isobench.util.proc import SubprocessRunner
 from isobench.workloads.base import LaunchSpec
 from tests.runtimes.conftest import echo_launch, get_json, mounts_containing, wait_ready
 

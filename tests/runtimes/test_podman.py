@@ -16,10 +16,10 @@ import pytest
 
 from isobench.errors import StartError
 from isobench.images.spec import Artifacts
-from isobench.netutil import free_port
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.podman import PodmanBridgeRuntime, PodmanHostRuntime, PodmanRuntime
 from isobench.runtimes.podman.runtime import podman_state_dir
+from isobench.util.netutil import free_port
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.burn import BurnWorkload
 from tests.conftest import require
@@ -143,8 +143,8 @@ def test_death_is_reported_with_code_and_log(need_podman: None, burn_rootfs: Art
 def test_leftovers_remove_a_dead_runs_container_and_overlay(
     need_podman: None, burn_rootfs: Artifacts, tmp_path: Path
 ) -> None:
-    from isobench.proc import SubprocessRunner
     from isobench.runtimes.cleanup import only_run
+    from isobench.util.proc import SubprocessRunner
 
     run_id = "t-podman-left"
     runtime = PodmanHostRuntime(RuntimeContext(work_dir=tmp_path, run_id=run_id))

@@ -12,9 +12,6 @@ import pytest
 from isobench import plugins
 from isobench.errors import StartError
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
-from isobench.locks import Owner
-from isobench.netutil import free_port
-from isobench.proc import CommandResult, FakeRunner, SubprocessRunner
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.podman import PodmanBridgeRuntime, PodmanHostRuntime
@@ -29,6 +26,9 @@ from isobench.runtimes.podman.command import (
     stderr_tail,
 )
 from isobench.runtimes.podman.runtime import load_states, podman_state_dir
+from isobench.util.locks import Owner
+from isobench.util.netutil import free_port
+from isobench.util.proc import CommandResult, FakeRunner, SubprocessRunner
 from tests.runtimes.conftest import echo_launch
 
 ULIMITS = Ulimits(nofile=(20000, 20000), nproc=(4096, 4096))

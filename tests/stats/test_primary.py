@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from isobench import scenarios
-from isobench.benchfile import load_benchfile, parse_margin
+from isobench.analysis.stats import analyze
+from isobench.config import scenarios
+from isobench.config.benchfile import load_benchfile, parse_margin
 from isobench.errors import ConfigError
 from isobench.results import TrialRecord
-from isobench.stats import analyze
 from isobench.workloads.burn import BurnWorkload
 from isobench.workloads.records_api.workload import RecordsApiWorkload
 from isobench.workloads.validator.workload import ValidatorWorkload

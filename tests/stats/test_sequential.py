@@ -51,9 +51,9 @@ def test_equal_arms_become_equivalent_at_the_look_level() -> None:
 
 
 def test_runner_stops_after_a_complete_round(tmp_path: Path) -> None:
-    from isobench.benchfile import load_benchfile
-    from isobench.plan import PlannedTrial
-    from isobench.runner import Runner
+    from isobench.config.benchfile import load_benchfile
+    from isobench.run.plan import PlannedTrial
+    from isobench.run.runner import Runner
 
     bench = load_benchfile(None, {"workload": "burn", "runtimes": ["native", "docker-host"],
                                   "precision": "3%", "trials": 3})
@@ -73,7 +73,7 @@ def test_runner_stops_after_a_complete_round(tmp_path: Path) -> None:
 
 
 def test_precision_runs_report_at_the_look_level() -> None:
-    from isobench.stats import analyze
+    from isobench.analysis.stats import analyze
 
     a = analyze(_trials(10, 1.0, 0.005), baseline="native", primary="rps", alpha=LOOK_ALPHA)
     c = next(c for c in a["comparisons"] if c["primary"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from isobench.analysis.stats import DEFAULT_METRICS, EMULATED_VERDICT, analyze, holm, ratio_ci
 from isobench.results import RunStore, TrialRecord
-from isobench.stats import DEFAULT_METRICS, EMULATED_VERDICT, analyze, holm, ratio_ci
 from tests.fixtures.make_run import make_run
 
 RPS = [m for m in DEFAULT_METRICS if m.name == "rps"]

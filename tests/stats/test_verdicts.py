@@ -11,8 +11,7 @@ import math
 
 import pytest
 
-from isobench.results import TrialRecord
-from isobench.stats import (
+from isobench.analysis.stats import (
     analyze,
     assign_verdicts,
     change_text,
@@ -21,6 +20,7 @@ from isobench.stats import (
     interval,
     sentence,
 )
+from isobench.results import TrialRecord
 
 BASE = [1000.0, 1180.0, 910.0, 1050.0, 960.0]  # a host that drifts ±10 % between rounds
 WIGGLE = [1.004, 0.996, 1.002, 0.998, 1.0]

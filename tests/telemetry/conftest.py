@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from isobench.netutil import free_port
 from isobench.runtimes.base import Instance
+from isobench.util.netutil import free_port
 from isobench.workloads.burn import APP_DIR
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from isobench import plugins
-from isobench.netutil import free_port, wait_ready
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
 from isobench.telemetry import nftcount
 from isobench.telemetry.session import TelemetrySession
+from isobench.util.netutil import free_port, wait_ready
 from isobench.workloads.burn import BurnWorkload
 from tests.conftest import require
 

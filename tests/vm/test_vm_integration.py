@@ -12,10 +12,10 @@ import psutil
 import pytest
 
 from isobench.images.spec import WORKLOAD_DIR, Artifacts
-from isobench.netutil import free_port
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.qemu import QemuRuntime, clean_vms
 from isobench.runtimes.qemu.kvm_probe import probe_kvm, run_probe
+from isobench.util.netutil import free_port
 from isobench.workloads.base import LaunchSpec
 from tests.runtimes.conftest import (  # noqa: F401  (tiny_rootfs is a fixture)
     TEST_CACHE,

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from isobench.errors import StartError
-from isobench.proc import FakeRunner
 from isobench.runtimes.base import Instance, RuntimeContext
 from isobench.runtimes.qemu import QemuRuntime, VmConfig, initramfs, qemu_argv, render_launch
 from isobench.runtimes.qemu.image import MIB, VmArtifacts, disk_size_bytes, tree_size
 from isobench.runtimes.qemu.kernel import resolve_kernel_package
 from isobench.runtimes.qemu.kvm_probe import ProbeResult, _explain
+from isobench.util.proc import FakeRunner
 from isobench.workloads.base import LaunchSpec
 
 VM = VmArtifacts(Path("/c/disk.ext4"), Path("/c/vmlinuz"), Path("/c/initrd.img"), "6.1.0-1-cloud")

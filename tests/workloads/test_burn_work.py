@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from isobench.netutil import free_port
+from isobench.util.netutil import free_port
 from isobench.workloads.burn import APP_DIR, MAX_UNITS, BurnWorkload, work_scenario
 
 

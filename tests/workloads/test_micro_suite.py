@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from isobench import plugins
+from isobench.analysis.stats import DEFAULT_METRICS, analyze
 from isobench.errors import ConfigError, StartError
 from isobench.report.rundata import metric_specs_from_manifest
 from isobench.results import TrialRecord
-from isobench.stats import DEFAULT_METRICS, analyze
-from isobench.suite import MICRO_BENCHMARKS, build_table, markdown, plan_suite
+from isobench.run.suite import MICRO_BENCHMARKS, build_table, markdown, plan_suite
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.burn import BurnWorkload
 from isobench.workloads.micro import servers
@@ -184,7 +184,7 @@ def test_redis_drive_runs_the_client_and_parses(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_marks_say_what_the_test_found() -> None:
-    from isobench.suite import _mark
+    from isobench.run.suite import _mark
 
     assert _mark({"verdict_kind": "slower"}) == "worse"
     assert _mark({"verdict_kind": "faster"}) == "better"

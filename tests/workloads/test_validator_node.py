@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from isobench.netutil import free_port
+from isobench.util.netutil import free_port
 from isobench.workloads.validator.driver import ChainDriver, ValidatorDriveError
 from isobench.workloads.validator.scenario import ChainScenario
 from isobench.workloads.validator.workload import NODE_PACKAGE, ValidatorWorkload

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from isobench.images.build import build_artifacts
-from isobench.netutil import free_port
+from isobench.util.netutil import free_port
 from isobench.workloads.validator.workload import ValidatorWorkload
 
 pytestmark = pytest.mark.integration

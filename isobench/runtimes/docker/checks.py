@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from isobench.proc import SubprocessRunner
 from isobench.runtimes.base import HostCheck
+from isobench.util.proc import SubprocessRunner
 
 INFO_FORMAT = ("{{.ServerVersion}}|{{.Driver}}|{{.CgroupVersion}}|{{.CgroupDriver}}|"
                "{{range $k, $v := .Runtimes}}{{$k}},{{end}}")

@@ -20,14 +20,14 @@ import psutil
 from isobench.errors import StartError
 from isobench.images.docker_image import engine_problem
 from isobench.images.spec import Artifacts
-from isobench.locks import Owner, read_records, remove_record, write_record
-from isobench.netutil import ensure_port_free
-from isobench.paths import LABEL
-from isobench.proc import CommandResult, CommandRunner
 from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.native import DEFAULT_PATH
+from isobench.util.locks import Owner, read_records, remove_record, write_record
+from isobench.util.netutil import ensure_port_free
+from isobench.util.paths import LABEL
+from isobench.util.proc import CommandResult, CommandRunner
 from isobench.workloads.base import LaunchSpec
 
 ENGINE_FIX = "scripts/start-dockerd.sh"

@@ -21,17 +21,17 @@ from typing import Any
 
 import psutil
 
-from isobench import paths
 from isobench.errors import StartError
 from isobench.images.rootfs import mounts_under, remove_tree, unmount_all
 from isobench.images.spec import Artifacts
-from isobench.locks import Owner
-from isobench.netutil import ensure_port_free
-from isobench.proc import CommandRunner
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import create_instance_cgroups, kill_cgroup_procs, remove_cgroups
 from isobench.runtimes.cleanup import Cleaned, Live
+from isobench.util import paths
+from isobench.util.locks import Owner
+from isobench.util.netutil import ensure_port_free
+from isobench.util.proc import CommandRunner
 from isobench.workloads.base import LaunchSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

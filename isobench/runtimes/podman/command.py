@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isobench.locks import Owner
-from isobench.paths import LABEL
 from isobench.runtimes.base import Resources
 from isobench.runtimes.native import DEFAULT_PATH
+from isobench.util.locks import Owner
+from isobench.util.paths import LABEL
 from isobench.workloads.base import LaunchSpec
 
 OCI_RUNTIME = "runc"

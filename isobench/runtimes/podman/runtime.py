@@ -30,14 +30,9 @@ from typing import Any, ClassVar
 
 import psutil
 
-from isobench import paths
 from isobench.errors import StartError
 from isobench.images.rootfs import mounts_under, remove_tree, unmount_all
 from isobench.images.spec import Artifacts
-from isobench.locks import Owner
-from isobench.netutil import ensure_port_free
-from isobench.paths import LABEL
-from isobench.proc import CommandRunner
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CONTROLLERS, cgroup_dirs, v1_mounts
@@ -57,6 +52,11 @@ from isobench.runtimes.podman.command import (
     run_argv,
     stderr_tail,
 )
+from isobench.util import paths
+from isobench.util.locks import Owner
+from isobench.util.netutil import ensure_port_free
+from isobench.util.paths import LABEL
+from isobench.util.proc import CommandRunner
 from isobench.workloads.base import LaunchSpec
 
 

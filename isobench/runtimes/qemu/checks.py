@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from isobench.proc import SubprocessRunner
 from isobench.runtimes.base import HostCheck
+from isobench.util.proc import SubprocessRunner
 
 
 def qemu_check() -> HostCheck:
@@ -28,10 +28,10 @@ def kvm_check(probe: bool) -> HostCheck:
         return HostCheck("kvm", False, "/dev/kvm exists, but only a probe boot proves it works "
                                        "(run `isobench doctor` without --no-probe)")
     try:
-        from isobench import paths
         from isobench.runtimes.qemu.initramfs import ensure_initramfs
         from isobench.runtimes.qemu.kernel import ensure_kernel
         from isobench.runtimes.qemu.kvm_probe import probe_kvm
+        from isobench.util import paths
 
         runner = SubprocessRunner()
         kernel, modules, version = ensure_kernel(paths.cache_dir(), runner)

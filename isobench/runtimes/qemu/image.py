@@ -10,9 +10,9 @@ from pathlib import Path
 from isobench.errors import BuildError
 from isobench.images.sizes import file_sizes
 from isobench.images.spec import ArtifactBuild, BuiltArtifact
-from isobench.proc import CommandFailed, CommandRunner
 from isobench.runtimes.qemu.initramfs import ensure_initramfs
 from isobench.runtimes.qemu.kernel import cache_lock, ensure_kernel
+from isobench.util.proc import CommandFailed, CommandRunner
 
 MIB = 1024 * 1024
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobench.errors import BuildError
-from isobench.proc import CommandRunner
 from isobench.runtimes.qemu.kernel import ORDER_FILE, apt_run, cache_lock, download_deb
+from isobench.util.proc import CommandRunner
 
 GUEST_DIR = Path(__file__).parent / "guest"
 """Guest-side files shipped with isobench: ``init.sh`` (becomes ``/init``) and ``stats.sh`` (the

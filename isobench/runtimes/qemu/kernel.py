@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 from isobench.errors import BuildError
-from isobench.locks import file_lock as cache_lock  # one flock lock everywhere
-from isobench.proc import CommandFailed, CommandRunner
+from isobench.util.locks import file_lock as cache_lock  # one flock lock everywhere
+from isobench.util.proc import CommandFailed, CommandRunner
 
 META_PACKAGE = "linux-image-cloud-amd64"
 """Debian meta package whose dependency names the current cloud kernel."""

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from isobench import paths
+from isobench.util import paths
 
 MARKER = "ISOBENCH-PROBE-OK"
 """What the guest init prints on the serial console in probe mode."""

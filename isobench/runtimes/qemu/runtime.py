@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isobench import paths
 from isobench.errors import StartError
 from isobench.images.spec import Artifacts
-from isobench.locks import Owner
-from isobench.netutil import free_port
-from isobench.proc import CommandRunner
 from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime, RuntimeContext
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.qemu.image import VmArtifacts
 from isobench.runtimes.qemu.kvm_probe import ProbeResult, cached_probe, probe_kvm
+from isobench.util import paths
+from isobench.util.locks import Owner
+from isobench.util.netutil import free_port
+from isobench.util.proc import CommandRunner
 from isobench.workloads.base import LaunchSpec
 
 QEMU = "qemu-system-x86_64"

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from isobench.benchfile import parse_duration
+from isobench.analysis.stats import MetricSpec
+from isobench.config.benchfile import parse_duration
 from isobench.errors import IsobenchError, StartError
 from isobench.images.spec import WORKLOAD_DIR, RootfsSpec
-from isobench.stats import MetricSpec
 from isobench.workloads.base import LaunchSpec, Workload
 
 AGENT_DIR = Path(__file__).parent / "agent_app"
@@ -120,7 +120,7 @@ def wait_probe(
 ) -> float:
     """Poll ``probe(port)`` until it is True; seconds since ``launched_at`` (monotonic).
 
-    The same contract as ``isobench.netutil.wait_ready`` for a server that does not speak HTTP.
+    The same contract as ``isobench.util.netutil.wait_ready`` for a server that does not speak HTTP.
     """
     end = launched_at + deadline_s
     while True:

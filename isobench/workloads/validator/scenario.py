@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from isobench.durations import parse_duration
+from isobench.config.durations import parse_duration
 from isobench.errors import ConfigError
 
 DEFAULT_SCENARIO: dict[str, Any] = {

@@ -19,7 +19,7 @@ from isobench.workloads.base import LaunchSpec, Workload
 from isobench.workloads.validator.scenario import DEFAULT_SCENARIO, ChainScenario
 
 if TYPE_CHECKING:
-    from isobench.validity import Limits
+    from isobench.run.validity import Limits
     from isobench.workloads.validator.ledger import Ledger
 
 NODE_PACKAGE = "validator_node"

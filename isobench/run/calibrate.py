@@ -312,9 +312,9 @@ EventsFactory = Callable[[], AbstractContextManager[Any]]
 
 
 def _run(bench_data: dict[str, Any], out: Path, events: EventsFactory | None) -> dict[str, Any]:
-    from isobench.benchfile import load_benchfile
+    from isobench.config.benchfile import load_benchfile
     from isobench.results import RunStore
-    from isobench.runner import NullEvents, Runner
+    from isobench.run.runner import NullEvents, Runner
 
     bench = load_benchfile(None, bench_data)
     affinity = os.sched_getaffinity(0)

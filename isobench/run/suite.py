@@ -1,7 +1,7 @@
 """``isobench suite micro``: the classic native/container/VM micro-benchmark table, one command.
 
 Each benchmark (a workload plug-in of ``isobench.workloads.micro``) is its own interleaved run
-into ``<out>/<benchmark>/`` (the ordinary :class:`isobench.runner.Runner`: same trials, pinning,
+into ``<out>/<benchmark>/`` (the ordinary :class:`isobench.run.runner.Runner`: same trials, pinning,
 statistics). The suite then reads every run back (``isobench.report.rundata.load_run``, which
 analyses each with its workload's own metrics) and builds ONE table: a row per benchmark metric,
 a column per runtime holding the ratio of medians to the baseline with its 95 % CI and the
@@ -240,10 +240,10 @@ def run_suite(
     table's ``errors`` and the suite goes on; failed trials stay in their run directories and
     show as such in their cells. Ctrl-C propagates (the Runner has already stopped everything).
     """
-    from isobench.benchfile import load_benchfile
+    from isobench.config.benchfile import load_benchfile
     from isobench.report.rundata import load_run
     from isobench.results import RunStore, atomic_write_json, atomic_write_text
-    from isobench.runner import Runner
+    from isobench.run.runner import Runner
 
     plan.out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, dict[str, Any]] = {}

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from isobench.presets import ArticleClaim, Preset
+from isobench.config.presets import ArticleClaim, Preset
 from isobench.results import TrialRecord
 
 

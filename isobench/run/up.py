@@ -19,10 +19,10 @@ from pathlib import Path
 from isobench import plugins
 from isobench.errors import IsobenchError
 from isobench.images.build import build_artifacts
-from isobench.netutil import wait_ready
+from isobench.run.signals import shielded, stop_signals_interrupt
+from isobench.run.trial import host_port_for
 from isobench.runtimes.base import Instance, Resources, Runtime, RuntimeContext
-from isobench.signals import shielded, stop_signals_interrupt
-from isobench.trial import host_port_for
+from isobench.util.netutil import wait_ready
 from isobench.workloads.base import Workload
 
 READY_DEADLINE_S = 300.0

@@ -8,7 +8,7 @@ The runner decides which trial runs when; this module knows what one trial does:
 
 From readiness to the end of the load a :class:`DeathWatch` polls ``Runtime.exited`` of every
 instance twice a second (cheap: a ``waitpid``/``/proc`` look while the instance lives), so a
-death is reported with when it happened. The verdict is :func:`isobench.validity.trial_failure`:
+death is reported with when it happened. The verdict is :func:`isobench.run.validity.trial_failure`:
 a trial whose instance died, whose load mostly failed, that served (almost) nothing or that
 failed a threshold is recorded ``failed`` with its reason, never as data.
 """
@@ -23,15 +23,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from isobench import scenarios
-from isobench.benchfile import parse_duration
+from isobench.config import scenarios
+from isobench.config.benchfile import parse_duration
 from isobench.errors import ConfigError, IsobenchError, StartError
 from isobench.images.spec import Artifacts
-from isobench.netutil import ensure_port_free, free_port
 from isobench.results import Sample, TrialRecord
+from isobench.run.signals import shielded
+from isobench.run.validity import Limits, death_reason, trial_failure
 from isobench.runtimes.base import Instance, Resources, Runtime
-from isobench.signals import shielded
-from isobench.validity import Limits, death_reason, trial_failure
+from isobench.util.netutil import ensure_port_free, free_port
 from isobench.workloads.base import LaunchSpec, Workload
 
 READY_DEADLINE_S = 60.0
@@ -216,7 +216,7 @@ class Trial:
     def run(self, record: TrialRecord) -> TrialRecord:
         """Fill ``record`` (status, startup, load, telemetry, facts, error).
 
-        ``status`` is ``ok`` only when :func:`isobench.validity.trial_failure` finds nothing
+        ``status`` is ``ok`` only when :func:`isobench.run.validity.trial_failure` finds nothing
         wrong; otherwise ``failed`` with the reason in ``error`` (the load summary is kept in
         the record for diagnosis; the statistics never use it).
         """
@@ -296,7 +296,7 @@ class Trial:
         return f"{death}; then: {error}" if death else error
 
     def _verdict(self, instances: Sequence[Instance], record: TrialRecord) -> str | None:
-        """The trial's failure reason (see :mod:`isobench.validity`), or None when it counts."""
+        """The trial's failure reason (see :mod:`isobench.run.validity`), or None when it counts."""
         s = self.setup
         idle = s.scenario.get("executor") == scenarios.IDLE
         duration = scenario_seconds(s.scenario)

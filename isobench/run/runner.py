@@ -16,28 +16,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from isobench import plugins, scenarios
-from isobench.benchfile import Benchfile
+from isobench import plugins
+from isobench.config import scenarios
+from isobench.config.benchfile import Benchfile
 from isobench.errors import ConfigError, IsobenchError, RuntimeUnavailable
-from isobench.host import host_facts
 from isobench.images.spec import Artifacts
-from isobench.locks import run_locks
-from isobench.plan import PlannedTrial, make_plan
 from isobench.results import RunStore, Sample, TrialRecord
-from isobench.runtimes.base import Resources, Runtime, RuntimeContext
-from isobench.signals import shielded, stop_signals_interrupt
-from isobench.trial import (
+from isobench.run.plan import PlannedTrial, make_plan
+from isobench.run.signals import shielded, stop_signals_interrupt
+from isobench.run.trial import (
     Trial,
     TrialSetup,
     check_replicas,
     host_port_for,
     scenario_seconds,
 )
-from isobench.validity import Limits
+from isobench.run.validity import Limits
+from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.util.host import host_facts
+from isobench.util.locks import run_locks
 from isobench.workloads.base import Workload
 
 if TYPE_CHECKING:
-    from isobench.stats import MetricSpec
+    from isobench.analysis.stats import MetricSpec
 
 MIN_EFFECT = 0.05
 """The smallest relative difference a run is meant to resolve; noisier hosts get a warning."""
@@ -300,7 +301,7 @@ class Runner:
         what the workload declares for ``scenario``."""
         if self.bench.primary is None:
             return workload.primary_metric_for(scenario)
-        from isobench.stats import IDLE_METRICS
+        from isobench.analysis.stats import IDLE_METRICS
 
         names = [m.name for m in (*workload.metric_specs(), *IDLE_METRICS)]
         if self.bench.primary not in names:
@@ -314,7 +315,7 @@ class Runner:
         return {"runtime": planned.arm, "trial": planned.trial, "round": planned.round}
 
     def run_trial(self, prep: Prepared, planned: PlannedTrial) -> tuple[TrialRecord, list[Sample]]:
-        """Run one planned trial (see ``isobench.trial``); never raises but for Ctrl-C."""
+        """Run one planned trial (see ``isobench.run.trial``); never raises but for Ctrl-C."""
         workload, scenario = prep.per_arm.get(planned.arm, (prep.workload, prep.scenario))
         setup = TrialSetup(
             workload=workload,
@@ -415,7 +416,7 @@ class Runner:
 
     def _write_summary(self) -> None:
         try:
-            from isobench.stats import analyze
+            from isobench.analysis.stats import analyze
         except ImportError:
             return
         trials = [t for t in self.store.trials() if t.status == "ok" and not t.warmup]
@@ -440,8 +441,8 @@ class Runner:
 
 def dry_run(bench: Benchfile) -> list[str]:
     """What ``run --dry-run`` prints: the plan and its estimated time; builds and starts nothing."""
-    from isobench.plan import describe, estimate_seconds
-    from isobench.trial import scenario_seconds
+    from isobench.run.plan import describe, estimate_seconds
+    from isobench.run.trial import scenario_seconds
 
     workload: Workload = plugins.load("workload", bench.workload)(bench.workload_options)
     _, scenario = scenarios.resolve(workload, bench.scenario)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from isobench import paths
 from isobench.errors import IsobenchError
+from isobench.util import paths
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 

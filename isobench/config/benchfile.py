@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from isobench.durations import parse_duration
+from isobench.config.durations import parse_duration
 from isobench.errors import ConfigError
 
 DEFAULT_RUNTIMES = ("native", "docker-bridge", "docker-host", "vm")
@@ -141,7 +141,7 @@ class Benchfile(BaseModel):
     @model_validator(mode="after")
     def _k6_is_the_scenario(self) -> Benchfile:
         """``k6`` becomes the scenario entry ``{"k6": ..., "k6_env": ...}`` (resolved by
-        :func:`isobench.scenarios.resolve`); it cannot be combined with another scenario."""
+        :func:`isobench.config.scenarios.resolve`); it cannot be combined with another scenario."""
         if self.k6 is None:
             if self.k6_env:
                 raise ValueError("k6_env needs k6 (a k6 script)")

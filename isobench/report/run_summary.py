@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from isobench.claims import check_claims
-from isobench.presets import get_preset
+from isobench.analysis.claims import check_claims
+from isobench.analysis.stats import EMULATED_VERDICT
+from isobench.config.presets import get_preset
 from isobench.results import RunStore, TrialRecord
-from isobench.stats import EMULATED_VERDICT
 
 
 def median_trial(trials: list[TrialRecord]) -> TrialRecord | None:
@@ -101,7 +101,7 @@ RESOURCE_COLUMNS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
 
 
 def _resource_value(trial: TrialRecord, key: str) -> float | None:
-    from isobench.claims import DERIVED
+    from isobench.analysis.claims import DERIVED
 
     if key in DERIVED:
         return DERIVED[key](trial)

@@ -1,0 +1,1 @@
+"""Plumbing shared by every stage: commands, ports, paths, locks, host facts."""
