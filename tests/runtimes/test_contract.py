@@ -1,0 +1,104 @@
+"""Every registered runtime keeps the contract of ``isobench/runtimes/base.py``, tested the same
+way for all of them (as k6 tests every executor against one shared file):
+
+* start → the workload's readiness probe answers → ``exited()`` is None → the port listens on
+  127.0.0.1 only → ``clean`` (the runtime's own ``leftovers`` hook) sees the live instance and
+  keeps it → ``stop`` twice → the hook then finds nothing of that run left;
+* a workload that dies at once is reported by ``exited()`` with a reason, and ``stop`` leaves
+  nothing either.
+
+Nothing here names a runtime: a new runtime package registered in ``plugins.RUNTIMES`` is
+covered by adding it to the registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from isobench import plugins
+from isobench.images.build import build_artifacts
+from isobench.images.spec import Artifacts
+from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.runtimes.cleanup import only_run
+from isobench.util.netutil import free_port
+from isobench.util.proc import SubprocessRunner
+from isobench.workloads.burn import BurnWorkload
+from tests.conftest import require
+
+pytestmark = pytest.mark.integration
+_ARTIFACTS: dict[str, Artifacts] = {}
+
+
+def _artifacts(kind: str) -> Artifacts:
+    if kind not in _ARTIFACTS:
+        _ARTIFACTS[kind] = build_artifacts(BurnWorkload().rootfs_spec(), {"rootfs", kind})
+    return _ARTIFACTS[kind]
+
+
+def _runtime(name: str, tmp_path: Path) -> tuple[Runtime, str]:
+    run_id = f"contract-{name}-{uuid.uuid4().hex[:6]}"
+    runtime: Runtime = plugins.load("runtime", name)(RuntimeContext(work_dir=tmp_path,
+                                                                    run_id=run_id))
+    reason = runtime.check()
+    require(reason is None, f"{name}: {reason}")
+    return runtime, run_id
+
+
+def _nothing_left(runtime: Runtime, run_id: str) -> None:
+    left = type(runtime).leftovers(only_run(run_id), SubprocessRunner())
+    assert left.removed == [], f"stop left these behind: {left.removed}"
+
+
+@pytest.mark.parametrize("name", plugins.names("runtime"))
+def test_start_ready_stop_leaves_nothing(name: str, need_root: None, tmp_path: Path) -> None:
+    runtime, run_id = _runtime(name, tmp_path)
+    workload = BurnWorkload()
+    spec = workload.launch_spec()
+    port = free_port()
+    instance = runtime.start(_artifacts(runtime.artifact), spec, Resources(), port)
+    try:
+        deadline = 180.0 if runtime.emulated else 60.0
+        workload.ready(port, spec, launched_at=instance.launched_at, deadline_s=deadline,
+                       exited=lambda: runtime.exited(instance))
+        assert runtime.exited(instance) is None
+        listeners = [c for c in psutil.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
+        assert listeners and {c.laddr.ip for c in listeners} == {"127.0.0.1"}, listeners
+        seen = type(runtime).leftovers(lambda owner: True, SubprocessRunner())
+        assert seen.kept and not seen.removed, "clean cannot see (or removed) a live instance"
+    finally:
+        runtime.stop(instance)
+    runtime.stop(instance)  # idempotent
+    _nothing_left(runtime, run_id)
+
+
+@pytest.mark.parametrize("name", plugins.names("runtime"))
+def test_a_workload_that_dies_is_reported_and_leaves_nothing(
+    name: str, need_root: None, tmp_path: Path
+) -> None:
+    runtime, run_id = _runtime(name, tmp_path)
+    spec = dataclasses.replace(BurnWorkload().launch_spec(),
+                               argv=("/bin/sh", "-c", "echo contract-death >&2; exit 3"))
+    instance = None
+    try:
+        instance = runtime.start(_artifacts(runtime.artifact), spec, Resources(), free_port())
+        deadline = time.monotonic() + (180.0 if runtime.emulated else 60.0)
+        reason = runtime.exited(instance)
+        while reason is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            reason = runtime.exited(instance)
+        assert reason, "exited() never reported the death"
+    except Exception as exc:  # a start that refuses at once must say why, in one line
+        if instance is not None:
+            raise
+        assert str(exc) and "\n" not in str(exc).strip()
+    finally:
+        if instance is not None:
+            runtime.stop(instance)
+    _nothing_left(runtime, run_id)
