@@ -349,7 +349,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exitcodes.OK
     if args.resume:
         store = RunStore.existing(args.resume)
-        bench = load_benchfile(None, store.read_manifest()["benchfile"])
+        bench = load_benchfile(None, store.read_benchfile())
     else:
         bench = load_benchfile(args.benchfile, _run_overrides(args))
         for name in bench.runtimes:

@@ -260,6 +260,35 @@ class RunStore:
             fix=f"free space or permissions, then `isobench run --resume {self.root}`",
         )
 
+    @property
+    def private_benchfile_path(self) -> Path:
+        return self.root / "benchfile.private.json"
+
+    def write_private_benchfile(self, benchfile: Mapping[str, Any]) -> None:
+        """The run's benchfile with every value (environment too), readable by its owner only:
+        ``--resume`` reads it, while the manifest and reports show environment keys only."""
+        try:
+            self.private_benchfile_path.touch(mode=0o600)
+            self.private_benchfile_path.chmod(0o600)
+            text = json.dumps({"version": RESULTS_VERSION, "benchfile": dict(benchfile)},
+                              indent=2, sort_keys=True, default=str)
+            with self.private_benchfile_path.open("w") as fh:
+                fh.write(text + "\n")
+        except OSError as exc:
+            raise self._written(self.private_benchfile_path, exc) from None
+
+    def read_benchfile(self) -> dict[str, Any]:
+        """The benchfile to resume with: the private copy when there is one, else the
+        manifest's (runs written before environment values were redacted)."""
+        if self.private_benchfile_path.is_file():
+            try:
+                data = json.loads(self.private_benchfile_path.read_text())
+                return dict(data["benchfile"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ResultsError(f"{self.private_benchfile_path} is damaged ({exc})",
+                                   fix="start a new run") from None
+        return dict(self.read_manifest()["benchfile"])
+
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         try:
             atomic_write_json(self.manifest_path, {"version": RESULTS_VERSION, **manifest})

@@ -80,3 +80,19 @@ def test_damaged_trials_file_is_one_line_error(tmp_path: Path) -> None:
         store.trials()
     store.trials_path.write_text('{"runtime": "torn')
     assert store.trials() == []
+
+
+def test_environment_values_stay_out_of_the_manifest(tmp_path: Path) -> None:
+    from isobench.run.runner import REDACTED, redact_env
+    from isobench.results import RunStore
+
+    data = {"workload_options": {"env": ["API_TOKEN=s3cr3t", "MODE=x"]},
+            "arms": {"a": {"workload_options": {"env": {"K": "v"}}}}, "k6_env": {"PW": "p"}}
+    shown = redact_env(data)
+    assert "s3cr3t" not in str(shown) and "API_TOKEN" in str(shown) and REDACTED in str(shown)
+    assert shown["arms"]["a"]["workload_options"]["env"] == {"K": REDACTED}
+    store = RunStore(tmp_path / "run")
+    store.write_private_benchfile(data)
+    assert store.private_benchfile_path.stat().st_mode & 0o077 == 0
+    store.write_manifest({"benchfile": shown})
+    assert store.read_benchfile() == data  # --resume keeps the real values

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -242,16 +242,16 @@ class Runner:
             "run_id": self.store.root.name,
             "created_at": time.time(),
             "status": "running",
-            "benchfile": self.bench.model_dump(),
+            "benchfile": redact_env(self.bench.model_dump()),
             "config": {
                 "workload": prep.workload.name,
-                "workload_options": prep.workload.options,
+                "workload_options": redact_env(prep.workload.options),
                 "scenario_name": prep.scenario_name,
                 "scenario": prep.scenario,
                 "runtimes": list(self.bench.runtimes),
                 "baseline": self.bench.baseline_runtime,
                 "arms": arms_for(self.bench),
-                "arm_workload_options": arm_options(self.bench),
+                "arm_workload_options": redact_env(arm_options(self.bench)),
                 "arm_scenarios": {arm: sc for arm, (_, sc) in prep.per_arm.items()},
                 "trials": self.bench.trials,
                 "warmup_s": self.bench.warmup_s,
@@ -362,6 +362,7 @@ class Runner:
                 self.store.write_manifest(manifest)
             else:
                 manifest = self.manifest(prep)
+                self.store.write_private_benchfile(self.bench.model_dump())
                 self.store.write_manifest(manifest)
             os.sched_setaffinity(0, set(prep.resources.loadgen_cpus))
             duration = scenario_seconds(prep.scenario)
@@ -437,6 +438,28 @@ class Runner:
         """The workload's own metrics (``Workload.metric_specs``), primary first."""
         cls = plugins.load("workload", self.bench.workload)
         return cls(self.bench.workload_options).metric_specs()
+
+
+REDACTED = "<redacted>"
+
+
+def redact_env(data: Any) -> Any:
+    """``data`` with the values of every ``env`` entry hidden (keys kept): a workload's
+    environment may carry tokens, and manifests and reports are shared. ``env`` may be a
+    mapping or a list of ``KEY=VALUE``."""
+    if isinstance(data, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("env", "k6_env") and isinstance(value, Mapping):
+                out[key] = {k: REDACTED for k in value}
+            elif key in ("env", "k6_env") and isinstance(value, list | tuple):
+                out[key] = [f"{str(v).split('=', 1)[0]}={REDACTED}" for v in value]
+            else:
+                out[key] = redact_env(value)
+        return out
+    if isinstance(data, list | tuple):
+        return [redact_env(v) for v in data]
+    return data
 
 
 def dry_run(bench: Benchfile) -> list[str]:

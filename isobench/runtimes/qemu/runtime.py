@@ -8,7 +8,6 @@ KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEM
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -41,8 +40,6 @@ GUEST_BIN = "/run/isobench/bin"
 EXIT_MARK = "isobench: workload exited rc="
 PANIC_MARK = "Kernel panic"
 CMDLINE = "console=ttyS0 panic=-1 quiet"
-MAX_CMDLINE_LAUNCH = 1200
-"""Base64 launch specs longer than this go only through fw_cfg (kernel cmdline is 2 KiB)."""
 
 Prober = Callable[[Path, Path], ProbeResult]
 
@@ -92,16 +89,16 @@ class VmConfig:
     serial_log: Path
     pidfile: Path
     name: str
-    launch_b64: str = ""
 
 
 def qemu_argv(cfg: VmConfig) -> list[str]:
     """The ``qemu-system-x86_64`` argv for one VM (without the taskset prefix)."""
     kvm = cfg.accel == "kvm"
     cpu = ["-accel", "kvm", "-cpu", "host"] if kvm else ["-accel", "tcg", "-cpu", "max"]
+    # the launch spec (command, environment: possibly secrets) goes only through fw_cfg, a file
+    # readable by root alone; never on the kernel command line, which every local user can read
+    # in `ps`
     append = CMDLINE
-    if cfg.launch_b64 and len(cfg.launch_b64) <= MAX_CMDLINE_LAUNCH:
-        append += f" isb_launch={cfg.launch_b64}"
     fwd = (
         f"hostfwd=tcp:127.0.0.1:{cfg.host_port}-:{cfg.guest_port},"
         f"hostfwd=tcp:127.0.0.1:{cfg.agent_port}-:{AGENT_GUEST_PORT}"
@@ -306,14 +303,16 @@ class QemuRuntime(Runtime):
         guest_port = spec.listen_port(host_port)
         rendered = spec.render("0.0.0.0", guest_port)
         launch = render_launch(rendered)
-        (work / "launch.sh").write_text(launch)
+        launch_file = work / "launch.sh"
+        launch_file.touch(mode=0o600)
+        launch_file.chmod(0o600)
+        launch_file.write_text(launch)
         cfg = VmConfig(
             vm=vm, accel=accel, machine=self.machine,
             memory_mb=resources.memory_mb, vcpus=resources.vcpus,
             host_port=host_port, guest_port=guest_port, agent_port=free_port(),
             launch_file=work / "launch.sh", serial_log=work / "serial.log",
             pidfile=work / "qemu.pid", name=name,
-            launch_b64=base64.b64encode(launch.encode()).decode(),
         )  # fmt: skip
         argv = ["taskset", "-c", resources.cpuset, *qemu_argv(cfg)]
         cfg.serial_log.touch()
