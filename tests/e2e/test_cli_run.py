@@ -51,9 +51,13 @@ def test_quick_run_all_four_runtimes(tmp_path: Path, need_docker: None, need_qem
     assert summary["baseline"] == "native"
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "trials.csv").exists()
-    # the terminal output: the k6 summary and the comparison table, the VM marked emulated
-    assert "http_req_duration" in proc.stdout
+    # the terminal output: the verdict sentences first, then the comparison table (k6's own
+    # summaries only with --verbose), the VM marked emulated
+    assert "verdict on req/s" in proc.stdout
     assert "isobench — records-api vs native" in proc.stdout
+    assert proc.stdout.index("verdict on req/s") < proc.stdout.index("isobench — records-api")
+    assert "http_req_duration" not in proc.stdout
+    assert (out / "analysis.json").exists() and (out / "comparison.md").exists()
     if any(t["facts"]["emulated"] for t in vm):
         assert "emulated" in proc.stdout
     # samples: a time series per trial from telemetry and load
