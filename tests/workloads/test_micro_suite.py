@@ -208,3 +208,17 @@ def test_cli_suite_parses_and_refuses_unknown_benchmarks() -> None:
     assert args.only == ["redis", "xz"] and args.quick and args.suite == "micro"
     assert main(["suite", "micro", "--only", "nope", "--runtimes", "native"]) == 2
     assert main(["suite", "micro", "--runtimes", "nonesuch"]) == 2
+
+
+def test_micro_trials_are_validated_by_their_own_figures_not_http() -> None:
+    from isobench.workloads.micro.common import gauge
+    from isobench.workloads.micro.common import summary as make_summary
+
+    workload = SysbenchCpuWorkload()
+    names = [m.name for m in workload.metric_specs()]
+    good = make_summary({n: gauge(100.0) for n in names}, {}, {}, 3.0)
+    assert workload.validate(good, 3.0) is None
+    none = make_summary({names[0]: gauge(0.0), **{n: gauge(1.0) for n in names[1:]}}, {}, {},
+                        3.0)
+    reason = workload.validate(none, 3.0)
+    assert reason and "no usable figure" in reason

@@ -8,6 +8,7 @@ A micro workload's ``drive()`` returns ``{"metrics": {name: {"type": "gauge", "v
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import socket
 import subprocess
@@ -172,6 +173,25 @@ class MicroWorkload(Workload):
 
     def metric_specs(self) -> tuple[MetricSpec, ...]:
         return self.metrics
+
+    def validate(self, summary: Mapping[str, Any], duration_s: float,
+                 limits: Any = None) -> str | None:
+        """A benchmark served its measurement when every metric it declares has a finite figure
+        and its primary (first) one is above zero (``drive`` already fails a client that exited
+        non-zero or printed no result; this catches a figure the parser could not find, or a
+        benchmark that did no work). The HTTP rule of the base class does not apply: these
+        clients do not speak HTTP."""
+        from isobench.results import TrialRecord
+
+        probe = TrialRecord("check", 0, 0, 0, "ok", 0.0, 0.0, load=dict(summary))
+        missing = []
+        for i, spec in enumerate(self.metrics):
+            value = spec.extract(probe)
+            if value is None or not math.isfinite(value) or (i == 0 and value <= 0):
+                missing.append(spec.title)
+        if missing:
+            return f"{self.name}: no usable figure for {', '.join(missing)}"
+        return None
 
 
 class AgentWorkload(MicroWorkload):
