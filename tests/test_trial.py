@@ -236,3 +236,14 @@ def test_a_load_error_is_led_by_the_death_that_caused_it() -> None:
     assert record.error is not None
     assert record.error.startswith("workload exited ")
     assert record.error.endswith("; then: load engine failed: connection reset")
+
+
+def test_load_time_series_samples_carry_units() -> None:
+    from isobench.load.api import TIMESERIES_FIELDS
+    from isobench.run.trial import LOAD_UNITS, _timeseries_samples
+
+    assert set(TIMESERIES_FIELDS) - {"t"} <= set(LOAD_UNITS)
+    row = {field: 1.0 for field in TIMESERIES_FIELDS}
+    samples = _timeseries_samples([row], 100.0, {"runtime": "native"})
+    assert {s.metric: s.unit for s in samples}["load_rate"] == "req/s"
+    assert all(s.unit for s in samples)

@@ -110,9 +110,15 @@ def combine_telemetry(summaries: Sequence[Mapping[str, float]]) -> dict[str, flo
     return out
 
 
+LOAD_UNITS = {"reqs": "req", "errors": "req", "rate": "req/s", "p50": "ms", "p90": "ms",
+              "p95": "ms", "p99": "ms", "data_received": "B", "data_sent": "B", "vus": "VUs"}
+"""Units of the load engine's 1 s time series (``load.api.TIMESERIES_FIELDS``)."""
+
+
 def _timeseries_samples(
     rows: list[dict[str, Any]], start: float, labels: Mapping[str, Any]
 ) -> list[Sample]:
+    """The load time series as samples ``load_<field>`` with their units."""
     out: list[Sample] = []
     for row in rows:
         t = float(row.get("t", 0.0))
@@ -120,7 +126,8 @@ def _timeseries_samples(
             if key == "t" or not isinstance(value, int | float):
                 continue
             out.append(
-                Sample(f"load_{key}", float(value), "", start + t, {**labels, "source": "load"})
+                Sample(f"load_{key}", float(value), LOAD_UNITS.get(key, ""), start + t,
+                       {**labels, "source": "load"})
             )
     return out
 
