@@ -80,7 +80,11 @@ def _check_host_figures(s: dict[str, float], burn: dict[str, float]) -> None:
     share = 100 * burn["cpu_seconds"] / burn["seconds"]  # % of one core the burn got
     assert s["cpu_percent_peak"] >= 0.5 * share, (share, s)
     assert s["rss_bytes_peak"] - s["rss_bytes_start"] >= 0.95 * ALLOC_MB * MB
-    assert PAYLOAD <= s["net_tx_bytes"] <= PAYLOAD * 1.05 + 20_000, s
+    # bytes are counted at the IP level, so each TCP segment adds its 52-64 B of headers; how the
+    # payload is cut into segments depends on how the two ends are scheduled (64 KiB segments
+    # give +0.1 %, 536-byte ones +12 %; fresh clones here saw +1.4 % and +6.8 %). The bounds
+    # catch what matters: nothing counted, a direction missed, or the traffic counted twice
+    assert PAYLOAD <= s["net_tx_bytes"] <= PAYLOAD * 1.15 + 20_000, s
 
 
 @pytest.mark.usefixtures("need_root")
