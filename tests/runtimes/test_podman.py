@@ -193,7 +193,7 @@ def test_telemetry_sees_the_workload_conmon_and_every_byte(
         assert s["cpu_seconds"] >= burned["cpu_seconds"] * 0.95, s
         assert "cpu_overhead_seconds" in s and "cpu_daemon_seconds" not in s
         assert s["net_source_iface"] == 0.0
-        assert payload <= s["net_tx_bytes"] <= payload * 1.05 + 20_000, s
+        assert payload <= s["net_tx_bytes"] <= payload * 1.15 + 20_000, s
         assert 0 < s["net_rx_bytes"] < 20_000, s
     finally:
         runtime.stop(instance)

@@ -102,7 +102,7 @@ def test_docker_bridge() -> None:
     assert s["mem_cgroup_bytes_peak"] - s["mem_cgroup_bytes_start"] >= 0.95 * ALLOC_MB * MB
     assert s["net_source_iface"] == 0.0  # the port counter: the same boundary as elsewhere
     if inst.net_iface:  # the veth beside it, link level: a little more than the payload
-        assert PAYLOAD <= s["net_iface_tx_bytes"] <= PAYLOAD * 1.05 + 20_000
+        assert PAYLOAD <= s["net_iface_tx_bytes"] <= PAYLOAD * 1.15 + 20_000
     # shim + docker-proxy found outside the cgroup (their CPU for 2 MB is often < 1 tick)
     assert s["mem_overhead_rss_bytes_peak"] > 0
     assert s["cpu_overhead_seconds"] >= 0
@@ -124,7 +124,7 @@ def test_vm() -> None:
     assert s["cpu_seconds"] >= 0.8 * burn["cpu_seconds"], (burn, s)
     # (no per-interval check: under TCG on a contended core the guest clock drifts from the host's)
     assert s["qemu_rss_bytes_peak"] >= ALLOC_MB * MB  # the guest's pages are QEMU's memory
-    assert PAYLOAD <= s["net_tx_bytes"] <= PAYLOAD * 1.05 + 40_000, s
+    assert PAYLOAD <= s["net_tx_bytes"] <= PAYLOAD * 1.15 + 40_000, s
     if inst.agent_port is not None and "guest" not in info["skipped"]:
         assert s["guest_tasks_max"] > 0
         assert s["guest_cpu_user_percent_mean"] + s["guest_cpu_system_percent_mean"] > 20
