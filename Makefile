@@ -12,7 +12,7 @@ setup:
 
 demo: setup
 	$(ISOBENCH) doctor || true
-	$(ISOBENCH) run --out $(OUT)
+	$(ISOBENCH) run --precision 3% --out $(OUT)
 	@echo "report: $(OUT)/report.html (open it in a browser; CSV beside it)"
 
 test: setup

@@ -80,16 +80,21 @@ class RoundBudget:
         self.used = 0.0
         self.trials = 0
         self.reason = ""
+        self._round = -1
 
     def spent(self, seconds: float) -> None:
         self.used += seconds
         self.trials += 1
 
-    def allows(self, planned: PlannedTrial) -> bool:
-        """True unless a new round would start that the budget cannot finish."""
-        if self.seconds is None or self.trials == 0 or planned.position % self.arms != 0:
+    def allows(self, planned: PlannedTrial, running: int | None = None) -> bool:
+        """True unless a new round would start that the budget cannot finish; ``running`` is how
+        many arms the next round runs (fewer than all once some sit out)."""
+        if self.seconds is None or planned.round == self._round:
             return True
-        next_round = self.used / self.trials * self.arms
+        self._round = planned.round
+        if self.trials == 0:
+            return True
+        next_round = self.used / self.trials * (running or self.arms)
         if self.used + next_round <= self.seconds:
             return True
         self.reason = (
@@ -169,6 +174,8 @@ class Runner:
         self.store = store
         self.events: Events = events or NullEvents()
         self.primary: str | None = bench.primary
+        self.settled: set[str] = set()
+        """Arms that sit out the later rounds of a ``precision`` run (see ``_precise_after``)."""
         self.ctx = ctx or RuntimeContext(run_id=store.root.name, work_dir=store.root / "work")
 
     # ----------------------------------------------------------------------------- preparation
@@ -366,23 +373,27 @@ class Runner:
                 self.store.write_manifest(manifest)
             os.sched_setaffinity(0, set(prep.resources.loadgen_cpus))
             duration = scenario_seconds(prep.scenario)
-            budget = RoundBudget(self.bench.time_budget_s, len(arms_for(self.bench)))
+            arms = arms_for(self.bench)
+            budget = RoundBudget(self.bench.time_budget_s, len(arms))
+            emulated = {a for a, rt in arms.items() if prep.runtimes[rt].emulated}
+            self.settled = set()
             status = "complete"
             try:
-                for planned in prep.plan:
-                    if planned.position in done:
-                        continue
-                    if not budget.allows(planned):
-                        status = "budget"
-                        self.events.step(budget.reason)
-                        break
-                    self.events.trial_started(planned, len(prep.plan), duration)
-                    record, samples = self.run_trial(prep, planned)
-                    budget.spent(record.ended_at - record.started_at)
-                    self.store.append_trial(record, samples)
-                    self._write_summary()
-                    self.events.trial_finished(planned, record)
-                    if self._precise_after(planned, len(arms_for(self.bench))):
+                for i, planned in enumerate(prep.plan):
+                    round_ends = (i + 1 == len(prep.plan)
+                                  or prep.plan[i + 1].round != planned.round)
+                    if planned.position not in done and planned.arm not in self.settled:
+                        if not budget.allows(planned, len(arms) - len(self.settled)):
+                            status = "budget"
+                            self.events.step(budget.reason)
+                            break
+                        self.events.trial_started(planned, len(prep.plan), duration)
+                        record, samples = self.run_trial(prep, planned)
+                        budget.spent(record.ended_at - record.started_at)
+                        self.store.append_trial(record, samples)
+                        self._write_summary()
+                        self.events.trial_finished(planned, record)
+                    if round_ends and self._precise_after(planned.round, emulated):
                         status = "precise"
                         break
             except KeyboardInterrupt:
@@ -395,24 +406,34 @@ class Runner:
             self.store.write_manifest(manifest)
         return self.store
 
-    def _precise_after(self, planned: PlannedTrial, arms: int) -> bool:
+    def _precise_after(self, round_index: int, emulated: set[str]) -> bool:
         """With ``precision``: after each complete round from the minimum on, whether every
-        primary comparison is decided or precise enough (see ``analysis.sequential``)."""
+        primary comparison is decided or precise enough (see ``analysis.sequential``).
+
+        Arms that need no more trials go into ``self.settled`` and sit out the later rounds:
+        a decided or precise-enough arm, and an emulated one (its figures get no verdict, so
+        more rounds of it answer nothing). The baseline never sits out: every later round
+        pairs the open arms with it, as the paired estimator needs.
+        """
         target = self.bench.precision_fraction
-        if target is None or planned.position % arms != arms - 1:
-            return False
-        if planned.round + 1 < self.bench.trials:
+        if target is None or round_index + 1 < self.bench.trials:
             return False
         from isobench.analysis.sequential import look, should_stop
 
         looks = look(self.store.trials(), baseline=self.bench.baseline_runtime,
                      primary=self.primary, margin=self.bench.margin_fraction,
-                     precision=target, seed=self.bench.seed)
-        self.events.step(f"round {planned.round + 1}: " + ", ".join(x.text() for x in looks))
+                     precision=target, emulated=emulated, seed=self.bench.seed)
+        self.events.step(f"round {round_index + 1}: " + ", ".join(x.text() for x in looks))
         if should_stop(looks):
             self.events.step(f"every verdict decided or within \u00b1{target * 100:g} %: "
-                             f"stopping after {planned.round + 1} rounds")
+                             f"stopping after {round_index + 1} rounds")
             return True
+        baseline = self.bench.baseline_runtime
+        newly = ({x.runtime for x in looks if x.done} | emulated) - {baseline} - self.settled
+        if newly:
+            self.events.step("no more rounds needed for " + ", ".join(sorted(newly))
+                             + f"; later rounds run {baseline} and the open arms only")
+            self.settled |= newly
         return False
 
     def _write_summary(self) -> None:

@@ -52,7 +52,6 @@ def test_equal_arms_become_equivalent_at_the_look_level() -> None:
 
 def test_runner_stops_after_a_complete_round(tmp_path: Path) -> None:
     from isobench.config.benchfile import load_benchfile
-    from isobench.run.plan import PlannedTrial
     from isobench.run.runner import Runner
 
     bench = load_benchfile(None, {"workload": "burn", "runtimes": ["native", "docker-host"],
@@ -64,12 +63,40 @@ def test_runner_stops_after_a_complete_round(tmp_path: Path) -> None:
         store.append_trial(t)
     runner = Runner(bench, store)
     runner.primary = "rps"
-    mid = PlannedTrial(position=4, round=2, arm="native", runtime="native", trial=2)
-    end = PlannedTrial(position=5, round=2, arm="docker-host", runtime="docker-host", trial=2)
-    assert not runner._precise_after(mid, 2)  # only at the end of a round
-    assert runner._precise_after(end, 2)
-    early = PlannedTrial(position=3, round=1, arm="docker-host", runtime="docker-host", trial=1)
-    assert not runner._precise_after(early, 2)  # never before the minimum rounds
+    assert runner._precise_after(2, set())  # after the minimum rounds, decided: stop
+    assert not runner._precise_after(1, set())  # never before the minimum rounds
+
+
+def test_decided_and_emulated_arms_sit_out_later_rounds(tmp_path: Path) -> None:
+    from isobench.config.benchfile import load_benchfile
+    from isobench.run.runner import Runner
+
+    bench = load_benchfile(None, {"workload": "burn", "precision": "1%", "trials": 3,
+                                  "runtimes": ["native", "docker-host", "docker-bridge", "vm"]})
+    store = RunStore(tmp_path / "run")
+    for i in range(3):  # docker-host clearly slower; docker-bridge noisy around 1: still open
+        for rt, rps in (("native", 1000.0), ("docker-host", 700.0 + i),
+                        ("docker-bridge", (900.0, 1100.0, 1000.0)[i]), ("vm", 90.0)):
+            load = {"metrics": {"http_reqs": {"values": {"rate": rps}}}}
+            store.append_trial(TrialRecord(rt, i, 4 * i, i, "ok", 0.0, 1.0, startup_s=0.5,
+                                           load=load))
+    runner = Runner(bench, store)
+    runner.primary = "rps"
+    assert not runner._precise_after(2, {"vm"})
+    assert runner.settled == {"docker-host", "vm"}  # never the baseline, never an open arm
+
+
+def test_the_budget_counts_only_the_arms_that_still_run() -> None:
+    from isobench.run.plan import PlannedTrial
+    from isobench.run.runner import RoundBudget
+
+    budget = RoundBudget(100.0, 4)
+    for _ in range(4):
+        budget.spent(20.0)  # one round of 4 arms: 80 s; a full round more would not fit
+    first = PlannedTrial(position=4, round=1, arm="native", runtime="native", trial=1)
+    assert budget.allows(first, running=1)  # 80 + 20 ≤ 100: a round of the baseline alone fits
+    nxt = PlannedTrial(position=8, round=2, arm="native", runtime="native", trial=2)
+    assert not budget.allows(nxt, running=4)
 
 
 def test_precision_runs_report_at_the_look_level() -> None:
