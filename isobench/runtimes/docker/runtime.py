@@ -150,6 +150,9 @@ class DockerRuntime(Runtime):
     bind: ClassVar[str] = "127.0.0.1"
     network_path: ClassVar[str] = "host-network"
     oci_runtime: ClassVar[str | None] = None
+    helper_roles: ClassVar[dict[str, str]] = {
+        "docker-proxy": "docker-proxy", "containerd-shim*": "containerd-shim"}
+    """How the CPU split names the helpers outside the container's cgroup (``Instance``)."""
 
     # --- checks and facts ---------------------------------------------------------------------
 
@@ -302,7 +305,7 @@ class DockerRuntime(Runtime):
             facts["oci_runtime"] = self.oci_runtime
         instance = Instance(runtime=self.name, host_port=host_port, launched_at=launched,
                             pids=pids, cgroups=cgroups, facts=facts,
-                            daemon_pids=dockerd_pids(),
+                            daemon_pids=dockerd_pids(), helper_roles=dict(self.helper_roles),
                             log_path=self.ctx.work_dir / "logs" / f"{name}.log",
                             handle={"name": name, "id": container_id, "pid": pid})
         self._network_details(instance, pid)
