@@ -36,7 +36,7 @@ class Row:
     """One line of the table: a label, its kind and a % of one core per runtime (None: –)."""
 
     label: str
-    kind: str  # "total", "part", "thread", "kernel"
+    kind: str  # "total", "part", "within", "kernel"
     cells: dict[str, float | None]
 
 
@@ -90,7 +90,7 @@ def build(trials: Sequence[TrialRecord], order: Sequence[str] = ()) -> SplitTabl
     rows = [Row("host total (busy)", "total",
                 {r: statistics.median(s.percent(s.busy) for s in items)
                  for r, items in splits.items()})]
-    for pick, kind in (("parts", "part"), ("threads", "thread"), ("kernel", "kernel")):
+    for pick, kind in (("parts", "part"), ("within", "within"), ("kernel", "kernel")):
         labels = dict.fromkeys((p.key, p.label) for items in splits.values() for s in items
                                for p in getattr(s, pick))
         ordered = sorted(labels, key=_rank) if kind == "part" else list(labels)
@@ -107,8 +107,8 @@ def _cell(value: float | None) -> str:
 
 
 def _label(row: Row) -> str:
-    if row.kind == "thread":
-        return f"  of the workload: {row.label} threads"
+    if row.kind == "within":
+        return f"  of the workload: {row.label}"
     if row.kind == "kernel":
         return f"  {row.label}"
     return row.label

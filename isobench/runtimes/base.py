@@ -24,7 +24,7 @@ Around a run, commands ask the runtime class itself, so nothing outside its pack
 what it is: ``artifact`` (which builder in ``plugins.ARTIFACTS`` makes what it runs),
 ``host_checks()`` (doctor), ``shell_hint()`` (``isobench up``), and the ``Instance`` fields the
 samplers read (``pids``, ``cgroups``, ``vmm_pid``, ``agent_port``, ``daemon_pids``,
-``helper_roles``, ``thread_roles``).
+``helper_roles``, ``thread_roles``, ``process_roles``).
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ class Instance:
         thread_roles: how the CPU split divides the instance's own CPU by thread: ``fnmatch``
             pattern on a thread's name → role (QEMU: ``{"CPU */KVM": "vcpu", "CPU */TCG":
             "vcpu"}``), the pattern ``"*"`` naming the rest (``"io-main"``). Empty: no split.
+        process_roles: the same by process of the instance, matched on the process name or
+            its ``argv[0]`` (gVisor: ``{"runsc-sandbox": "sentry", "runsc-gofer": "gofer"}``).
+            At most one of ``thread_roles`` and ``process_roles``.
         facts: recorded with every trial: ``network_path`` (``loopback``, ``docker-proxy``,
             ``host-network``, ``qemu-user-net``...), ``accel`` (``kvm``/``tcg``), ``emulated``
             (``true``/``false``), ``pinning``, ids.
@@ -113,6 +116,7 @@ class Instance:
     daemon_pids: list[int] = field(default_factory=list)
     helper_roles: dict[str, str] = field(default_factory=dict)
     thread_roles: dict[str, str] = field(default_factory=dict)
+    process_roles: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     handle: Any = None

@@ -61,7 +61,7 @@ class CpuSampler(PollingSampler):
         self._daemon_pids = list(self.instance.daemon_pids)
         self._split = cpusplit.SplitTracker(
             self.instance.helper_roles, self.instance.thread_roles, set(), set(),
-            opened_at=time.monotonic())
+            opened_at=time.monotonic(), process_roles=self.instance.process_roles)
         self._irq_mode = cpusplit.irq_in_processes()
 
     def poll(self, now: float) -> None:
@@ -138,10 +138,13 @@ class CpuSampler(PollingSampler):
         if self.instance.thread_roles:
             for pid in snap.members:
                 threads.update(procfs.thread_stats(pid))
+        names = ({pid: procfs.argv0(pid) for pid in snap.members}
+                 if self.instance.process_roles else {})
         times = os.times()
         return tracker.update(cpusplit.Poll(
             workload=workload, members=snap.members, helpers=snap.overhead, daemons=daemons,
-            threads=threads, loadgen={(g.pid, g.started_at): tracking.cpu_seconds(g) for g in gens},
+            threads=threads, names=names,
+            loadgen={(g.pid, g.started_at): tracking.cpu_seconds(g) for g in gens},
             tool=times.user + times.system, cpus=procfs.parse_proc_stat_cpus(stat_text)))
 
     def summary(self) -> dict[str, float]:

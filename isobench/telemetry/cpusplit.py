@@ -22,9 +22,11 @@ with tick accounting (``CONFIG_IRQ_TIME_ACCOUNTING`` unset, 1) an interrupt is a
 the process it interrupted, so it is *within* the parts above; with IRQ time accounting (0) it is
 charged to no process and is within ``rest``; -1 when the kernel config is not readable.
 
-An optional split of the workload by thread (``Instance.thread_roles``: QEMU's vCPU threads vs its
-I/O and main threads): the matched threads' utime+stime; the ``"*"`` role gets the rest of the
-workload's seconds, so the thread roles add up to ``workload``.
+An optional split of the workload itself: by thread (``Instance.thread_roles``: QEMU's vCPU
+threads vs its I/O and main threads; the matched threads' utime+stime) or by process
+(``Instance.process_roles``: gVisor's sentry and gofer, matched on the process name or its
+``argv[0]``); the ``"*"`` role gets the rest of the workload's seconds, so these roles add up to
+``workload``.
 
 The check: every part is measured independently of the host total, so ``rest`` must not be
 negative beyond :func:`tolerance` (rounding to clock ticks, tick sampling of /proc/stat, steal time
@@ -33,7 +35,7 @@ and is reported as such (``ok`` False), never hidden.
 
 Summary keys (seconds over the telemetry window; % of one core = seconds / ``cpu_wall_seconds``
 × 100): per instance (summed over replicas) ``cpu_split_workload_seconds``,
-``cpu_split_helper__<role>_seconds``, ``cpu_split_thread__<role>_seconds``; host-wide (averaged
+``cpu_split_helper__<role>_seconds``, ``cpu_split_within__<role>_seconds``; host-wide (averaged
 over replicas) ``host_cpu_split_daemon__<name>_seconds``, ``host_cpu_split_loadgen_seconds``,
 ``host_cpu_split_tool_seconds``, ``host_cpu_split_busy_seconds``, ``host_cpu_split_steal_seconds``,
 ``host_cpu_split_softirq__{workload,loadgen,other}_cpus_seconds``, ``host_cpu_split_irq_seconds``,
@@ -54,7 +56,7 @@ from isobench.telemetry import procfs
 
 WORKLOAD = "cpu_split_workload_seconds"
 HELPER = "cpu_split_helper__"
-THREAD = "cpu_split_thread__"
+WITHIN = "cpu_split_within__"
 DAEMON = "host_cpu_split_daemon__"
 LOADGEN = "host_cpu_split_loadgen_seconds"
 TOOL = "host_cpu_split_tool_seconds"
@@ -136,8 +138,8 @@ class Split:
     busy: float
     parts: list[Part]
     """The additive parts, ``rest`` last: their seconds add up to ``busy``."""
-    threads: list[Part]
-    """The workload's split by thread (adds up to the workload's part), or empty."""
+    within: list[Part]
+    """The workload's split by thread or process (adds up to the workload's part), or empty."""
     kernel: list[Part]
     """softirq per CPU group and irq, within the parts (see ``irq_in_processes``)."""
     irq_in_processes: int
@@ -184,7 +186,7 @@ def split(telemetry: Mapping[str, float]) -> Split | None:
     wall = float(telemetry.get(WALL, 0.0))
     tol = tolerance(wall, int(telemetry.get(NCPUS, 1)), int(telemetry.get(NPROCS, 0)),
                     float(telemetry.get(STEAL, 0.0)))
-    return Split(wall=wall, busy=total, parts=parts, threads=_named(telemetry, THREAD, ""),
+    return Split(wall=wall, busy=total, parts=parts, within=_named(telemetry, WITHIN, ""),
                  kernel=kernel, irq_in_processes=int(telemetry.get(IRQ_MODE, -1)), tolerance=tol)
 
 
@@ -241,6 +243,7 @@ class Poll:
         helpers: processes of the trees outside the cgroup.
         daemons: the shared daemons' processes.
         threads: the instance's threads (read only when the runtime declares thread roles).
+        names: ``argv[0]`` of the instance's processes (read only with process roles).
         loadgen: CPU seconds used so far by each load generator, by (pid, started_at); None
             when it is momentarily unreadable.
         tool: isobench's own utime+stime so far.
@@ -252,6 +255,7 @@ class Poll:
     helpers: dict[int, procfs.PidStat] = field(default_factory=dict)
     daemons: dict[int, procfs.PidStat] = field(default_factory=dict)
     threads: dict[int, procfs.PidStat] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
     loadgen: dict[tuple[int, float], float | None] = field(default_factory=dict)
     tool: float = 0.0
     cpus: dict[int, procfs.HostCpu] = field(default_factory=dict)
@@ -261,7 +265,7 @@ class SplitTracker:
     """Accumulates :class:`Poll` readings into the split's seconds (per interval and in total).
 
     Args:
-        helper_roles, thread_roles: the instance's (see ``Instance``).
+        helper_roles, thread_roles, process_roles: the instance's (see ``Instance``).
         workload_cpus, loadgen_cpus: the CPU groups of the softirq figures (attributes: the
             sampler may fill them in later; the groups are formed at ``summary()``).
         opened_at: ``time.monotonic()`` of the window's start: a load generator first seen
@@ -269,29 +273,37 @@ class SplitTracker:
     """
 
     def __init__(self, helper_roles: Mapping[str, str], thread_roles: Mapping[str, str],
-                 workload_cpus: set[int], loadgen_cpus: set[int], opened_at: float) -> None:
+                 workload_cpus: set[int], loadgen_cpus: set[int], opened_at: float,
+                 process_roles: Mapping[str, str] | None = None) -> None:
         self.helper_roles = dict(helper_roles)
         self.thread_roles = dict(thread_roles)
+        self.process_roles = dict(process_roles or {})
         self.workload_cpus = set(workload_cpus)
         self.loadgen_cpus = set(loadgen_cpus)
         self.opened_at = opened_at
         self.totals: dict[str, float] = {}
         self._helpers = RoleCounter()
         self._daemons = RoleCounter()
-        self._threads = RoleCounter()
+        self._within = RoleCounter()
         self._loadgen_prev: dict[tuple[int, float], float] = {}
         self._prev: Poll | None = None
         self._first_cpus: dict[int, procfs.HostCpu] = {}
         self._seen: set[tuple[str, Key]] = set()
         self._softirq: dict[int, float] = {}
 
-    def _threads_reading(self, threads: Mapping[int, procfs.PidStat]
-                         ) -> dict[Key, tuple[int, str, float]]:
+    def _within_reading(self, poll: Poll) -> dict[Key, tuple[int, str, float]]:
         out: dict[Key, tuple[int, str, float]] = {}
-        for tid, st in threads.items():
-            role = role_of(st.comm, self.thread_roles)
-            if role is not None:  # ppid -1: a thread's time never moves to another thread
-                out[(tid, st.starttime)] = (-1, slug(role), st.utime + st.stime)
+        if self.thread_roles:
+            for tid, st in poll.threads.items():
+                role = role_of(st.comm, self.thread_roles)
+                if role is not None:  # ppid -1: a thread's time never moves to another thread
+                    out[(tid, st.starttime)] = (-1, slug(role), st.utime + st.stime)
+        elif self.process_roles:
+            for pid, st in poll.members.items():
+                role = role_of(st.comm, self.process_roles) or role_of(
+                    poll.names.get(pid, ""), self.process_roles)
+                if role is not None:
+                    out[(pid, st.starttime)] = (st.ppid, slug(role), st.cpu_total)
         return out
 
     def _loadgen(self, poll: Poll, first: bool) -> float:
@@ -313,14 +325,14 @@ class SplitTracker:
         prev, self._prev = self._prev, poll
         helpers = roles_reading(poll.helpers, self.helper_roles)
         daemons = roles_reading(poll.daemons, {})
-        threads = self._threads_reading(poll.threads) if self.thread_roles else {}
+        within = self._within_reading(poll)
         self._seen.update(("p", k) for k in helpers)
         self._seen.update(("p", k) for k in daemons)
         self._seen.update(("p", (pid, st.starttime)) for pid, st in poll.members.items())
         out: dict[str, float] = {}
         out.update({f"{HELPER}{r}_seconds": v for r, v in self._helpers.update(helpers).items()})
         out.update({f"{DAEMON}{r}_seconds": v for r, v in self._daemons.update(daemons).items()})
-        out.update({f"{THREAD}{r}_seconds": v for r, v in self._threads.update(threads).items()})
+        out.update({f"{WITHIN}{r}_seconds": v for r, v in self._within.update(within).items()})
         loadgen = self._loadgen(poll, prev is None)
         if prev is None:
             self._first_cpus = dict(poll.cpus)
@@ -328,9 +340,10 @@ class SplitTracker:
         out[WORKLOAD] = poll.workload
         out[LOADGEN] = loadgen
         out[TOOL] = max(0.0, poll.tool - prev.tool)
-        if "*" in self.thread_roles:
-            matched = sum(v for k, v in out.items() if k.startswith(THREAD))
-            rest = f"{THREAD}{slug(self.thread_roles['*'])}_seconds"
+        roles = self.thread_roles or self.process_roles
+        if "*" in roles:
+            matched = sum(v for k, v in out.items() if k.startswith(WITHIN))
+            rest = f"{WITHIN}{slug(roles['*'])}_seconds"
             out[rest] = out.get(rest, 0.0) + max(0.0, poll.workload - matched)
         out.update(self._host(prev.cpus, poll.cpus))
         for key, value in out.items():

@@ -290,3 +290,9 @@ def allowed_cpus(pid: int) -> set[int]:
         if line.startswith("Cpus_allowed_list:"):
             return parse_cpu_list(line.split(":", 1)[1])
     return set()
+
+
+def argv0(pid: int) -> str:
+    """The base name of ``argv[0]`` of ``pid`` ('' when gone or a kernel thread)."""
+    text = read_text(f"/proc/{pid}/cmdline") or ""
+    return os.path.basename(text.split("\0", 1)[0])

@@ -123,11 +123,25 @@ def test_qemu_threads_split_the_workload_and_add_up_to_it() -> None:
                 23: stat(23, "worker", 1, 0.05)}  # a worker thread appeared
     t.update(Poll(workload=0.0, threads=threads0, cpus=cpus0))
     out = t.update(Poll(workload=2.0, threads=threads1, cpus=cpus1))
-    assert out["cpu_split_thread__vcpu_seconds"] == pytest.approx(1.5)
-    assert out["cpu_split_thread__io-main_seconds"] == pytest.approx(0.5)
+    assert out["cpu_split_within__vcpu_seconds"] == pytest.approx(1.5)
+    assert out["cpu_split_within__io-main_seconds"] == pytest.approx(0.5)
     s = cpusplit.split({**t.summary(), cpusplit.WORKLOAD: 2.0, cpusplit.WALL: 1.0})
     assert s is not None
-    assert math.fsum(p.seconds for p in s.threads) == pytest.approx(2.0)
+    assert math.fsum(p.seconds for p in s.within) == pytest.approx(2.0)
+
+
+def test_gvisor_processes_split_the_workload_by_argv0() -> None:
+    roles = {"runsc-sandbox": "sentry", "runsc-gofer": "gofer", "*": "ptrace-stubs-and-other"}
+    t = SplitTracker({}, {}, {0}, {1}, opened_at=0.0, process_roles=roles)
+    names = {30: "runsc-sandbox", 31: "runsc-gofer", 32: ""}
+    cpus0, cpus1 = proc_stat((0.0, 0.0, 0.0, 0.0)), proc_stat((3.0, 0.0, 0.0, 0.0))
+    m0 = {30: stat(30, "exe", 1, 2.0), 31: stat(31, "exe", 1, 1.0), 32: stat(32, "exe", 30, 4.0)}
+    m1 = {30: stat(30, "exe", 1, 2.8), 31: stat(31, "exe", 1, 1.1), 32: stat(32, "exe", 30, 5.5)}
+    t.update(Poll(workload=0.0, members=m0, names=names, cpus=cpus0))
+    out = t.update(Poll(workload=2.4, members=m1, names=names, cpus=cpus1))
+    assert out["cpu_split_within__sentry_seconds"] == pytest.approx(0.8)
+    assert out["cpu_split_within__gofer_seconds"] == pytest.approx(0.1)
+    assert out["cpu_split_within__ptrace-stubs-and-other_seconds"] == pytest.approx(1.5)
 
 
 def test_load_generator_counts_its_whole_life_in_the_window_and_its_final_total() -> None:
