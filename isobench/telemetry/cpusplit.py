@@ -114,10 +114,11 @@ def tolerance(wall: float, ncpus: int, processes: int, steal: float) -> float:
       fraction p of the time is off by about sqrt(wall·p(1−p)/HZ) s (one standard deviation);
       five of them at the worst case p = 0.5 and HZ = 100, per CPU, added linearly;
     * each process's times are whole clock ticks (1/``CLK_TCK``): two fields, two readings;
+      so are /proc/stat's five busy fields per CPU;
     * stolen time may be inside a process's run time but is not busy time in /proc/stat.
     """
     sampling = ncpus * 5.0 * math.sqrt(max(wall, 0.0) * 0.25 / 100.0)
-    rounding = processes * 4.0 / procfs.CLK_TCK
+    rounding = (processes * 4.0 + ncpus * 10.0) / procfs.CLK_TCK
     return sampling + rounding + max(steal, 0.0)
 
 
@@ -141,7 +142,8 @@ class Split:
     within: list[Part]
     """The workload's split by thread or process (adds up to the workload's part), or empty."""
     kernel: list[Part]
-    """softirq per CPU group and irq, within the parts (see ``irq_in_processes``)."""
+    """softirq per CPU group and irq: beside the parts, not one of them (``irq_in_processes``
+    says where that time sits)."""
     irq_in_processes: int
     tolerance: float
 

@@ -92,9 +92,9 @@ def test_parts_exceeding_the_host_total_fail_the_check() -> None:
 
 
 def test_tolerance_is_what_the_docstring_says() -> None:
-    # 2 CPUs × 5 × sqrt(10 s × 0.25 / 100) + 10 processes × 4 ticks + 0.1 s steal
+    # 2 CPUs × 5 × sqrt(10 s × 0.25 / 100) + (10 processes × 4 + 2 CPUs × 10) ticks + steal
     assert cpusplit.tolerance(10.0, 2, 10, 0.1) == pytest.approx(
-        2 * 5 * math.sqrt(0.025) + 40 / TCK + 0.1)
+        2 * 5 * math.sqrt(0.025) + 60 / TCK + 0.1)
 
 
 def test_a_child_reaped_by_a_helper_of_another_role_counts_once() -> None:
