@@ -94,7 +94,12 @@ def build(trials: Sequence[TrialRecord], order: Sequence[str] = ()) -> SplitTabl
         labels = dict.fromkeys((p.key, p.label) for items in splits.values() for s in items
                                for p in getattr(s, pick))
         ordered = sorted(labels, key=_rank) if kind == "part" else list(labels)
-        rows += [_median_row(label, kind, splits, key, pick) for key, label in ordered]
+        new = [_median_row(label, kind, splits, key, pick) for key, label in ordered]
+        # the workload's own split right under the workload's row
+        if kind == "within":
+            rows[2:2] = new
+        else:
+            rows += new
     modes = {s.irq_in_processes for items in splits.values() for s in items}
     return SplitTable(
         runtimes=runtimes, rows=rows, trials={r: len(v) for r, v in splits.items()},
@@ -151,7 +156,7 @@ def print_cpu_split(console: Console, trials: Sequence[TrialRecord],
     kernel_shown = False
     for row in table.rows:
         if row.kind == "kernel" and not kernel_shown:
-            out.add_row(f"[grey50]{KERNEL_NOTE[table.irq_in_processes][:60]}…[/]")
+            out.add_row("[grey50]kernel interrupt time (beside the parts, see below)[/]")
             kernel_shown = True
         style = "bold" if row.kind == "total" else "grey50" if row.kind != "part" else ""
         out.add_row(_label(row), *(_cell(row.cells.get(r)) for r in table.runtimes),
