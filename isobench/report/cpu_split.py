@@ -167,6 +167,10 @@ def print_cpu_split(console: Console, trials: Sequence[TrialRecord],
     console.print(f"[grey50]{checks(table)}; {KERNEL_NOTE[table.irq_in_processes]}[/]")
 
 
+STYLES = {"total": "font-weight:bold", "part": "", "sub": "color:#666;font-size:90%"}
+"""Inline styles of the HTML rows (this block needs nothing from report.css)."""
+
+
 def html_cpu_split(trials: Sequence[TrialRecord], order: Sequence[str] = ()) -> str:
     """The HTML section body ('' when no trial has a split)."""
     table = build(trials, order)
@@ -176,14 +180,14 @@ def html_cpu_split(trials: Sequence[TrialRecord], order: Sequence[str] = ()) -> 
                    for r in table.runtimes)
     body = []
     for row in table.rows:
-        cls = {"total": " class=\"total\"", "part": ""}.get(row.kind, " class=\"sub\"")
-        cells = "".join(f"<td class=\"num\">{_cell(row.cells.get(r))}</td>"
+        style = STYLES.get(row.kind, STYLES["sub"])
+        cells = "".join(f"<td style=\"text-align:right\">{_cell(row.cells.get(r))}</td>"
                         for r in table.runtimes)
-        body.append(f"<tr{cls}><td>{escape(_label(row))}</td>{cells}</tr>")
+        body.append(f"<tr style=\"{style}\"><td>{escape(_label(row).strip())}</td>{cells}</tr>")
     notes = "".join(f"<li>{escape(s)}</li>" for s in sentences(table))
     return (f"<table class=\"cpu-split\"><thead><tr><th>part (% of one core)</th>{head}</tr>"
             f"</thead><tbody>{''.join(body)}</tbody></table>"
             + (f"<ul>{notes}</ul>" if notes else "")
-            + f"<p class=\"note\">{escape(checks(table))}. Kernel rows: "
+            + f"<p>{escape(checks(table))}. Kernel rows: "
               f"{escape(KERNEL_NOTE[table.irq_in_processes])}. Each cell is a median over "
               f"trials, so the cells need not add up; in every trial the parts do.</p>")
