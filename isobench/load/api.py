@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from isobench.errors import ConfigError, IsobenchError
+from isobench.load import tracking
 from isobench.load.scenario import ScenarioSet
 
 TIMESERIES_FIELDS = ("t", "reqs", "errors", "rate", "p50", "p90", "p95", "p99",
@@ -89,6 +90,18 @@ class LoadResult:
             w.writerows(self.metric_rows())
 
 
+def _reap(proc: subprocess.Popen[str]) -> int:
+    """Wait for the engine with ``wait4`` and record its CPU seconds (its whole tree: the engine
+    reaps its workers) in :mod:`isobench.load.tracking`; the exit code as ``Popen.wait`` gives."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # reaped elsewhere already
+        return proc.wait()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tracking.finished(proc.pid, usage.ru_utime + usage.ru_stime)
+    return proc.returncode
+
+
 def run_load(
     base_url: str,
     scenario: Mapping[str, Any],
@@ -117,6 +130,7 @@ def run_load(
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile, text=True,
         start_new_session=True,
     )
+    tracking.started(proc.pid, cpus)
     result: dict[str, Any] | None = None
     error: str | None = None
     try:
@@ -138,7 +152,7 @@ def run_load(
                 error = msg.get("message", "")
                 if msg.get("kind") == "config":
                     raise ConfigError(error)
-        rc = proc.wait()
+        rc = _reap(proc)
     finally:
         if proc.poll() is None:
             try:
@@ -147,6 +161,7 @@ def run_load(
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        tracking.finished(proc.pid, None)  # no-op when _reap recorded it
         if proc.stdout is not None:
             proc.stdout.close()
         errfile.seek(0)

@@ -19,6 +19,7 @@ from isobench.analysis.stats import (
 )
 from isobench.analysis.verdicts import level
 from isobench.report import fmt, plots
+from isobench.report.cpu_split import html_cpu_split
 from isobench.report.rundata import RunData, image_size, load_run
 
 CSS = (Path(__file__).with_name("report.css")).read_text()
@@ -65,6 +66,7 @@ def render(data: RunData) -> str:
             plots.change_chart(a),
         ])),
         _guest_section(data),
+        _section("Where the CPU goes", html_cpu_split(data.trials, a["runtimes"])),
         _section("Over time (from samples.jsonl)",
                  _grid([svg for _, svg in plots.time_series(data.samples, a)])),
         _idle(a),

@@ -137,6 +137,7 @@ def print_run(console: Console, run_dir: Path, *, verbose: bool = False) -> bool
     """Print a finished (or interrupted) run: the verdicts and comparison first, then what each
     runtime costs, the article's claims (presets) and failed trials; the k6 end-of-test summary of
     each runtime's median trial only when ``verbose``. True when a trial or threshold failed."""
+    from isobench.report.cpu_split import print_cpu_split
     from isobench.report.rundata import load_run
     from isobench.report.terminal import print_comparison
 
@@ -148,6 +149,7 @@ def print_run(console: Console, run_dir: Path, *, verbose: bool = False) -> bool
         print_k6_summaries(console, trials, emulated)
     print_comparison(console, data.analysis, data.manifest)
     print_resources(console, trials, emulated, list(data.analysis.get("runtimes", [])))
+    print_cpu_split(console, trials, list(data.analysis.get("runtimes", [])))
     preset = (data.manifest.get("config") or {}).get("preset")
     if preset:
         print_claims(console, preset, store, emulated)

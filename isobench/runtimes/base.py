@@ -23,7 +23,8 @@ Guarantees a runtime gives:
 Around a run, commands ask the runtime class itself, so nothing outside its package needs to know
 what it is: ``artifact`` (which builder in ``plugins.ARTIFACTS`` makes what it runs),
 ``host_checks()`` (doctor), ``shell_hint()`` (``isobench up``), and the ``Instance`` fields the
-samplers read (``pids``, ``cgroups``, ``vmm_pid``, ``agent_port``, ``daemon_pids``).
+samplers read (``pids``, ``cgroups``, ``vmm_pid``, ``agent_port``, ``daemon_pids``,
+``helper_roles``, ``thread_roles``, ``process_roles``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,16 @@ class Instance:
             a VM), where the runtime has one.
         daemon_pids: shared daemons the runtime relies on (dockerd): their CPU is reported apart
             as ``daemon``, since every instance of that runtime shares them.
+        helper_roles: how the CPU split names the runtime's helper processes (those of the
+            trees of ``pids`` outside the instance's cgroup): ``fnmatch`` pattern on the process
+            name (``comm``) → role, first match wins (``{"docker-proxy": "docker-proxy",
+            "containerd-shim*": "containerd-shim"}``); an unmatched helper is named by its comm.
+        thread_roles: how the CPU split divides the instance's own CPU by thread: ``fnmatch``
+            pattern on a thread's name → role (QEMU: ``{"CPU */KVM": "vcpu", "CPU */TCG":
+            "vcpu"}``), the pattern ``"*"`` naming the rest (``"io-main"``). Empty: no split.
+        process_roles: the same by process of the instance, matched on the process name or
+            its ``argv[0]`` (gVisor: ``{"runsc-sandbox": "sentry", "runsc-gofer": "gofer"}``).
+            At most one of ``thread_roles`` and ``process_roles``.
         facts: recorded with every trial: ``network_path`` (``loopback``, ``docker-proxy``,
             ``host-network``, ``qemu-user-net``...), ``accel`` (``kvm``/``tcg``), ``emulated``
             (``true``/``false``), ``pinning``, ids.
@@ -103,6 +114,9 @@ class Instance:
     vmm_pid: int | None = None
     agent_port: int | None = None
     daemon_pids: list[int] = field(default_factory=list)
+    helper_roles: dict[str, str] = field(default_factory=dict)
+    thread_roles: dict[str, str] = field(default_factory=dict)
+    process_roles: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     handle: Any = None

@@ -12,13 +12,19 @@ Sources, best first:
 Tree processes outside the cgroup (containerd-shim, docker-proxy) are reported as ``overhead``;
 the runtime's shared daemons (``Instance.daemon_pids``: dockerd, whose children serve every
 container) as ``daemon``.
-Host-wide mpstat-style shares (user, system, iowait, steal, idle) are sampled beside.
+Host-wide mpstat-style shares (user, system, iowait, steal, idle) are sampled beside, and the
+split of the host's whole busy time into workload, helpers by role, daemons, load generator,
+isobench itself and the rest (:mod:`isobench.telemetry.cpusplit`).
 """
 
 from __future__ import annotations
 
-from isobench.telemetry import cgroup, procfs
-from isobench.telemetry.poller import Key, PollingSampler, TreeCounter, mean, rate
+import os
+import time
+
+from isobench.load import tracking
+from isobench.telemetry import cgroup, cpusplit, procfs
+from isobench.telemetry.poller import Key, PollingSampler, Snapshot, TreeCounter, mean, rate
 
 
 def _tree_reading(stats: dict[int, procfs.PidStat]) -> dict[Key, tuple[int, tuple[float, ...]]]:
@@ -53,12 +59,17 @@ class CpuSampler(PollingSampler):
         self._t_prev = 0.0
         # shared daemons the runtime relies on (dockerd): reported apart, never as the instance's
         self._daemon_pids = list(self.instance.daemon_pids)
+        self._split = cpusplit.SplitTracker(
+            self.instance.helper_roles, self.instance.thread_roles, set(), set(),
+            opened_at=time.monotonic(), process_roles=self.instance.process_roles)
+        self._irq_mode = cpusplit.irq_in_processes()
 
     def poll(self, now: float) -> None:
         snap = self.procs.snapshot(now)
         d_members = self._members.update(_tree_reading(snap.members))
         d_overhead = self._overhead.update(_tree_reading(snap.overhead))
         d_daemon = [0.0, 0.0, 0.0]
+        stats: dict[int, procfs.PidStat] = {}
         if self._daemon_pids:
             skip = frozenset(snap.members) | frozenset(snap.overhead)
             pids = procfs.descendants(self._daemon_pids, exclude=skip)
@@ -82,7 +93,9 @@ class CpuSampler(PollingSampler):
         self._ctx_prev = cur_ctx
         threads = sum(st.num_threads for st in snap.members.values())
         self._threads_max = max(self._threads_max, threads)
-        host = procfs.host_cpu()
+        stat_text = procfs.read_text("/proc/stat") or ""
+        host = procfs.parse_proc_stat_cpu(stat_text)
+        split = self._split_poll(snap, stats, user + system, stat_text)
         if self._t_first is None:
             self._t_first, self._t_prev = now, now
             self._host_first = self._host_prev = host
@@ -103,11 +116,36 @@ class CpuSampler(PollingSampler):
             self.emit("cpu_daemon_percent", 100.0 * (d_daemon[0] + d_daemon[1]) / dt, "%", now)
         if self.instance.vmm_pid is not None:
             self.emit("cpu_guest_percent", 100.0 * d_members[2] / dt, "%", now)
+        for part, seconds in split.items():
+            self.emit(part.removesuffix("_seconds") + "_percent", 100.0 * seconds / dt, "%", now)
         self.emit("ctx_switches_rate", rate(0, ctx, dt), "1/s", now)
         self.emit("threads", threads, "threads", now)
         for share, value in procfs.host_cpu_percent(self._host_prev, host).items():
             self.emit(f"host_cpu_{share}_percent", value, "%", now)
         self._host_prev = host
+
+    def _split_poll(self, snap: Snapshot, daemons: dict[int, procfs.PidStat], workload: float,
+                    stat_text: str) -> dict[str, float]:
+        """One reading for the CPU split; the seconds of each part in the interval."""
+        tracker = self._split
+        if not tracker.workload_cpus:
+            for pid in snap.members:
+                tracker.workload_cpus |= procfs.allowed_cpus(pid)
+        gens = tracking.generators(tracker.opened_at)
+        for gen in gens:
+            tracker.loadgen_cpus.update(gen.cpus)
+        threads: dict[int, procfs.PidStat] = {}
+        if self.instance.thread_roles:
+            for pid in snap.members:
+                threads.update(procfs.thread_stats(pid))
+        names = ({pid: procfs.argv0(pid) for pid in snap.members}
+                 if self.instance.process_roles else {})
+        times = os.times()
+        return tracker.update(cpusplit.Poll(
+            workload=workload, members=snap.members, helpers=snap.overhead, daemons=daemons,
+            threads=threads, names=names,
+            loadgen={(g.pid, g.started_at): tracking.cpu_seconds(g) for g in gens},
+            tool=times.user + times.system, cpus=procfs.parse_proc_stat_cpus(stat_text)))
 
     def summary(self) -> dict[str, float]:
         if self._t_first is None:
@@ -142,4 +180,10 @@ class CpuSampler(PollingSampler):
         for key in ("host_cpu_steal_percent",):
             out[f"{key}_peak"] = max(self.series(key), default=0.0)
         out["cpu_percent_series_mean"] = mean(self.series("cpu_percent"))
+        split = self._split.summary()
+        if split:
+            # the window's total, as cpu_seconds (the cgroup's first-to-last reading)
+            split[cpusplit.WORKLOAD] = out["cpu_seconds"]
+            split[cpusplit.IRQ_MODE] = float(self._irq_mode)
+        out.update(split)
         return out

@@ -239,3 +239,60 @@ def host_cpu_percent(a: HostCpu, b: HostCpu) -> dict[str, float]:
         "steal": 100.0 * (b.steal - a.steal) / total,
         "idle": 100.0 * (b.idle - a.idle) / total,
     }
+
+
+def parse_proc_stat_cpus(text: str) -> dict[int, HostCpu]:
+    """The per-CPU ``cpuN`` lines of a /proc/stat text, in seconds, by CPU number."""
+    out: dict[int, HostCpu] = {}
+    for line in text.splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            name, *fields = line.split()
+            v = [int(x) / CLK_TCK for x in fields]
+            v += [0.0] * (8 - len(v))
+            out[int(name[3:])] = HostCpu(*v[:8])
+    return out
+
+
+def thread_stats(pid: int) -> dict[int, PidStat]:
+    """Every live thread of ``pid`` (/proc/PID/task/TID/stat: comm, utime and stime are the
+    thread's own; the other fields are process-wide)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    out: dict[int, PidStat] = {}
+    for tid in tids:
+        text = read_text(f"/proc/{pid}/task/{tid}/stat")
+        if text is None:
+            continue
+        try:
+            out[int(tid)] = parse_stat(int(tid), text)
+        except (ValueError, IndexError):
+            continue
+    return out
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """A kernel CPU list (``0-2,5``) as a set."""
+    out: set[int] = set()
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def allowed_cpus(pid: int) -> set[int]:
+    """The CPUs ``pid`` may run on (``Cpus_allowed_list``); empty when it is gone."""
+    text = read_text(f"/proc/{pid}/status") or ""
+    for line in text.splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return parse_cpu_list(line.split(":", 1)[1])
+    return set()
+
+
+def argv0(pid: int) -> str:
+    """The base name of ``argv[0]`` of ``pid`` ('' when gone or a kernel thread)."""
+    text = read_text(f"/proc/{pid}/cmdline") or ""
+    return os.path.basename(text.split("\0", 1)[0])

@@ -21,6 +21,9 @@ cpu (instance = the cgroup when it has one, else the process trees of ``instance
     TCG). ``cpu_ctx_switches``, ``cpu_threads_max``.
     ``host_cpu_{user,system,iowait,steal,idle}_percent_mean``: whole host, % of all CPUs;
     ``host_cpu_steal_percent_peak``.
+    ``cpu_split_*``, ``host_cpu_split_*``: where the host's CPU went (workload, helpers by role,
+    daemons, load generator, isobench, kernel interrupt time), see
+    :mod:`isobench.telemetry.cpusplit`.
 memory:
     ``rss_bytes_{peak,mean,start}``, ``pss_bytes_{peak,mean,start}``: instance processes.
     ``mem_cgroup_bytes_{peak,mean,start}``: cgroup usage minus inactive file (``docker stats``);
@@ -44,7 +47,8 @@ session:
 
 Time-series metrics (Sample.metric): ``cpu_percent``, ``cpu_user_percent``,
 ``cpu_system_percent``, ``cpu_overhead_percent``, ``cpu_daemon_percent``, ``cpu_guest_percent``,
-``ctx_switches_rate``, ``threads``, ``host_cpu_*_percent``, ``rss_bytes``, ``pss_bytes``,
+``ctx_switches_rate``, ``threads``, ``host_cpu_*_percent``, ``cpu_split_*_percent`` and
+``host_cpu_split_*_percent`` (% of one core per part, each interval), ``rss_bytes``, ``pss_bytes``,
 ``mem_cgroup_bytes``, ``qemu_rss_bytes``, ``mem_overhead_rss_bytes``, ``net_rx_rate``,
 ``net_tx_rate`` (B/s), ``net_*_packets_rate``, ``net_port_*``, ``disk_{read,write}_rate``,
 ``disk_{read,write}_ops_rate``, ``guest_cpu_*_percent``, ``guest_mem_used_bytes``,

@@ -150,6 +150,11 @@ class DockerRuntime(Runtime):
     bind: ClassVar[str] = "127.0.0.1"
     network_path: ClassVar[str] = "host-network"
     oci_runtime: ClassVar[str | None] = None
+    helper_roles: ClassVar[dict[str, str]] = {
+        "docker-proxy": "docker-proxy", "containerd-shim*": "containerd-shim"}
+    """How the CPU split names the helpers outside the container's cgroup (``Instance``)."""
+    process_roles: ClassVar[dict[str, str]] = {}
+    """How the CPU split divides the container's own processes (``Instance``), if at all."""
 
     # --- checks and facts ---------------------------------------------------------------------
 
@@ -302,7 +307,8 @@ class DockerRuntime(Runtime):
             facts["oci_runtime"] = self.oci_runtime
         instance = Instance(runtime=self.name, host_port=host_port, launched_at=launched,
                             pids=pids, cgroups=cgroups, facts=facts,
-                            daemon_pids=dockerd_pids(),
+                            daemon_pids=dockerd_pids(), helper_roles=dict(self.helper_roles),
+                            process_roles=dict(self.process_roles),
                             log_path=self.ctx.work_dir / "logs" / f"{name}.log",
                             handle={"name": name, "id": container_id, "pid": pid})
         self._network_details(instance, pid)
@@ -431,6 +437,11 @@ class GvisorRuntime(DockerRuntime):
     bind = "127.0.0.1"
     network_path = "host-network"
     oci_runtime = "runsc"
+    # runsc re-executes itself (comm "exe"): the sentry is argv[0] runsc-sandbox, the gofer
+    # runsc-gofer, both in the container's cgroup; under ptrace the application runs in stub
+    # processes (children of the sentry, no argv), counted with the rest
+    process_roles: ClassVar[dict[str, str]] = {
+        "runsc-sandbox": "sentry", "runsc-gofer": "gofer", "*": "ptrace-stubs-and-other"}
 
     def check(self) -> str | None:
         reason, info = self._engine()

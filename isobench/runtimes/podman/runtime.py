@@ -277,6 +277,7 @@ class PodmanRuntime(Runtime):
         }
         instance = Instance(runtime=self.name, host_port=host_port, launched_at=launched,
                             pids=pids, cgroups=cgroups, facts=facts,
+                            helper_roles={"conmon": "conmon"},
                             log_path=self.ctx.work_dir / "logs" / f"{state['container']}.log",
                             handle={"state": state, "pid": pid, "conmon": conmon})
         self._network_details(instance, pid, conmon)

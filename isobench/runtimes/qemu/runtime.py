@@ -91,6 +91,11 @@ class VmConfig:
     name: str
 
 
+THREAD_ROLES = {"CPU */KVM": "vcpu", "CPU */TCG": "vcpu", "*": "io-main"}
+"""QEMU's threads for the CPU split: the vCPU threads (named by ``-name ...,debug-threads=on``)
+and the rest (main loop, I/O, RCU, workers)."""
+
+
 def qemu_argv(cfg: VmConfig) -> list[str]:
     """The ``qemu-system-x86_64`` argv for one VM (without the taskset prefix)."""
     kvm = cfg.accel == "kvm"
@@ -117,7 +122,7 @@ def qemu_argv(cfg: VmConfig) -> list[str]:
         ]  # fmt: skip
         machine = ["-M", cfg.machine]
     return [
-        QEMU, "-name", cfg.name, *machine, *cpu,
+        QEMU, "-name", f"{cfg.name},debug-threads=on", *machine, *cpu,
         "-nodefaults", "-display", "none", "-no-reboot",
         "-m", str(cfg.memory_mb), "-smp", str(cfg.vcpus),
         "-kernel", str(cfg.vm.kernel), "-initrd", str(cfg.vm.initrd), "-append", append,
@@ -344,7 +349,7 @@ class QemuRuntime(Runtime):
         return Instance(
             runtime=self.name, host_port=host_port, launched_at=launched_at,
             pids=[proc.pid], vmm_pid=proc.pid, agent_port=cfg.agent_port,
-            facts=facts, log_path=cfg.serial_log,
+            thread_roles=dict(THREAD_ROLES), facts=facts, log_path=cfg.serial_log,
             handle={"proc": proc, "id": vm_id, "name": name, "work": work},
         )  # fmt: skip
 
