@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -432,7 +433,7 @@ def waterfall(ladder: Mapping[str, Any], baseline: str) -> str | None:
                      (total["low"], total["high"]), "total",
                      f"{fmt_pct(total['ratio'])} [{fmt_pct(total['low'])}, "
                      f"{fmt_pct(total['high'])}]"))
-    fig, ax = plt.subplots(figsize=(7.8, 0.42 * len(rows) + 1.3))
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(rows) + 1.2))
     for i, (_, start, end, ci, kind, text) in enumerate(rows):
         left, width = min(start, end), abs(end - start)
         ax.barh(i, max(width, 1e-4), left=left, height=0.6, color=WATERFALL_COLORS[kind],
@@ -442,17 +443,17 @@ def waterfall(ladder: Mapping[str, Any], baseline: str) -> str | None:
                         fmt="none", ecolor="#333", capsize=3, lw=1)
         if i + 1 < len(rows) and rows[i + 1][4] != "total":
             ax.plot([end, end], [i + 0.3, i + 0.7], color="#777", lw=0.8, ls=":")
-        edge = max(end, ci[1] if ci else end, start)
-        ax.text(edge, i, f"  {text}", va="center", fontsize=7.5)
+        ax.text(1.02, i, text, va="center", fontsize=8, transform=ax.get_yaxis_transform(),
+                fontweight="bold" if kind == "total" else "normal")
     ax.axvline(1.0, color="#333", lw=0.8)
     ax.set_yticks(range(len(rows)), [_short(r[0]) for r in rows], fontsize=8)
     ax.invert_yaxis()
     unit = ladder.get("metric_label", ladder.get("metric", ""))
     ax.set_xlabel(f"{unit}, ratio to {baseline} ({'higher' if better == 'higher' else 'lower'} "
                   "is better)")
-    ax.set_title(f"Where the gap comes from: {unit} step by step (95 % CI per step)",
+    ax.set_title(f"Where the gap comes from: {unit}, each step's change [95 % CI]",
                  loc="left")
-    ax.margins(x=0.25)
+    ax.margins(x=0.08)
     ax.grid(axis="y", visible=False)
     return to_svg(fig)
 
@@ -462,5 +463,9 @@ def fmt_pct(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.1f} %".replace("-", "\u2212")
 
 
-def _short(text: str, width: int = 58) -> str:
-    return text if len(text) <= width else text[:width - 1] + "\u2026"
+def _short(text: str, width: int = 46) -> str:
+    """A label on at most two lines of ``width`` characters."""
+    lines = textwrap.wrap(text, width, break_on_hyphens=False)
+    if len(lines) > 2:
+        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), width, placeholder="\u2026")]
+    return "\n".join(lines)

@@ -32,10 +32,10 @@ def docker_chain(remote_client: bool) -> list[LadderStep]:
     ``remote_client`` (the per-arm remote load-client path) is available."""
     steps = [
         LadderStep("native", "native: a process chrooted into the rootfs", "native"),
-        LadderStep("bare-container",
-                   "+ container: namespaces, overlay2, runc + shim (host network, no seccomp, "
-                   "no cgroup limits, no logging)", "docker-host", dict(BARE),
-                   note="pinned by taskset inside the container, as native is"),
+        LadderStep("bare-container", "+ container: namespaces, overlay2, runc + shim",
+                   "docker-host", dict(BARE),
+                   note="host network, seccomp/AppArmor unconfined, no cgroup limits (pinned by "
+                   "taskset inside, as native is), log driver none"),
         LadderStep("seccomp", "+ default seccomp/AppArmor profiles", "docker-host",
                    {k: v for k, v in BARE.items() if k != "security"},
                    note="AppArmor only where the kernel enables it (docker info SecurityOptions)"),
