@@ -18,6 +18,7 @@ from isobench.report import plots
 from isobench.report.rundata import RunData, metric_specs_from_manifest
 
 LADDER_FILE = "ladder.json"
+WRAP = ' style="white-space:normal"'
 VERDICT_WORDS = {"slower": "worse", "faster": "better", "equivalent": "equivalent",
                  "inconclusive": "inconclusive", "too_few": "too few trials"}
 
@@ -89,9 +90,11 @@ def ladder_section(data: RunData) -> str:
         cls = {"slower": "worse", "faster": "better"}.get(s.verdict, "ns")
         ratio = "\u2013" if s.ratio is None else f"{s.ratio:.3f}"
         rows.append(
-            f"<tr><th>{e(s.label if s is not result.total else 'end to end (measured)')}"
-            f"<small>{e(s.note)}</small></th><td>{e(s.arm)}<small>{e(spec.get('runtime', ''))}"
-            f" {e(what)}</small></td><td class=\"{cls}\">{e(ratio)}<small>"
+            f"<tr><th class=\"rt\">"
+            f"{e(s.label if s is not result.total else 'end to end (measured)')}"
+            f"<small{WRAP}>{e(s.note)}</small></th><td>{e(s.arm)}<small{WRAP}>"
+            f"{e(spec.get('runtime', ''))} {e(what)}</small></td>"
+            f"<td class=\"{cls}\">{e(ratio)}<small>"
             f"{e(_change(s.ratio, s.low, s.high))}</small></td>"
             f"<td class=\"{cls}\">{e(VERDICT_WORDS.get(s.verdict, ''))}</td></tr>")
     table = ("<div class=\"scroll\"><table class=\"verdict\"><thead><tr><th>step</th>"
