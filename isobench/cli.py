@@ -284,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
     cal.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
     cal.add_argument("--out", type=Path, help="directory (default isobench-runs/calibrate-<time>)")
+    _add_explain_parser(sub)
     return parser
 
 
@@ -553,7 +554,76 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in result.rows) else 1
 
 
+def _add_explain_parser(sub: Any) -> None:
+    """``isobench explain``: the gap between two runtimes, one layer at a time."""
+    ex = sub.add_parser("explain", help="why is it slower? the gap between two runtimes, one "
+                        "layer a step (e.g. --from native --to docker-bridge)",
+                        epilog=exitcodes.EPILOG)
+    ex.add_argument("--from", dest="source", required=True, help="the baseline runtime")
+    ex.add_argument("--to", dest="target", required=True, help="the runtime to explain")
+    ex.add_argument("--workload", help="default records-api")
+    ex.add_argument("--scenario", help="the workload's named scenario (default: its default)")
+    ex.add_argument("--trials", type=int, help="rounds, interleaved (default 3)")
+    ex.add_argument("--duration", help="measured load per trial, e.g. 10s")
+    ex.add_argument("--warmup", help="discarded load before measuring (default 3s)")
+    ex.add_argument("--quick", action="store_true", help="3 trials of 5 s after 1 s of warm-up")
+    ex.add_argument("--seed", type=int, help="seed of the interleaved order (default 1)")
+    ex.add_argument("--primary", metavar="METRIC", help="the metric explained (default: the "
+                    "workload's primary)")
+    ex.add_argument("--margin", help="equivalence margin, e.g. 5%% (default 5%%)")
+    _add_resource_flags(ex, defaults=False)
+    ex.add_argument("--out", type=Path, help="run directory (default isobench-runs/<time>)")
+    ex.add_argument("--dry-run", action="store_true", help="print the ladder and the plan")
+    ex.add_argument("--no-report", action="store_true", help="do not write report.html")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from isobench.report.ladder import ladder_lines, ladder_result, read_ladder
+    from isobench.report.outputs import OutputRequest, write_outputs
+    from isobench.report.rundata import load_run
+    from isobench.run import explain
+    from isobench.run.runner import default_run_dir, dry_run
+    from isobench.ui import RichEvents
+
+    data: dict[str, Any] = ({"duration": "5s", "warmup": "1s", "trials": 3} if args.quick
+                            else {})
+    for key in ("workload", "scenario", "trials", "duration", "warmup", "seed", "primary",
+                "margin"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    data["resources"] = _resource_flags(args) or None
+    data = {k: v for k, v in data.items() if v is not None}
+    steps, notes = explain.ladder(args.source, args.target)
+    if args.dry_run:
+        for step in steps:
+            console.print(f"{step.arm:<16} {step.label}", markup=False)
+        for line in (*notes, *dry_run(explain.explain_benchfile(steps, data))):
+            console.print(line, markup=False)
+        return exitcodes.OK
+    out = args.out or default_run_dir()
+    console.print(f"[bold]isobench explain[/] {args.source} \u2192 {args.target}: "
+                  f"{len(steps)} arms in one interleaved run \u2192 {out}")
+    try:
+        store = explain.run_explain(args.source, args.target, out, data,
+                                    events=lambda: RichEvents(console))
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: results so far are in {out}")
+        return exitcodes.INTERRUPTED
+    run = load_run(store.root, with_samples=False)
+    ladder = read_ladder(store.root) or {}
+    result = ladder_result(run, ladder)
+    if result is not None:
+        for line in ladder_lines(result, ladder):
+            console.print(line, markup=False, soft_wrap=True)
+    write_outputs(console, store.root, OutputRequest(html=not args.no_report))
+    failed = [t for t in run.trials if t.status != "ok"]
+    for t in failed:
+        console.print(f"failed {t.runtime} #{t.trial + 1}: {t.error or ''}", markup=False)
+    return exitcodes.TRIALS_FAILED if failed else exitcodes.OK
+
+
 COMMANDS = {
+    "explain": cmd_explain,
     "calibrate": cmd_calibrate,
     "run": cmd_run,
     "doctor": cmd_doctor,

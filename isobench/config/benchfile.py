@@ -89,6 +89,7 @@ class ArmModel(BaseModel):
     runtime: str
     cpu_quota: float | None = Field(default=None, gt=0.01, le=64)
     workload_options: dict[str, Any] = Field(default_factory=dict)
+    runtime_options: dict[str, Any] = Field(default_factory=dict)  # checked by the runtime
 
 
 class K6Model(BaseModel):

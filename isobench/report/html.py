@@ -20,6 +20,7 @@ from isobench.analysis.stats import (
 from isobench.analysis.verdicts import level
 from isobench.report import fmt, plots
 from isobench.report.cpu_split import html_cpu_split
+from isobench.report.ladder import ladder_section
 from isobench.report.rundata import RunData, image_size, load_run
 
 CSS = (Path(__file__).with_name("report.css")).read_text()
@@ -52,6 +53,7 @@ def render(data: RunData) -> str:
         _banners(a),
         _section("Verdict", _headline(a) + _summary_cards(a) + _verdict_table(a, sizes)
                  + _warnings(a)),
+        ladder_section(data),  # isobench explain: the waterfall, "" for other runs
         _section("Throughput, latency, startup", _grid([
             plots.metric_bars(a, "rps", "Throughput (median, 95 % CI)", "requests / s"),
             plots.latency_curves(data.trials, a),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -394,3 +395,77 @@ def guest_vs_host(samples: Sequence[Sample]) -> list[tuple[str, str]]:
             ax.legend(frameon=False, fontsize=8)
             out.append((f"{runtime}-{title}", to_svg(fig)))
     return out
+
+
+WATERFALL_COLORS = {"worse": "#d1495b", "better": "#2e933c", "none": "#9aa5b1",
+                    "total": "#1f5fa8"}
+
+
+def waterfall(ladder: Mapping[str, Any], baseline: str) -> str | None:
+    """An ``isobench explain`` ladder as a waterfall: one row per step, its bar running from the
+    cumulative ratio before the step to the one after it (red worse, green better, grey when
+    the step's 95 % CI includes 1), the step's CI as an error bar at its end (scaled by the
+    cumulative ratio before it); the last row is the end-to-end ratio measured directly.
+
+    ``ladder`` is :meth:`isobench.analysis.ladder.LadderResult.to_json`. None when no step
+    has a ratio.
+    """
+    steps = [s for s in ladder.get("steps", [])]
+    if not steps or all(s.get("ratio") is None for s in steps):
+        return None
+    better = ladder.get("better", "higher")
+    rows: list[tuple[str, float, float, tuple[float, float] | None, str, str]] = []
+    before = 1.0
+    for s in steps:
+        ratio = s.get("ratio")
+        if ratio is None or s.get("low") is None or s.get("high") is None:
+            rows.append((s["label"], before, before, None, "none", "too few trials"))
+            continue
+        after = before * ratio
+        ci: tuple[float, float] | None = (before * s["low"], before * s["high"])
+        kind = {"slower": "worse", "faster": "better"}.get(s.get("verdict", ""), "none")
+        text = (f"{fmt_pct(ratio)} [{fmt_pct(s['low'])}, {fmt_pct(s['high'])}]")
+        rows.append((s["label"], before, after, ci, kind, text))
+        before = after
+    total = ladder.get("total") or {}
+    if total.get("ratio") is not None:
+        rows.append((f"end to end, measured: {total['arm']}", 1.0, total["ratio"],
+                     (total["low"], total["high"]), "total",
+                     f"{fmt_pct(total['ratio'])} [{fmt_pct(total['low'])}, "
+                     f"{fmt_pct(total['high'])}]"))
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(rows) + 1.2))
+    for i, (_, start, end, ci, kind, text) in enumerate(rows):
+        left, width = min(start, end), abs(end - start)
+        ax.barh(i, max(width, 1e-4), left=left, height=0.6, color=WATERFALL_COLORS[kind],
+                edgecolor="#555" if kind == "total" else "none")
+        if ci is not None:
+            ax.errorbar([end], [i], xerr=[[max(0.0, end - ci[0])], [max(0.0, ci[1] - end)]],
+                        fmt="none", ecolor="#333", capsize=3, lw=1)
+        if i + 1 < len(rows) and rows[i + 1][4] != "total":
+            ax.plot([end, end], [i + 0.3, i + 0.7], color="#777", lw=0.8, ls=":")
+        ax.text(1.02, i, text, va="center", fontsize=8, transform=ax.get_yaxis_transform(),
+                fontweight="bold" if kind == "total" else "normal")
+    ax.axvline(1.0, color="#333", lw=0.8)
+    ax.set_yticks(range(len(rows)), [_short(r[0]) for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    unit = ladder.get("metric_label", ladder.get("metric", ""))
+    ax.set_xlabel(f"{unit}, ratio to {baseline} ({'higher' if better == 'higher' else 'lower'} "
+                  "is better)")
+    ax.set_title(f"Where the gap comes from: {unit}, each step's change [95 % CI]",
+                 loc="left")
+    ax.margins(x=0.08)
+    ax.grid(axis="y", visible=False)
+    return to_svg(fig)
+
+
+def fmt_pct(ratio: float) -> str:
+    """A ratio as a signed percent change: 0.873 → ``−12.7 %``."""
+    return f"{(ratio - 1) * 100:+.1f} %".replace("-", "\u2212")
+
+
+def _short(text: str, width: int = 46) -> str:
+    """A label on at most two lines of ``width`` characters."""
+    lines = textwrap.wrap(text, width, break_on_hyphens=False)
+    if len(lines) > 2:
+        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), width, placeholder="\u2026")]
+    return "\n".join(lines)

@@ -158,6 +158,8 @@ class Prepared:
     plan: list[PlannedTrial] = field(default_factory=list)
     per_arm: dict[str, tuple[Workload, dict[str, Any]]] = field(default_factory=dict)
     """Arms with workload options of their own → (their workload, their scenario)."""
+    arm_runtimes: dict[str, Runtime] = field(default_factory=dict)
+    """Arms with runtime options of their own → their runtime, those options set."""
 
 
 class Runner:
@@ -198,12 +200,25 @@ class Runner:
             runtimes[name] = runtime
         return runtimes
 
+    def load_arm_runtimes(self) -> dict[str, Runtime]:
+        """Arm → its own runtime object, for arms with ``runtime_options`` (checked by the
+        runtime class: a bad option is a one-line ConfigError before anything starts)."""
+        out: dict[str, Runtime] = {}
+        for arm, spec in (self.bench.arms or {}).items():
+            if spec.runtime_options:
+                cls = plugins.load("runtime", spec.runtime)
+                options = cls.check_options(spec.runtime_options)
+                out[arm] = cls(self.ctx)
+                out[arm].options = options
+        return out
+
     def prepare(self) -> Prepared:
         from isobench.images.build import build_artifacts
 
         self.events.step("checking workload and runtimes")
         workload = self.load_workload()
         runtimes = self.load_runtimes()
+        arm_runtimes = self.load_arm_runtimes()
         scenario_name, scenario = self._scenario(workload)
         workload.check_scenario(scenario)  # an unknown executor fails here, not in every trial
         self.primary_of(workload, scenario)  # so does an unknown --primary
@@ -225,7 +240,8 @@ class Runner:
             host_port_for(runtime, spec)
         plan = make_plan(arms_for(self.bench), self.bench.planned_rounds, self.bench.seed)
         return Prepared(
-            workload, runtimes, artifacts, scenario_name, scenario, resources, plan, per_arm
+            workload, runtimes, artifacts, scenario_name, scenario, resources, plan, per_arm,
+            arm_runtimes,
         )
 
     def _scenario(self, workload: Workload) -> tuple[str, dict[str, Any]]:
@@ -260,6 +276,7 @@ class Runner:
                 "arms": arms_for(self.bench),
                 "arm_workload_options": redact_env(arm_options(self.bench)),
                 "arm_scenarios": {arm: sc for arm, (_, sc) in prep.per_arm.items()},
+                "arm_runtime_options": {arm: rt.options for arm, rt in prep.arm_runtimes.items()},
                 "trials": self.bench.trials,
                 "warmup_s": self.bench.warmup_s,
                 "min_effect": MIN_EFFECT,
@@ -326,7 +343,7 @@ class Runner:
         workload, scenario = prep.per_arm.get(planned.arm, (prep.workload, prep.scenario))
         setup = TrialSetup(
             workload=workload,
-            runtime=prep.runtimes[planned.runtime],
+            runtime=prep.arm_runtimes.get(planned.arm) or prep.runtimes[planned.runtime],
             artifacts=prep.artifacts,
             scenario_name=prep.scenario_name,
             scenario=scenario,

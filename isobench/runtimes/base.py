@@ -25,15 +25,21 @@ what it is: ``artifact`` (which builder in ``plugins.ARTIFACTS`` makes what it r
 ``host_checks()`` (doctor), ``shell_hint()`` (``isobench up``), and the ``Instance`` fields the
 samplers read (``pids``, ``cgroups``, ``vmm_pid``, ``agent_port``, ``daemon_pids``,
 ``helper_roles``, ``thread_roles``, ``process_roles``).
+
+Per-arm runtime options (a benchfile arm's ``runtime_options``) are checked by the class's
+``check_options`` and set on the instance as ``options`` before any ``start``; ``ladder_from``
+names the configurations between another runtime and this one (``isobench explain``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from isobench.errors import ConfigError
 from isobench.images.spec import Artifacts
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.util.proc import CommandRunner, SubprocessRunner
@@ -167,6 +173,8 @@ class Runtime(ABC):
 
     def __init__(self, ctx: RuntimeContext | None = None) -> None:
         self.ctx = ctx or RuntimeContext()
+        self.options: dict[str, Any] = {}
+        """This arm's checked ``runtime_options`` ({} for the runtime as users run it)."""
 
     @abstractmethod
     def check(self) -> str | None:
@@ -212,3 +220,43 @@ class Runtime(ABC):
     def shell_hint(self, instance: Instance, spec: LaunchSpec) -> str:
         """One line for ``isobench up``: how to get a shell (or console) of a running instance."""
         return f"log: {instance.log_path}"
+
+    # -- per-arm options and the ladder of ``isobench explain`` ------------------------------
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The checked ``runtime_options`` of an arm, or a one-line ConfigError naming what
+        this runtime accepts. The base accepts none."""
+        if options:
+            raise ConfigError(f"runtime {cls.name} takes no runtime_options "
+                              f"(got {', '.join(sorted(options))})",
+                              fix="remove runtime_options from that arm")
+        return {}
+
+    @classmethod
+    def ladder_from(cls, other: str, *, remote_client: bool = False) -> list[LadderStep] | None:
+        """The configurations from runtime ``other`` to this one, one layer added per step:
+        the first step is ``other`` as users run it, the last this runtime as users run it.
+        ``remote_client``: steps may use the remote load-client path (an arm's ``client``).
+        None when this runtime has no ladder from ``other``."""
+        return None
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """One configuration of an ``isobench explain`` ladder (one arm of its plan).
+
+    Attributes:
+        arm: the arm's name (a runtime's own name when the step is that runtime as users run it).
+        label: what the step adds over the one before, e.g. ``+ default seccomp profile``.
+        runtime: the runtime that runs it.
+        options: its ``runtime_options`` ({} for the runtime as users run it).
+        client: ``remote`` or ``local`` when the step needs that load-client path, else None.
+        note: anything a reader of the step should know (one sentence).
+    """
+
+    arm: str
+    label: str
+    runtime: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    client: str | None = None
+    note: str = ""

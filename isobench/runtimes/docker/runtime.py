@@ -12,15 +12,16 @@ import itertools
 import json
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
 
-from isobench.errors import StartError
+from isobench.errors import ConfigError, StartError
 from isobench.images.docker_image import engine_problem
 from isobench.images.spec import Artifacts
-from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime
+from isobench.runtimes.base import HostCheck, Instance, LadderStep, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.native import DEFAULT_PATH
@@ -155,6 +156,34 @@ class DockerRuntime(Runtime):
     """How the CPU split names the helpers outside the container's cgroup (``Instance``)."""
     process_roles: ClassVar[dict[str, str]] = {}
     """How the CPU split divides the container's own processes (``Instance``), if at all."""
+    OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "security": ("default", "unconfined"),
+        "limits": ("cgroup", "affinity"),
+        "log_driver": ("default", "none", "json-file", "local"),
+    }
+    """Per-arm ``runtime_options`` (``isobench explain`` uses them; the first value is what
+    users get): ``security: unconfined`` adds ``--security-opt seccomp=unconfined`` and
+    ``apparmor=unconfined``; ``limits: affinity`` drops ``--cpuset-cpus``/``--memory`` and pins
+    with ``taskset`` inside the container instead (the same CPUs, no cgroup limit);
+    ``log_driver`` sets ``--log-driver`` (``default``: dockerd's)."""
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        for key, value in options.items():
+            if key not in cls.OPTIONS:
+                raise ConfigError(f"runtime {cls.name} has no runtime option '{key}'",
+                                  fix=f"use some of: {', '.join(cls.OPTIONS)}")
+            if value not in cls.OPTIONS[key]:
+                raise ConfigError(f"runtime option {key}: {value!r} is not one of "
+                                  f"{', '.join(cls.OPTIONS[key])}",
+                                  fix=f"write {key}: {cls.OPTIONS[key][0]} (or leave it out)")
+        return {k: v for k, v in options.items() if v != cls.OPTIONS[k][0]}
+
+    @classmethod
+    def ladder_from(cls, other: str, *, remote_client: bool = False) -> list[LadderStep] | None:
+        from isobench.runtimes.docker.ladder import ladder_between
+
+        return ladder_between(other, cls.name, remote_client) if cls.oci_runtime is None else None
 
     # --- checks and facts ---------------------------------------------------------------------
 
@@ -199,6 +228,8 @@ class DockerRuntime(Runtime):
             "docker_cgroup_version": info.get("CgroupVersion"),
             "docker_storage_driver": info.get("Driver"),
             "oci_runtime": self.oci_runtime or info.get("DefaultRuntime"),
+            "docker_logging_driver": info.get("LoggingDriver"),
+            "docker_security_options": info.get("SecurityOptions"),
         }
 
     # --- launch ---------------------------------------------------------------------------------
@@ -218,6 +249,8 @@ class DockerRuntime(Runtime):
         env = dict(spec.env)
         env.setdefault("PATH", DEFAULT_PATH)
         memory = f"{resources.memory_mb}m"
+        opts = self.options
+        affinity = opts.get("limits") == "affinity"
         argv = ["docker", "run", "-d", "--name", name]
         for key, value in {**Owner.current(self.ctx.run_id).labels(),
                            f"{LABEL}.runtime": self.name}.items():
@@ -225,17 +258,27 @@ class DockerRuntime(Runtime):
         if self.oci_runtime:
             argv += ["--runtime", self.oci_runtime]
         argv += self.network_args(host_port, spec.listen_port(host_port))
+        if opts.get("security") == "unconfined":
+            argv += ["--security-opt", "seccomp=unconfined", "--security-opt",
+                     "apparmor=unconfined"]
+        if opts.get("log_driver"):
+            argv += ["--log-driver", opts["log_driver"]]
         if resources.cpu_quota is not None:
             argv += ["--cpus", f"{resources.cpu_quota:g}"]
-        argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory, "--memory-swap", memory,
-                 "--workdir", spec.workdir]
+        if not affinity:
+            argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory,
+                     "--memory-swap", memory]
+        argv += ["--workdir", spec.workdir]
         if spec.user:
             argv += ["--user", spec.user]
         for path in spec.writable_paths:
             argv += ["--tmpfs", path]
         for key, value in sorted(env.items()):
             argv += ["--env", f"{key}={value}"]
-        argv += ["--entrypoint", spec.argv[0], image, *spec.argv[1:]]
+        if affinity:  # the same CPUs as every arm, without a cgroup cpuset
+            argv += ["--entrypoint", "taskset", image, "-c", resources.cpuset, *spec.argv]
+        else:
+            argv += ["--entrypoint", spec.argv[0], image, *spec.argv[1:]]
         return argv
 
     def start(
@@ -246,6 +289,11 @@ class DockerRuntime(Runtime):
             raise StartError(f"{self.name} needs the Docker image of the rootfs",
                              fix=f"build artifacts with need={{'{self.artifact}'}}")
         ensure_port_free(host_port)
+        if self.options.get("limits") == "affinity" and not any(
+                (artifacts.rootfs / d / "taskset").exists() for d in ("usr/bin", "bin")):
+            raise StartError("runtime option limits: affinity pins with taskset, which this "
+                             "rootfs lacks", fix="install util-linux in the image, or drop "
+                             "the option")
         rendered = spec.render(self.bind, spec.listen_port(host_port))
         runner = self.ctx.runner
         for _ in range(20):
@@ -296,15 +344,20 @@ class DockerRuntime(Runtime):
         if not cgroups:  # the container died already: Docker's default cgroupfs layout
             cgroups = {c: CGROUP_ROOT / c / "docker" / container_id
                        for c in ("memory", "cpuacct", "cpuset", "blkio")}
+        pinning = (f"taskset -c {resources.cpuset} in the container, no cgroup limits"
+                   if self.options.get("limits") == "affinity"
+                   else f"--cpuset-cpus {resources.cpuset}")
         facts: dict[str, Any] = {
             "network_path": self.network_path,
-            "pinning": f"--cpuset-cpus {resources.cpuset}",
+            "pinning": pinning,
             "memory_limit": memory,
             "container": name,
             "container_id": container_id,
         }
         if self.oci_runtime:
             facts["oci_runtime"] = self.oci_runtime
+        if self.options:
+            facts["runtime_options"] = dict(self.options)
         instance = Instance(runtime=self.name, host_port=host_port, launched_at=launched,
                             pids=pids, cgroups=cgroups, facts=facts,
                             daemon_pids=dockerd_pids(), helper_roles=dict(self.helper_roles),
