@@ -332,7 +332,8 @@ class Trial:
 
         An answer from a process that is not the instance's (its port taken by someone else
         on the host network, the instance dying with EADDRINUSE) is caught here when the death
-        is already visible, else by the death watch during the load.
+        is already visible, else by the death watch during the load; a stranger sharing the
+        port (``SO_REUSEPORT``) by :func:`isobench.run.exposure.check_instances` right after.
         """
         runtime = self.setup.runtime
         startup = self.setup.workload.ready(
