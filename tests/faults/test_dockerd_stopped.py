@@ -1,10 +1,12 @@
 """dockerd stopped in the middle of a docker-bridge trial, for real.
 
-``isobench run --workload burn --runtimes docker-bridge --trials 2`` runs; 1 s into trial 1's
-measured load the test stops dockerd (SIGTERM, as a host's shutdown or an upgrade would) and waits
-until it is gone. Then:
+``isobench run --workload burn --runtimes docker-bridge --trials 2 --duration 14s`` runs; 1 s
+into trial 1's measured load the test stops dockerd (SIGTERM, as a host's shutdown or an upgrade
+would) and waits until it is gone. dockerd stops its containers on the way out (SIGTERM, SIGKILL
+after their 10 s stop timeout), so the workload dies inside the 14 s load. Then:
 
-- trial 1 is ``failed`` with a one-line reason, never a figure; no trial counts without its data;
+- trial 1 is ``failed`` with a one-line reason (the death, when it was seen, the errors), never a
+  figure; trial 2 fails to start, with the engine's own words; no trial counts without its data;
 - the run ends cleanly (exit 1: a trial failed; no traceback, no hang);
 - dockerd is started again the way ``scripts/setup-host.sh`` starts it
   (``scripts/start-dockerd.sh``) and ``docker info`` answers before the test ends;
@@ -14,6 +16,9 @@ until it is gone. Then:
 
 It stops the host's Docker engine: run it only under the heavy lock, with no other container
 running (it skips when one is: stopping dockerd would stop it too). About 30 s.
+
+(A shorter load is not enough: while dockerd waits for a container to stop, the container still
+serves, and a trial that ends before it dies is rightly ok.)
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ def test_dockerd_stopped_mid_trial(tmp_path: Path, need_docker: None) -> None:
     out = tmp_path / run_id
     proc = subprocess.Popen(
         [sys.executable, "-m", "isobench.cli", "run", "--workload", "burn", "--runtimes",
-         "docker-bridge", "--trials", "2", "--duration", "4s", "--warmup", "0", "--no-report",
+         "docker-bridge", "--trials", "2", "--duration", "14s", "--warmup", "0", "--no-report",
          "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, "COLUMNS": "250"})
@@ -115,9 +120,12 @@ def test_dockerd_stopped_mid_trial(tmp_path: Path, need_docker: None) -> None:
     assert proc.returncode == 1, stdout[-3000:] + stderr
     trials = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
     assert [t["trial"] for t in trials] == [0, 1]
-    first = trials[0]
+    first, second = trials
     assert first["status"] == "failed", first
     assert first["error"] and "\n" not in first["error"]
+    assert first["error"].startswith("workload exited at "), first["error"]
+    assert second["status"] == "failed", second
+    assert "Cannot connect to the Docker daemon" in second["error"], second["error"]
     for trial in trials:  # every trial is data with its figures, or failed with its reason
         assert trial["status"] in ("ok", "failed")
         if trial["status"] == "failed":
