@@ -12,15 +12,19 @@ descendants, and at its cgroups):
    meanwhile) means some connections reach someone else: the trial is refused, never measured.
    No listener at all is fine: the port is then reached through a DNAT rule of the instance.
    An instance without ``pids`` (a runtime that reports none) cannot be checked and is not.
-2. **Nothing is reachable beyond loopback.** A listening TCP socket or a bound, unconnected UDP
-   socket of the instance's processes that lives in isobench's network namespace (the host's,
-   where isobench runs there) and is bound to a wildcard (0.0.0.0, ``::``) or a non-loopback
-   address can be reached from other machines: the trial is refused with the fix, unless the run
+2. **Nothing is reachable beyond loopback.** A listening TCP socket, or a bound, unconnected UDP
+   socket on a port outside the ephemeral range, of the instance's processes that lives in
+   isobench's network namespace (the host's, where isobench runs there) and is bound to a
+   wildcard (0.0.0.0, ``::``) or a non-loopback address can be reached from other machines: the
+   trial is refused with the fix, unless the run
    allows it (``--allow-exposed``), which records it in the trial's facts instead. Sockets in a
    namespace of the instance's own (a container's, a VM's guest) are reached only through the
    127.0.0.1 mapping and are fine. Addresses isobench assigned itself (the host end of a veth it
    made for a remote client) are allowed: ``Limits.allowed_addresses`` and an instance's
    ``facts[ALLOWED_FACT]`` (a list of addresses) add to the allowed set.
+   UDP has no "listen": a client's socket is bound to ``0.0.0.0:<ephemeral>`` by its first
+   ``sendto`` (QEMU's user-net NAT does this for a guest's DNS), so only UDP ports a program
+   chose itself (below or above ``ip_local_port_range``: 53, 8125, 443...) count as servers.
 
 Parsing (``parse_proc_net``) and judging (``exposed``, ``foreign``) are pure; the ``/proc``
 readers around them tolerate processes vanishing while they look.
@@ -137,16 +141,31 @@ def _normal(address: str) -> str:
     return str(mapped if mapped is not None else ip)
 
 
-def exposed(entries: Iterable[Entry], inodes: Iterable[int],
-            allowed: Iterable[str] = ()) -> list[Entry]:
+DEFAULT_EPHEMERAL = (32768, 60999)
+
+
+def exposed(entries: Iterable[Entry], inodes: Iterable[int], allowed: Iterable[str] = (),
+            ephemeral: tuple[int, int] = DEFAULT_EPHEMERAL) -> list[Entry]:
     """The listening sockets among ``inodes`` bound beyond loopback and not to an allowed
-    address (a wildcard is never allowed: it covers every interface)."""
+    address (a wildcard is never allowed: it covers every interface). UDP sockets on a port in
+    the ``ephemeral`` range (inclusive) are clients' (bound by ``sendto``), not servers."""
     mine = set(inodes)
     ok = {_normal(a) for a in allowed}
+    low, high = ephemeral
     return [e for e in entries
             if e.inode in mine and e.listening and not is_loopback(e.address)
+            and not (e.proto.startswith("udp") and low <= e.port <= high)
             and not (_normal(e.address) in ok and not ipaddress.ip_address(e.address)
                      .is_unspecified)]
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """This network namespace's ``ip_local_port_range`` (the kernel's default if unreadable)."""
+    try:
+        low, high = (PROC / "sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL
 
 
 def reaches_loopback_port(entry: Entry, port: int) -> bool:
@@ -254,7 +273,7 @@ def instance_listeners(instance: Instance, allowed: Iterable[str] = ()) -> tuple
     entries = table("self")
     allow = [*allowed, *(instance.facts.get(ALLOWED_FACT) or ())]
     out = [Listener(e, inode_pid[e.inode], _name(inode_pid[e.inode]))
-           for e in exposed(entries, inode_pid, allow)]
+           for e in exposed(entries, inode_pid, allow, ephemeral_range())]
     if not instance.pids:  # nothing to tell ours from theirs
         return [], out
     others = foreign(entries, instance.host_port, inode_pid)

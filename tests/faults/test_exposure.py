@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -118,8 +119,27 @@ def test_a_listener_on_all_addresses_refuses_the_trial_with_the_fix(spawn) -> No
     assert facts["exposed"][0].startswith(f"0.0.0.0:{port} (tcp, pid {app.pid} python")
 
 
+def test_a_udp_client_socket_is_not_a_server() -> None:
+    """Bound by its first sendto to 0.0.0.0:<ephemeral> (QEMU user-net's DNS relay does this)."""
+    client = Entry("udp", "0.0.0.0", 55772, 0, 0x07, 9)
+    server = Entry("udp", "0.0.0.0", 8125, 0, 0x07, 10)
+    assert exposed([client, server], {9, 10}, ephemeral=(32768, 60999)) == [server]
+
+
+def _free_udp_port_below_the_ephemeral_range() -> int:
+    low, _ = exposure.ephemeral_range()
+    for port in range(max(1024, low - 3000), low):
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("::", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free UDP port below the ephemeral range")
+
+
 def test_a_child_process_and_udp_count_too(spawn) -> None:
-    port = free_port()
+    port = _free_udp_port_below_the_ephemeral_range()
     parent = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys; p = subprocess.Popen(sys.argv[1:]); "
          "p.wait()", sys.executable, "-c", LISTENER, "::", str(port), "0", "udp"],
