@@ -41,7 +41,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def _left(run_id: str) -> list[str]:
     found = [f"container {c}" for c in run_containers(run_id, running=False)]
     found += [f"native {p}" for p in native_pids(run_id)]
-    found += [f"state {p}" for p in paths.state_dir().rglob(f"*{run_id}*") if p.is_file()]
+    # records and instance directories, one level down (never into a live chroot's /proc)
+    found += [f"state {p}" for p in paths.state_dir().glob(f"*/*{run_id}*")]
     found += [m for m in Path("/proc/mounts").read_text().splitlines() if run_id in m]
     return found
 
@@ -68,9 +69,9 @@ def test_kill_9_of_isobench_then_clean_then_resume(tmp_path: Path, need_docker: 
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        if proc.poll() is None:  # the test went wrong before its kill: the run's own cleanup
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
     assert _left(run_id), "the killed run left nothing: the test did not hit a trial"
     nft_before = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
                                 timeout=30).stdout
