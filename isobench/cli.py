@@ -28,7 +28,10 @@ def _ints(value: str) -> list[int]:
 
 def _add_image_flags(p: argparse.ArgumentParser) -> None:
     """Bring-your-own-app flags (workload ``image``)."""
-    g = p.add_argument_group("your own app (workload 'image')")
+    g = p.add_argument_group(
+        "your own app (workload 'image')",
+        "The native runtime gives your image host root: a chroot with /dev bound and no "
+        "namespaces (no network, PID or user isolation). Run only images you trust with it.")
     g.add_argument("--dockerfile", help="build this Dockerfile (base images must be local)")
     g.add_argument("--context", help="build context (default: the Dockerfile's directory)")
     g.add_argument("--image", help="a local image to benchmark")
@@ -219,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the plan (arms, rounds, order, estimated time) and exit")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
+    run.add_argument("--allow-exposed", action="store_true",
+                     help="a workload listening beyond loopback (0.0.0.0, ::, a LAN address) is "
+                          "recorded as a warning instead of failing its trial")
+    run.add_argument("--show-env", action="store_true",
+                     help="write environment values (--env, k6_env) into the manifest and "
+                          "reports (default: keys only, values redacted)")
     _add_image_flags(run)
     _add_output_flags(run)
     _add_k6_flags(run)
@@ -327,6 +336,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_trials": args.max_trials,
         "workload_options": opts or None,
         "resources": resources or None,
+        "allow_exposed": args.allow_exposed or None,
+        "show_env": args.show_env or None,
     }
     # flags given on the command line win over --quick and --preset; absent ones change nothing
     data.update({key: value for key, value in flags.items() if value is not None})

@@ -41,6 +41,14 @@ def _garbage_manifest_resume(tmp: Path) -> list[str]:
     return ["run", "--resume", str(run)]
 
 
+def _garbage_manifest(command: str) -> Callable[[Path], list[str]]:
+    def make(tmp: Path) -> list[str]:
+        run = _manifest(tmp / "run", "{garbage")
+        return [command, str(run)] + ([str(run)] if command == "compare" else [])
+
+    return make
+
+
 def _bench(text: str | bytes, *flags: str) -> Callable[[Path], list[str]]:
     def make(tmp: Path) -> list[str]:
         path = tmp / "bench.yaml"
@@ -80,6 +88,8 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
     "resume with a garbage manifest": _garbage_manifest_resume,
     "--out under /proc": lambda tmp: ["run", "--workload", "burn", "--runtimes", "native",
                                       "--out", "/proc/isobench-cannot-be-here/run"],
+    "report with a garbage manifest": _garbage_manifest("report"),
+    "compare with a garbage manifest": _garbage_manifest("compare"),
     "malformed gate": lambda tmp: ["run", "--fail-if", "bridge is slow", "--out",
                                    str(tmp / "never")],
 }
@@ -87,7 +97,11 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_one_line_error(case: str, tmp_path: Path) -> None:
-    argv = CASES[case](tmp_path)
+    assert_one_line_error(CASES[case](tmp_path), tmp_path)
+
+
+def assert_one_line_error(argv: list[str], tmp_path: Path) -> None:
+    """Exit 2, one line ``error: ...`` on stderr, no traceback, nothing under tmp_path changed."""
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     proc = subprocess.run([sys.executable, "-m", "isobench.cli", *argv], capture_output=True,
                           text=True, timeout=60)
@@ -97,3 +111,18 @@ def test_one_line_error(case: str, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr + proc.stdout
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     assert after == before, "a bad input created or removed files"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("where", ["run", "."])
+def test_out_on_a_read_only_mount(where: str, tmp_path: Path, need_root: None) -> None:
+    """A tmpfs mounted read-only by the test (unmounted after): ``--out`` in it, or it."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "isobench-ro", str(ro)],
+                   check=True, timeout=30)
+    try:
+        assert_one_line_error(["run", "--workload", "burn", "--runtimes", "native", "--out",
+                               str(ro / where)], tmp_path)
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False, timeout=30)

@@ -18,6 +18,8 @@ Example::
     primary: rps               # optional: the headline metric (default: the workload's)
     margin: 5%                 # equivalence margin: "within ±5 %" (default 5%)
     max_error_rate: 0.01       # a trial with more failed requests/checks is failed, not data
+    allow_exposed: false       # true: an app listening beyond loopback is a warning, not a failure
+    show_env: false            # true: environment values in manifest and reports (keys otherwise)
     k6: script.js              # instead of scenario: your k6 script (path relative to this file),
     k6_env: {BASE_URL: x}      #   or {script: ..., vus: 10, duration: 30s, stages: ["30s:10"]}
 """
@@ -123,6 +125,8 @@ class Benchfile(BaseModel):
     replicas: int = Field(default=1, ge=1, le=64)
     time_budget: str | float | None = None
     max_error_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    allow_exposed: bool = False  # a workload listening beyond loopback: a warning, not a failure
+    show_env: bool = False  # environment values in the manifest and reports (else keys only)
     arms: dict[str, ArmModel] | None = None
     preset: str | None = None
     primary: str | None = None

@@ -261,20 +261,21 @@ class Runner:
                 )
 
     def manifest(self, prep: Prepared) -> dict[str, Any]:
+        env = shown_env if self.bench.show_env else redact_env  # values only on --show-env
         return {
             "run_id": self.store.root.name,
             "created_at": time.time(),
             "status": "running",
-            "benchfile": redact_env(self.bench.model_dump()),
+            "benchfile": env(self.bench.model_dump()),
             "config": {
                 "workload": prep.workload.name,
-                "workload_options": redact_env(prep.workload.options),
+                "workload_options": env(prep.workload.options),
                 "scenario_name": prep.scenario_name,
                 "scenario": prep.scenario,
                 "runtimes": list(self.bench.runtimes),
                 "baseline": self.bench.baseline_runtime,
                 "arms": arms_for(self.bench),
-                "arm_workload_options": redact_env(arm_options(self.bench)),
+                "arm_workload_options": env(arm_options(self.bench)),
                 "arm_scenarios": {arm: sc for arm, (_, sc) in prep.per_arm.items()},
                 "arm_runtime_options": {arm: rt.options for arm, rt in prep.arm_runtimes.items()},
                 "trials": self.bench.trials,
@@ -352,7 +353,8 @@ class Runner:
             replicas=self.bench.replicas,
             telemetry_interval=self.bench.telemetry.interval,
             telemetry_samplers=self.bench.telemetry.samplers,
-            limits=Limits(max_error_rate=self.bench.max_error_rate),
+            limits=Limits(max_error_rate=self.bench.max_error_rate,
+                          allow_exposed=self.bench.allow_exposed),
         )
         record = TrialRecord(
             runtime=planned.arm,
@@ -497,6 +499,11 @@ def redact_env(data: Any) -> Any:
         return out
     if isinstance(data, list | tuple):
         return [redact_env(v) for v in data]
+    return data
+
+
+def shown_env(data: Any) -> Any:
+    """``data`` unchanged: ``show_env`` (``--show-env``) asked for environment values."""
     return data
 
 

@@ -28,6 +28,7 @@ from isobench.config.benchfile import parse_duration
 from isobench.errors import ConfigError, IsobenchError, StartError
 from isobench.images.spec import Artifacts
 from isobench.results import Sample, TrialRecord
+from isobench.run.exposure import check_instances
 from isobench.run.signals import shielded
 from isobench.run.validity import Limits, death_reason, trial_failure
 from isobench.runtimes.base import Instance, Resources, Runtime
@@ -240,6 +241,8 @@ class Trial:
             deadline = READY_DEADLINE_EMULATED_S if s.runtime.emulated else READY_DEADLINE_S
             startups = [self._ready(inst, spec, deadline) for inst in instances]
             record.startup_s = max(startups)
+            listening = check_instances(instances, allow_exposed=s.limits.allow_exposed,
+                                        allowed=s.limits.allowed_addresses)
             record.facts = {
                 **instances[0].facts,
                 "cpu_quota": s.resources.cpu_quota,
@@ -247,6 +250,7 @@ class Trial:
                 "runtime": s.runtime.name,
                 "scenario": s.scenario_name,
                 "replicas": s.replicas,
+                **listening,
             }
             if s.replicas > 1:
                 record.facts["startup_each_s"] = startups
@@ -328,7 +332,8 @@ class Trial:
 
         An answer from a process that is not the instance's (its port taken by someone else
         on the host network, the instance dying with EADDRINUSE) is caught here when the death
-        is already visible, else by the death watch during the load.
+        is already visible, else by the death watch during the load; a stranger sharing the
+        port (``SO_REUSEPORT``) by :func:`isobench.run.exposure.check_instances` right after.
         """
         runtime = self.setup.runtime
         startup = self.setup.workload.ready(

@@ -37,11 +37,17 @@ class Limits:
         max_error_rate: largest allowed fraction of failed requests / checks (0..1).
         min_ok_per_s: successful requests per second of measured duration, at least.
         min_ok_requests: successful requests per trial, at least (the absolute floor).
+        allow_exposed: an instance listening beyond loopback is recorded in the trial's facts
+            instead of failing the trial (``--allow-exposed``; see :mod:`isobench.run.exposure`).
+        allowed_addresses: host addresses isobench itself assigned (a veth end for a remote
+            client) that an instance may listen on without being "exposed".
     """
 
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE
     min_ok_per_s: float = 1.0
     min_ok_requests: int = 5
+    allow_exposed: bool = False
+    allowed_addresses: frozenset[str] = frozenset()
 
     def min_ok(self, duration_s: float) -> int:
         """The fewest successful requests a trial of ``duration_s`` seconds must serve."""

@@ -228,7 +228,32 @@ def run_lock_path(run_dir: Path) -> Path:
 def _who(holder: Mapping[str, Any]) -> str:
     pid = holder.get("pid", "?")
     where = holder.get("run_dir")
-    return f"isobench pid {pid}" + (f" (run {where})" if where else "")
+    command = holder.get("command")
+    return (f"isobench pid {pid}" + (f" (run {where})" if where else "")
+            + (f" ({command})" if command and not where else ""))
+
+
+def _hold_cpus(stack: contextlib.ExitStack, cpus: Iterable[int], info: Mapping[str, Any]) -> None:
+    """Take every CPU's lock (without waiting) onto ``stack``; LockBusy naming the holder."""
+    for cpu in sorted(set(cpus)):
+        lock = FileLock(cpu_lock_path(cpu), info=info)
+        if not lock.acquire(blocking=False):
+            raise LockBusy(f"CPU {cpu} is pinned by another run: {_who(lock.holder())}",
+                           fix="wait for it to end, or pick other --cpuset-cpus/--loadgen-cpus")
+        stack.callback(lock.release)
+
+
+@contextlib.contextmanager
+def cpu_locks(cpus: Iterable[int], command: str) -> Iterator[None]:
+    """Hold every CPU in ``cpus`` (host-wide) for the block, as a run does: ``isobench up``
+    pins the workload the same way, so a run on those CPUs is refused while it is up.
+
+    Raises:
+        LockBusy: another live process holds one of the CPUs (naming its pid); nothing is held.
+    """
+    with contextlib.ExitStack() as stack:
+        _hold_cpus(stack, cpus, {"command": command, "cpus": sorted(set(cpus))})
+        yield
 
 
 @contextlib.contextmanager
@@ -248,12 +273,7 @@ def run_locks(run_dir: Path, cpus: Iterable[int], cache: Path | None = None) -> 
             raise LockBusy(f"run directory {run_dir} is in use by {_who(own.holder())}",
                            fix="wait for that run to end; --resume is for an interrupted run")
         stack.callback(own.release)
-        for cpu in pinned:
-            lock = FileLock(cpu_lock_path(cpu), info=info)
-            if not lock.acquire(blocking=False):
-                raise LockBusy(f"CPU {cpu} is pinned by another run: {_who(lock.holder())}",
-                               fix="wait for it to end, or pick other --cpus/--loadgen-cpus")
-            stack.callback(lock.release)
+        _hold_cpus(stack, pinned, info)
         stack.enter_context(cache_in_use(cache or paths.cache_dir()))
         yield
 

@@ -45,7 +45,8 @@ def _next_name(run_id: str, runtime: str) -> str:
 
 
 def _tail(result: CommandResult, lines: int = 1) -> str:
-    text = (result.stderr or result.stdout).strip().splitlines()
+    text = [line for line in (result.stderr or result.stdout).strip().splitlines()
+            if line.strip() and "--help'" not in line]  # not docker's "Run 'docker run --help'"
     return " | ".join(text[-lines:])[:300]
 
 
