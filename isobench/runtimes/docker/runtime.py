@@ -23,7 +23,7 @@ from isobench.images.spec import Artifacts
 from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
 from isobench.runtimes.cleanup import Cleaned, Live
-from isobench.runtimes.native import DEFAULT_PATH
+from isobench.runtimes.oci import limits_and_process_args
 from isobench.util.locks import Owner, read_records, remove_record, write_record
 from isobench.util.netutil import ensure_port_free
 from isobench.util.paths import LABEL
@@ -210,9 +210,6 @@ class DockerRuntime(Runtime):
         carries it (an image workload's spec is that config); with no ``user`` the image's own
         ``User`` applies, as in ``docker run``.
         """
-        env = dict(spec.env)
-        env.setdefault("PATH", DEFAULT_PATH)
-        memory = f"{resources.memory_mb}m"
         argv = ["docker", "run", "-d", "--name", name]
         for key, value in {**Owner.current(self.ctx.run_id).labels(),
                            f"{LABEL}.runtime": self.name}.items():
@@ -220,16 +217,7 @@ class DockerRuntime(Runtime):
         if self.oci_runtime:
             argv += ["--runtime", self.oci_runtime]
         argv += self.network_args(host_port, spec.listen_port(host_port))
-        if resources.cpu_quota is not None:
-            argv += ["--cpus", f"{resources.cpu_quota:g}"]
-        argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory, "--memory-swap", memory,
-                 "--workdir", spec.workdir]
-        if spec.user:
-            argv += ["--user", spec.user]
-        for path in spec.writable_paths:
-            argv += ["--tmpfs", path]
-        for key, value in sorted(env.items()):
-            argv += ["--env", f"{key}={value}"]
+        argv += limits_and_process_args(spec, resources)
         argv += ["--entrypoint", spec.argv[0], image, *spec.argv[1:]]
         return argv
 
