@@ -5,10 +5,19 @@ PY := $(VENV)/bin/python
 ISOBENCH := $(VENV)/bin/isobench
 OUT ?= isobench-runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup venv demo test lint unit bench clean
 
 setup:
 	@bash scripts/setup-host.sh
+
+# The Python environment alone (no root, no apt, no dockerd): what `make unit` needs.
+# The stamp is the one scripts/setup-host.sh keeps, so either refreshes it when pyproject.toml changes.
+venv: $(VENV)/.isobench-installed
+
+$(VENV)/.isobench-installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
 
 demo: setup
 	$(ISOBENCH) doctor || true
@@ -20,8 +29,8 @@ test: setup
 	$(PY) -m mypy isobench
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 tests
 
-unit: setup
-	$(PY) -m pytest -q -m "not integration" tests
+unit: venv
+	$(PY) -m pytest -q -p no:cacheprovider -m "not integration" tests
 
 lint:
 	$(PY) -m ruff check isobench tests benchmarks

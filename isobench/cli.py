@@ -387,12 +387,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"continue with `isobench run --resume {store.root}`"
             )
             return 130
-    from isobench.report.run_summary import print_run
-
-    failed = print_run(console, store.root, verbose=args.verbose)
     from isobench.report.outputs import write_outputs
+    from isobench.report.run_summary import print_run
+    from isobench.report.rundata import load_run
 
-    gate_code = write_outputs(console, store.root, _output_request(args, html=not args.no_report))
+    data = load_run(store.root)  # analysed once, handed to the terminal and every file written
+    failed = print_run(console, store.root, verbose=args.verbose, data=data)
+    request = _output_request(args, html=not args.no_report)
+    gate_code = write_outputs(console, store.root, request, data=data)
     if gate_code != exitcodes.OK:
         return gate_code
     return exitcodes.TRIALS_FAILED if failed else exitcodes.OK
@@ -419,10 +421,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from isobench.report.outputs import write_outputs
     from isobench.report.run_summary import print_run
+    from isobench.report.rundata import load_run
 
+    data = load_run(args.run_dir)  # analysed once, handed to the terminal and every file written
     if not args.no_print:
-        print_run(console, args.run_dir, verbose=args.verbose)
-    return write_outputs(console, args.run_dir, _output_request(args))
+        print_run(console, args.run_dir, verbose=args.verbose, data=data)
+    return write_outputs(console, args.run_dir, _output_request(args), data=data)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

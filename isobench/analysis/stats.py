@@ -93,6 +93,7 @@ from isobench.analysis.verdicts import (
     short_verdict,
 )
 from isobench.results import TrialRecord
+from isobench.results_model import DEFAULT_MARGIN
 
 __all__ = [
     "ANALYSIS_VERSION",
@@ -138,7 +139,6 @@ __all__ = [
 
 ANALYSIS_VERSION = 2
 CONFIDENCE = 0.95
-DEFAULT_MARGIN = 0.05
 
 Values = list[tuple[int, float]]
 """(round, value) of one runtime's trials for one metric."""

@@ -1,4 +1,6 @@
-"""Article presets: the set-ups of the two articles isobench checks, with their figures."""
+"""Presets: the set-ups of the two articles isobench checks (with their figures), and the named
+workloads and runtimes the suite and calibration commands default to (the only place outside
+``plugins.py`` and the plug-ins that names them; see ``tests/test_layout.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from isobench.errors import ConfigError
+
+MICRO_BENCHMARKS = ("redis", "sysbench-cpu", "sysbench-memory", "fio", "xz", "iperf3", "sockperf")
+"""The micro suite's benchmarks (workload names), in table order."""
+
+SUITE_DEFAULT_RUNTIMES = ("native", "docker-bridge", "docker-host", "gvisor", "vm")
+"""The runtimes ``isobench suite`` runs when ``--runtimes`` is not given."""
+
+CALIBRATION_WORKLOAD = "burn"
+"""``isobench calibrate``'s workload: ``/work?units=N`` is a fixed-instruction CPU loop."""
+
+CALIBRATION_RUNTIME = "native"
+"""The runtime ``isobench calibrate`` measures on unless told otherwise."""
 
 
 @dataclass(frozen=True)

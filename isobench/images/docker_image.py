@@ -163,7 +163,7 @@ def build_artifact(build: ArtifactBuild) -> BuiltArtifact:
     if build.progress:
         build.progress("docker image")
     if build.spec.base_image:
-        from isobench.images.export import inspect_image
+        from isobench.images.user_image import inspect_image
 
         image = inspect_image(build.spec.base_image, runner=build.runner).id
     else:

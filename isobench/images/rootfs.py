@@ -435,7 +435,7 @@ def build_image_rootfs(
     Raises:
         BuildError: the spec also asks for content, or the image is not local.
     """
-    from isobench.images.export import export_rootfs, inspect_image  # export imports this module
+    from isobench.images.user_image import export_rootfs, inspect_image  # it imports this module
 
     extra = [name for name in ("debian_packages", "pip_requirements", "files", "build_commands")
              if getattr(spec, name)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from isobench.analysis.stats import (
-    DEFAULT_MARGIN,
     DEFAULT_METRICS,
     analyze,
     assign_verdicts,
@@ -41,9 +41,9 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
         ``change_pct``, ``verdict_kind``, ``significant``, ``direction`` and ``verdict``.
     """
     a, b = load_run(run_a, with_samples=False), load_run(run_b, with_samples=False)
-    common = [rt for rt in a.analysis["runtimes"] if rt in b.analysis["runtimes"]]
+    common = [rt for rt in a.analysis.runtimes if rt in b.analysis.runtimes]
     trials: list[TrialRecord] = []
-    emulated = set(a.analysis["emulated"]) | set(b.analysis["emulated"])
+    emulated = set(a.analysis.emulated) | set(b.analysis.emulated)
     for tag, data in (("A", a), ("B", b)):
         for t in usable(data.trials):
             if t.runtime in common:
@@ -51,15 +51,15 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     comparisons: list[dict[str, Any]] = []
     warnings: list[str] = []
     method: dict[str, Any] = {}
-    config = a.manifest.get("config") or {}
-    margin = float(config.get("margin", DEFAULT_MARGIN))
+    config = a.manifest.config
+    margin = config.margin
     primary = ""
     # One analysis per runtime (its A arm is the baseline), then the verdicts over the union.
     for rt in common:
         mine = [t for t in trials if t.runtime in (f"{rt}@A", f"{rt}@B")]
         result = analyze(mine, baseline=f"{rt}@A", metrics=DEFAULT_METRICS, seed=seed,
                          min_effect=min_effect, emulated=[f"{rt}@A", f"{rt}@B"]
-                         if rt in emulated else [], primary=config.get("primary"),
+                         if rt in emulated else [], primary=config.primary,
                          margin=margin, paired=False)
         primary = result["primary"] or primary
         method = result["method"]
@@ -71,8 +71,8 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     family = assign_verdicts(comparisons, alpha=ALPHA, margin=margin)
     return {
         "run_a": str(run_a), "run_b": str(run_b), "runtimes": common,
-        "only_in_a": [rt for rt in a.analysis["runtimes"] if rt not in common],
-        "only_in_b": [rt for rt in b.analysis["runtimes"] if rt not in common],
+        "only_in_a": [rt for rt in a.analysis.runtimes if rt not in common],
+        "only_in_b": [rt for rt in b.analysis.runtimes if rt not in common],
         "comparisons": comparisons, "warnings": warnings,
         "method": {**method, "multiple_comparisons": (
             f"primary metric ({primary}) of each runtime tested alone at \u03b1 = {ALPHA}; "
@@ -91,7 +91,7 @@ SETUP_KEYS = (
 """What must match for a before/after comparison to isolate one change."""
 
 
-def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def setup_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     """One warning per set-up difference between two runs' manifests (besides the change the
     user made on purpose, each one is a second variable in the comparison)."""
     out = []
@@ -99,8 +99,8 @@ def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         va: Any = a
         vb: Any = b
         for key in path:
-            va = va.get(key) if isinstance(va, dict) else None
-            vb = vb.get(key) if isinstance(vb, dict) else None
+            va = va.get(key) if isinstance(va, Mapping) else None
+            vb = vb.get(key) if isinstance(vb, Mapping) else None
         if va != vb:
             out.append(f"the runs differ in {label}: the comparison measures that too")
     return out

@@ -36,10 +36,10 @@ def _write(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def write_csv(run_dir: Path) -> list[Path]:
+def write_csv(run_dir: Path, data: RunData | None = None) -> list[Path]:
     """Write ``trials.csv`` (one row per trial, every metric and telemetry figure) and
     ``comparisons.csv`` (one row per runtime × metric) into ``run_dir``; return both paths."""
-    data = load_run(run_dir, with_samples=False)
+    data = data or load_run(run_dir, with_samples=False)
     specs = {s.name: s for s in (*DEFAULT_METRICS, *IDLE_METRICS)}
     telemetry_keys = sorted({k for t in data.trials for k in t.telemetry})
     base = ["runtime", "trial", "position", "round", "status", "warmup", "scenario", "emulated",
@@ -50,7 +50,7 @@ def write_csv(run_dir: Path) -> list[Path]:
         row: dict[str, Any] = {
             "runtime": t.runtime, "trial": t.trial, "position": t.position, "round": t.round,
             "status": t.status, "warmup": t.warmup, "scenario": scenario_of(t) or "",
-            "emulated": is_emulated(t) or t.runtime in data.analysis["emulated"],
+            "emulated": is_emulated(t) or t.runtime in data.analysis.emulated,
             "started_at": t.started_at, "ended_at": t.ended_at, "error": t.error,
         }
         for name, spec in specs.items():
@@ -60,7 +60,7 @@ def write_csv(run_dir: Path) -> list[Path]:
         rows.append(row)
     trials_csv = _write(run_dir / "trials.csv", fields, rows)
     comps = []
-    groups = [("", data.analysis["comparisons"])]
+    groups = [("", data.analysis.comparisons)]
     if "idle" in data.analysis:
         groups.append(("idle", data.analysis["idle"]["comparisons"]))
     for scope, items in groups:
@@ -82,11 +82,11 @@ EXPORT_VERSION = 1
 def analysis_document(data: RunData) -> dict[str, Any]:
     """The JSON export: the run's set-up (manifest facts) plus the full analysis."""
     return {
-        "version": data.analysis["version"],
+        "version": data.analysis.version,
         "export_version": EXPORT_VERSION,
         "run": {k: data.manifest.get(k) for k in ("run_id", "created_at", "host", "config",
                                                   "resources", "pinning", "artifacts")},
-        "analysis": data.analysis,
+        "analysis": data.analysis.to_json(),
     }
 
 
@@ -107,13 +107,12 @@ def markdown(data: RunData) -> str:
     """A Markdown summary for a pull-request comment: the primary metric per runtime with its
     change, 95 % CI and verdict, then every other metric's change as ``±x % [lo, hi]``."""
     a = data.analysis
-    baseline = a.get("baseline", "native")
+    baseline = a.baseline
     metrics = list(a.get("metrics") or [])
-    primary = a.get("primary") or (metrics[0]["name"] if metrics else None)
-    config = data.manifest.get("config") or {}
-    ci = f"{(1 - float(a.get('alpha', 0.05))) * 100:g} %"
+    primary = a.primary or (metrics[0]["name"] if metrics else None)
+    ci = f"{(1 - a.alpha) * 100:g} %"
     lines = [
-        f"### isobench: {config.get('workload', '?')} — runtimes vs {baseline}",
+        f"### isobench: {data.manifest.config.workload or '?'} — runtimes vs {baseline}",
         "",
         *[f"- {_md(text)}" for text in verdicts.headline(a)],
         "",
@@ -123,42 +122,40 @@ def markdown(data: RunData) -> str:
         unit = meta.get("unit", "")
         lines += [f"| runtime | {_md(meta['label'])} (median) | change vs {baseline} [{ci} CI] "
                   "| verdict |", "|---|---:|---:|---|"]
-        for rt in a.get("runtimes", []):
-            entry = a["per_runtime"].get(rt, {}).get("metrics", {}).get(primary)
+        for rt in a.runtimes:
+            entry = a.per_runtime.get(rt, {}).get("metrics", {}).get(primary)
             median = fmt.value(entry["median"], unit) if entry else "\u2013"
-            name = f"{rt} (emulated)" if rt in a.get("emulated", []) else rt
+            name = f"{rt} (emulated)" if rt in a.emulated else rt
             if rt == baseline:
                 lines.append(f"| {_md(name)} | {median} | baseline | |")
                 continue
-            comp = next((c for c in a.get("comparisons", [])
-                         if c["runtime"] == rt and c["metric"] == primary), None)
+            comp = a.comparison(rt, primary) if primary else None
             verdict = verdicts.kind_text(comp) if comp else "not compared"
             change = verdicts.change_text(comp) if comp and comp.get("ci_pct") else "\u2013"
             lines.append(f"| {_md(name)} | {median} | {change} | {_md(verdict)} |")
     others = [m for m in metrics if m["name"] != primary]
-    compared = [rt for rt in a.get("runtimes", []) if rt != baseline]
+    compared = [rt for rt in a.runtimes if rt != baseline]
     if others and compared:
         lines += ["", f"<details><summary>other metrics (change vs baseline, {ci} CI)</summary>",
                   "", "| metric | " + " | ".join(
-                      _md(f"{rt} (emulated)" if rt in a.get("emulated", []) else rt)
+                      _md(f"{rt} (emulated)" if rt in a.emulated else rt)
                       for rt in compared) + " |",
                   "|---|" + "---:|" * len(compared)]
         for m in others:
             cells = []
             for rt in compared:
-                comp = next((c for c in a.get("comparisons", [])
-                             if c["runtime"] == rt and c["metric"] == m["name"]), None)
+                comp = a.comparison(rt, m["name"])
                 cells.append(verdicts.change_text(comp) if comp and comp.get("ci_pct")
                              else "\u2013")
             lines.append(f"| {_md(m['label'])} ({m.get('unit', '')}) | " + " | ".join(cells) + " |")
         lines += ["", "</details>"]
-    emulated = a.get("emulated") or []
+    emulated = list(a.emulated)
     if emulated:
         lines += ["", f"_{', '.join(emulated)}: emulated (no hardware virtualisation) — figures "
                       "shown for completeness, no verdict._"]
-    n = {rt: a["per_runtime"].get(rt, {}).get("n_trials", 0) for rt in a.get("runtimes", [])}
+    n = {rt: a.per_runtime.get(rt, {}).get("n_trials", 0) for rt in a.runtimes}
     lines += ["", "_trials per runtime: " + ", ".join(f"{rt} {k}" for rt, k in n.items())
-              + f"; run `{data.manifest.get('run_id', '')}`._", ""]
+              + f"; run `{data.manifest.run_id}`._", ""]
     return "\n".join(lines)
 
 
@@ -171,19 +168,19 @@ def write_markdown(run_dir: Path, out: Path | None = None, data: RunData | None 
 
 
 def export_to(run_dir: Path, *, json_path: Path | None = None, csv_path: Path | None = None,
-              markdown_path: Path | None = None) -> list[Path]:
+              markdown_path: Path | None = None, data: RunData | None = None) -> list[Path]:
     """The ``--export-*`` flags: write the requested formats to the given paths (the CSV is the
     comparisons table); return the paths written."""
     if not (json_path or csv_path or markdown_path):
         return []
-    data = load_run(run_dir, with_samples=False)
+    data = data or load_run(run_dir, with_samples=False)
     written: list[Path] = []
     if json_path:
         written.append(write_json(run_dir, json_path, data))
     if markdown_path:
         written.append(write_markdown(run_dir, markdown_path, data))
     if csv_path:
-        _, comps = write_csv(run_dir)
+        _, comps = write_csv(run_dir, data)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(csv_path, comps.read_text())
         written.append(csv_path)

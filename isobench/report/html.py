@@ -35,9 +35,9 @@ def e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def write_html(run_dir: Path) -> Path:
-    """Write ``run_dir/report.html`` and return its path."""
-    data = load_run(run_dir)
+def write_html(run_dir: Path, data: RunData | None = None) -> Path:
+    """Write ``run_dir/report.html`` (from ``data`` when already loaded) and return its path."""
+    data = data or load_run(run_dir)
     out = run_dir / "report.html"
     out.write_text(render(data))
     return out

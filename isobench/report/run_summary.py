@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,7 +15,10 @@ from rich.table import Table
 from isobench.analysis.claims import check_claims
 from isobench.analysis.stats import EMULATED_VERDICT
 from isobench.config.presets import get_preset
-from isobench.results import RunStore, TrialRecord
+from isobench.results import TrialRecord
+
+if TYPE_CHECKING:
+    from isobench.report.rundata import RunData
 
 
 def median_trial(trials: list[TrialRecord]) -> TrialRecord | None:
@@ -39,14 +43,11 @@ def print_k6_summaries(console: Console, trials: list[TrialRecord], emulated: se
         console.print(render_summary(trial.load), highlight=False, markup=False)
 
 
-def print_claims(console: Console, preset_name: str, store: RunStore, emulated: set[str]) -> None:
+def print_claims(console: Console, preset_name: str, data: RunData, emulated: set[str]) -> None:
     preset = get_preset(preset_name)
-    manifest = store.read_manifest()
-    from isobench.report.rundata import image_size
-
     sizes = {rt: size for rt in preset.sides.values()
-             if (size := image_size(manifest, rt)) is not None}
-    checks = check_claims(preset, store.trials(), sizes, {r: True for r in emulated})
+             if (size := data.manifest.image_size(rt)) is not None}
+    checks = check_claims(preset, data.trials, sizes, {r: True for r in emulated})
     table = Table(title=f"{preset.name}: {preset.title}", show_lines=True)
     for col in (
         "claim",
@@ -133,26 +134,28 @@ def print_resources(console: Console, trials: list[TrialRecord], emulated: set[s
     console.print(table)
 
 
-def print_run(console: Console, run_dir: Path, *, verbose: bool = False) -> bool:
+def print_run(console: Console, run_dir: Path, *, verbose: bool = False,
+              data: RunData | None = None) -> bool:
     """Print a finished (or interrupted) run: the verdicts and comparison first, then what each
     runtime costs, the article's claims (presets) and failed trials; the k6 end-of-test summary of
-    each runtime's median trial only when ``verbose``. True when a trial or threshold failed."""
+    each runtime's median trial only when ``verbose``. True when a trial or threshold failed.
+
+    ``data`` is the run as :func:`isobench.report.rundata.load_run` read and analysed it (loaded
+    here when not given), so a command that also writes files analyses once."""
     from isobench.report.cpu_split import print_cpu_split
     from isobench.report.rundata import load_run
     from isobench.report.terminal import print_comparison
 
-    store = RunStore.existing(run_dir)
-    data = load_run(run_dir)
-    trials = store.trials()
+    data = data or load_run(run_dir)
+    trials = data.trials
     emulated = {t.runtime for t in trials if t.facts.get("emulated")}
     if verbose:
         print_k6_summaries(console, trials, emulated)
     print_comparison(console, data.analysis, data.manifest)
-    print_resources(console, trials, emulated, list(data.analysis.get("runtimes", [])))
-    print_cpu_split(console, trials, list(data.analysis.get("runtimes", [])))
-    preset = (data.manifest.get("config") or {}).get("preset")
-    if preset:
-        print_claims(console, preset, store, emulated)
+    print_resources(console, trials, emulated, list(data.analysis.runtimes))
+    print_cpu_split(console, trials, list(data.analysis.runtimes))
+    if data.manifest.config.preset:
+        print_claims(console, data.manifest.config.preset, data, emulated)
     failed = [t for t in trials if t.status != "ok"]
     for t in failed:
         console.print(f"[red]failed[/] {t.runtime} #{t.trial + 1}: {escape(t.error or '')}")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from isobench import plugins
-from isobench.analysis.stats import DEFAULT_MARGIN, DEFAULT_METRICS, MetricSpec, analyze
+from isobench.analysis.stats import DEFAULT_METRICS, MetricSpec, analyze
 from isobench.errors import IsobenchError
 from isobench.results import ResultsError, RunStore, Sample, TrialRecord
+from isobench.results_model import Analysis, Manifest, as_manifest
 
 RunDirError = ResultsError
 """A path given as a run directory is not one (kept as a name for the reports' callers)."""
@@ -18,13 +19,17 @@ RunDirError = ResultsError
 
 @dataclass
 class RunData:
-    """Everything a report needs from one run directory."""
+    """Everything a report needs from one run directory, read and analysed once.
+
+    ``manifest`` and ``analysis`` are the typed views of :mod:`isobench.results_model` (still
+    ``Mapping``s of the documents for writers that index them).
+    """
 
     root: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     trials: list[TrialRecord]
     samples: list[Sample]
-    analysis: dict[str, Any]
+    analysis: Analysis
 
 
 def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
@@ -33,27 +38,28 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
     The analysis is recomputed rather than read from summary.json so a report always matches
     the trials on disk; baseline, seed, min_effect, primary metric and equivalence margin come
     from the manifest's config (runs written before ``primary``/``margin`` existed get the
-    defaults of :func:`isobench.analysis.stats.analyze`).
+    defaults of :func:`isobench.analysis.stats.analyze`). A command loads a run once and hands
+    the result to every writer (``print_run``, ``write_outputs``): the bootstrap runs once.
     """
     store = RunStore.existing(run_dir)
-    manifest = store.read_manifest()
+    manifest = Manifest.from_json(store.read_manifest())
     trials = store.trials()
     if not trials:
         raise RunDirError(f"{run_dir} has no finished trials", fix="run `isobench run` again")
-    config = manifest.get("config") or {}
+    config = manifest.config
     analysis = analyze(
         trials,
-        baseline=str(config.get("baseline", "native")),
-        min_effect=float(config.get("min_effect", 0.05)),
-        seed=int((manifest.get("plan") or {}).get("seed", 0) or 0),
-        emulated=emulated_from_manifest(manifest),
-        primary=config.get("primary"),
-        margin=float(config.get("margin", DEFAULT_MARGIN)),
-        alpha=float(config.get("alpha", 0.05)),
+        baseline=config.baseline,
+        min_effect=config.min_effect,
+        seed=manifest.seed,
+        emulated=manifest.emulated,
+        primary=config.primary,
+        margin=config.margin,
+        alpha=config.alpha,
         metrics=metric_specs_from_manifest(manifest),
     )
     samples = usable_samples(store.samples(), trials) if with_samples else []
-    return RunData(run_dir, manifest, trials, samples, analysis)
+    return RunData(run_dir, manifest, trials, samples, Analysis.from_json(analysis))
 
 
 def usable_samples(samples: list[Sample], trials: list[TrialRecord]) -> list[Sample]:
@@ -67,42 +73,32 @@ def usable_samples(samples: list[Sample], trials: list[TrialRecord]) -> list[Sam
         if key in ok or key not in known:
             out.append(s)
     return out
-def metric_specs_from_manifest(manifest: dict[str, Any]) -> Sequence[MetricSpec]:
+def metric_specs_from_manifest(manifest: Mapping[str, Any]) -> Sequence[MetricSpec]:
     """The metrics of the run's workload (``config.workload`` with its ``workload_options``).
 
     A run whose workload is not installed here (a third-party plug-in) or cannot be built from
     its options is analysed with the HTTP set, as before workloads named their own metrics.
     """
-    config = manifest.get("config") or {}
-    name = config.get("workload")
-    if not isinstance(name, str):
+    config = as_manifest(manifest).config
+    if config.workload is None:
         return DEFAULT_METRICS
     try:
-        workload = plugins.load("workload", name)(config.get("workload_options") or {})
+        workload = plugins.load("workload", config.workload)(dict(config.workload_options))
         return tuple(workload.metric_specs())
     except (IsobenchError, ImportError, TypeError, ValueError):
         return DEFAULT_METRICS
 
 
-def emulated_from_manifest(manifest: dict[str, Any]) -> list[str]:
+def emulated_from_manifest(manifest: Mapping[str, Any]) -> list[str]:
     """Runtimes the manifest's ``runtimes`` facts mark ``emulated``."""
-    out = []
-    for name, facts in (manifest.get("runtimes") or {}).items():
-        value = facts.get("emulated") if isinstance(facts, dict) else None
-        if value is True or str(value).lower() == "true":
-            out.append(name)
-    return out
+    return as_manifest(manifest).emulated
 
 
-def image_size(manifest: dict[str, Any], runtime: str) -> int | None:
+def image_size(manifest: Mapping[str, Any], runtime: str) -> int | None:
     """Bytes of the artifact a runtime runs (what the article calls the image size).
 
     The manifest names each runtime's artifact (``manifest["runtimes"][rt]["artifact"]``) and
     the artifact's whole size sits under that name in ``artifacts.sizes``; None when either is
-    missing (nothing is guessed from a runtime's name).
+    missing (nothing is guessed from a runtime's name). See :meth:`Manifest.image_size`.
     """
-    sizes = (manifest.get("artifacts") or {}).get("sizes") or {}
-    facts = (manifest.get("runtimes") or {}).get(runtime) or {}
-    artifact = facts.get("artifact") if isinstance(facts, dict) else None
-    value = sizes.get(artifact) if artifact else None
-    return None if value is None else int(value)
+    return as_manifest(manifest).image_size(runtime)

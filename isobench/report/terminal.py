@@ -17,7 +17,7 @@ from isobench.analysis.stats import (
     short_verdict,
 )
 from isobench.report import fmt
-from isobench.report.rundata import image_size
+from isobench.results_model import as_manifest
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
 KIND_STYLES = {"slower": "red", "faster": "green", "equivalent": "cyan", "inconclusive": "grey50",
@@ -95,8 +95,8 @@ def print_comparison(
     baseline = analysis["baseline"]
     print_headline(console, analysis)
     units = {m["name"]: m["unit"] for m in analysis["metrics"]}
-    config = manifest.get("config") or {}
-    title = f"isobench \u2014 {config.get('workload', 'workload')} vs {baseline}"
+    run = as_manifest(manifest)
+    title = f"isobench \u2014 {run.config.workload or 'workload'} vs {baseline}"
     table = Table(title=title, title_style="bold", show_lines=True, header_style="bold")
     table.add_column("runtime", no_wrap=True)
     shown = [(m, label) for m, label in COLUMNS if m in units]
@@ -110,7 +110,7 @@ def print_comparison(
         table.add_column(f"{label}{unit}{star}", justify="right", no_wrap=True)
     table.add_column("image", justify="right", no_wrap=True)
     table.add_column("verdict: primary; secondaries that differ (Holm)", min_width=22)
-    base_size = image_size(dict(manifest), baseline)
+    base_size = run.image_size(baseline)
     for rt in analysis["runtimes"]:
         info = analysis["per_runtime"].get(rt, {})
         name = Text(rt, style="bold")
@@ -120,7 +120,7 @@ def print_comparison(
         if info.get("n_failed"):
             name.append(f", {info['n_failed']} failed", style="red")
         cells = [_metric_cell(analysis, rt, m, units[m]) for m, _ in shown]
-        size = image_size(dict(manifest), rt)
+        size = run.image_size(rt)
         size_text = Text(fmt.human_bytes(size))
         if size is not None and base_size and rt != baseline:
             size_text.append(f"\n\u00d7{size / base_size:.2f}", style="grey50")

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from isobench.config.presets import CALIBRATION_RUNTIME, CALIBRATION_WORKLOAD
+
 DEFAULT_UNITS = 76
 """Baseline work per request: a multiple of 4 and of 19, so ×1.25 (95) and ×20/19 (80) are whole
 numbers of units; ~2.7 ms of CPU, below CPython's 5 ms GIL switch interval at every arm."""
@@ -144,7 +146,7 @@ def benchfile_data(
 ) -> dict[str, Any]:
     """The benchfile (as data) of a run whose arms differ only in ``work_units``."""
     data: dict[str, Any] = {
-        "workload": "burn",
+        "workload": CALIBRATION_WORKLOAD,
         "trials": trials,
         "duration": duration,
         "warmup": warmup,
@@ -356,7 +358,7 @@ def measure_costs(
 def run_calibration(
     out: Path,
     *,
-    runtime: str = "native",
+    runtime: str = CALIBRATION_RUNTIME,
     units: int = DEFAULT_UNITS,
     factors: Sequence[float] = DEFAULT_FACTORS,
     trials: int = 12,

@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from isobench.config.presets import MICRO_BENCHMARKS
+from isobench.config.presets import SUITE_DEFAULT_RUNTIMES as DEFAULT_RUNTIMES
 from isobench.errors import ConfigError, IsobenchError
 
-MICRO_BENCHMARKS = ("redis", "sysbench-cpu", "sysbench-memory", "fio", "xz", "iperf3", "sockperf")
-"""The micro suite's benchmarks (workload names), in table order."""
-
-DEFAULT_RUNTIMES = ("native", "docker-bridge", "docker-host", "gvisor", "vm")
 SUITES = {"micro": MICRO_BENCHMARKS}
 FULL = {"duration": "10s", "warmup": "2s", "trials": 5}
 QUICK = {"duration": "3s", "warmup": "1s", "trials": 3}

@@ -14,13 +14,29 @@ record without one, from an older isobench). This module only iterates the regis
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from isobench.util.locks import Owner
 from isobench.util.proc import CommandRunner
 
 Live = Callable[[Owner | None], bool]
+
+
+def read_state_files(directory: Path) -> list[dict[str, Any]]:
+    """Every instance state record (``*.json``) in a runtime's state ``directory``, live or left
+    by a killed run, each with ``state_file`` set to its path; unreadable ones are passed over."""
+    states = []
+    for path in sorted(directory.glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text())
+            data.setdefault("state_file", str(path))
+            states.append(data)
+    return states
 
 
 @dataclass

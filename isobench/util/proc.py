@@ -53,8 +53,20 @@ class CommandRunner(Protocol):
     ) -> CommandResult: ...
 
 
-class SubprocessRunner:
-    """The real runner: subprocess.run with captured text output."""
+@dataclass(frozen=True)
+class Invocation:
+    """One :meth:`CommandRunner.run` call's arguments, as a runner executes them."""
+
+    argv: tuple[str, ...]
+    timeout: float | None = None
+    input: bytes | str | None = None
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+
+
+class _CheckedRunner:
+    """What every runner shares: ``run`` as :class:`CommandRunner` states it, with ``check``
+    raising :class:`CommandFailed`; a runner only says how it executes (``_execute``)."""
 
     def run(
         self,
@@ -66,7 +78,21 @@ class SubprocessRunner:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> CommandResult:
-        data = input.encode() if isinstance(input, str) else input
+        result = self._execute(Invocation(tuple(argv), timeout, input, env, cwd))
+        if check and not result.ok:
+            raise CommandFailed(result)
+        return result
+
+    def _execute(self, call: Invocation) -> CommandResult:
+        raise NotImplementedError
+
+
+class SubprocessRunner(_CheckedRunner):
+    """The real runner: subprocess.run with captured text output."""
+
+    def _execute(self, call: Invocation) -> CommandResult:
+        argv, data = call.argv, call.input
+        data = data.encode() if isinstance(data, str) else data
         # A session of its own: a Ctrl-C at the terminal reaches isobench only, which then stops
         # the whole child session itself (below), and never reaches a cleanup command (docker rm,
         # umount) half-way.
@@ -75,31 +101,24 @@ class SubprocessRunner:
             stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
+            env=dict(call.env) if call.env is not None else None,
+            cwd=call.cwd,
             start_new_session=True,
         )
         try:
-            out, err = child.communicate(input=data, timeout=timeout)
+            out, err = child.communicate(input=data, timeout=call.timeout)
         except BaseException:  # timeout, Ctrl-C: the command and everything it started go
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             child.wait()
             raise
-        proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
-        result = CommandResult(
-            tuple(argv),
-            proc.returncode,
-            proc.stdout.decode(errors="replace"),
-            proc.stderr.decode(errors="replace"),
+        return CommandResult(
+            argv, child.returncode, out.decode(errors="replace"), err.decode(errors="replace")
         )
-        if check and not result.ok:
-            raise CommandFailed(result)
-        return result
 
 
 @dataclass
-class FakeRunner:
+class FakeRunner(_CheckedRunner):
     """A scripted runner for unit tests of driver logic (never evidence that a runtime works).
 
     ``responses`` maps a command prefix (space-joined) to a result; the longest prefix wins.
@@ -109,17 +128,8 @@ class FakeRunner:
     responses: dict[str, CommandResult | tuple[int, str]] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        check: bool = True,
-        timeout: float | None = None,
-        input: bytes | str | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-    ) -> CommandResult:
-        argv_t = tuple(argv)
+    def _execute(self, call: Invocation) -> CommandResult:
+        argv_t = call.argv
         self.calls.append(argv_t)
         joined = " ".join(argv_t)
         best: str | None = None
@@ -135,6 +145,4 @@ class FakeRunner:
                 if isinstance(resp, CommandResult)
                 else CommandResult(argv_t, resp[0], resp[1], "")
             )
-        if check and not result.ok:
-            raise CommandFailed(result)
         return result

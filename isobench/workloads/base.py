@@ -70,7 +70,7 @@ class LaunchSpec:
 
 
 class Workload(ABC):
-    """A workload plug-in. Subclasses are registered in ``isobench.workloads.registry``."""
+    """A workload plug-in. Subclasses are registered in ``isobench.plugins`` (or an entry point)."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""

@@ -36,8 +36,8 @@ from typing import Any, ClassVar
 
 from isobench.errors import ConfigError, IsobenchError
 from isobench.images.docker_image import BASE_IMAGE, ensure_base_image
-from isobench.images.export import ImageConfig, build_dockerfile, export_rootfs, inspect_image
 from isobench.images.spec import RootfsSpec
+from isobench.images.user_image import ImageConfig, build_dockerfile, export_rootfs, inspect_image
 from isobench.runtimes.native import DEFAULT_PATH
 from isobench.util import paths
 from isobench.util.proc import CommandRunner, SubprocessRunner

@@ -22,7 +22,7 @@ import pytest
 from isobench import plugins
 from isobench.images.build import build_artifacts
 from isobench.images.docker_image import ensure_base_image
-from isobench.images.export import build_tag
+from isobench.images.user_image import build_tag
 from isobench.run.trial import host_port_for
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
 from isobench.util import paths

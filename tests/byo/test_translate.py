@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from isobench.errors import ConfigError
-from isobench.images.export import ImageConfig
+from isobench.images.user_image import ImageConfig
 from isobench.runtimes.native import DEFAULT_PATH
 from isobench.workloads.image import (
     Refusal,

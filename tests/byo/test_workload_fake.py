@@ -10,8 +10,8 @@ import pytest
 
 from isobench.errors import BuildError
 from isobench.images.build import build_artifacts
-from isobench.images.export import ImageConfig, build_argv, image_dir, inspect_image
 from isobench.images.spec import RootfsSpec
+from isobench.images.user_image import ImageConfig, build_argv, image_dir, inspect_image
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.docker import DockerBridgeRuntime, DockerHostRuntime
 from isobench.util.proc import CommandResult, FakeRunner

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from isobench.runtimes.base import Instance
 from isobench.telemetry import cgroup
 from isobench.telemetry.cpu import CpuSampler
@@ -52,6 +54,7 @@ def test_cgroup_v2_files(tmp_path: Path) -> None:
     assert cgroup.procs(groups) == frozenset({12, 13})
 
 
+@pytest.mark.integration  # makes a cgroup of its own: root
 def test_real_v1_cgroup_is_preferred(need_root: None) -> None:
     """A process in a cgroup of its own: CPU from cpuacct, memory from memory.usage."""
     name = f"isobench-telemetry-test-{os.getpid()}"

@@ -94,6 +94,7 @@ def _own_tables() -> list[str]:
     ]
 
 
+@pytest.mark.integration  # nftables counters: root
 @pytest.mark.parametrize("connections", [1, 50])
 def test_network_payload_exact(burn_app: Instance, connections: int, need_root: None) -> None:
     """5 MB served over 1 keep-alive connection or 50 short ones: counted within 5 %."""
@@ -121,6 +122,7 @@ def test_network_payload_exact(burn_app: Instance, connections: int, need_root: 
     assert _own_tables() == [], "counter table left behind"
 
 
+@pytest.mark.integration  # nftables counters: root
 def test_network_counter_removed_on_poll_error(burn_app: Instance, need_root: None) -> None:
     sampler = NetworkSampler(burn_app, interval=0.2)
     sampler.start()

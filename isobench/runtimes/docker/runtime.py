@@ -24,7 +24,7 @@ from isobench.images.spec import Artifacts
 from isobench.runtimes.base import HostCheck, Instance, LadderStep, Resources, Runtime
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
 from isobench.runtimes.cleanup import Cleaned, Live
-from isobench.runtimes.native import DEFAULT_PATH
+from isobench.runtimes.oci import limits_and_process_args
 from isobench.util.locks import Owner, read_records, remove_record, write_record
 from isobench.util.netutil import ensure_port_free
 from isobench.util.paths import LABEL
@@ -247,9 +247,6 @@ class DockerRuntime(Runtime):
         carries it (an image workload's spec is that config); with no ``user`` the image's own
         ``User`` applies, as in ``docker run``.
         """
-        env = dict(spec.env)
-        env.setdefault("PATH", DEFAULT_PATH)
-        memory = f"{resources.memory_mb}m"
         opts = self.options
         affinity = opts.get("limits") == "affinity"
         argv = ["docker", "run", "-d", "--name", name]
@@ -264,18 +261,7 @@ class DockerRuntime(Runtime):
                      "apparmor=unconfined"]
         if opts.get("log_driver"):
             argv += ["--log-driver", opts["log_driver"]]
-        if resources.cpu_quota is not None:
-            argv += ["--cpus", f"{resources.cpu_quota:g}"]
-        if not affinity:
-            argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory,
-                     "--memory-swap", memory]
-        argv += ["--workdir", spec.workdir]
-        if spec.user:
-            argv += ["--user", spec.user]
-        for path in spec.writable_paths:
-            argv += ["--tmpfs", path]
-        for key, value in sorted(env.items()):
-            argv += ["--env", f"{key}={value}"]
+        argv += limits_and_process_args(spec, resources, cgroup_limits=not affinity)
         if affinity:  # the same CPUs as every arm, without a cgroup cpuset
             argv += ["--entrypoint", "taskset", image, "-c", resources.cpuset, *spec.argv]
         else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -27,7 +26,8 @@ from isobench.images.spec import Artifacts
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import create_instance_cgroups, kill_cgroup_procs, remove_cgroups
-from isobench.runtimes.cleanup import Cleaned, Live
+from isobench.runtimes.cleanup import Cleaned, Live, read_state_files
+from isobench.runtimes.overlay import mount_overlay
 from isobench.util import paths
 from isobench.util.locks import Owner
 from isobench.util.netutil import ensure_port_free
@@ -228,12 +228,7 @@ class NativeRuntime(Runtime):
 
     def _mount(self, rootfs: Path, inst_dir: Path, spec: LaunchSpec,
                runner: CommandRunner) -> Path:
-        upper, work, merged = inst_dir / "upper", inst_dir / "work", inst_dir / "merged"
-        for d in (upper, work, merged):
-            d.mkdir(parents=True, exist_ok=True)
-        opts = f"lowerdir={rootfs},upperdir={upper},workdir={work}"
-        runner.run(["mount", "-t", "overlay", "isobench-overlay", "-o", opts, str(merged)],
-                   timeout=30)
+        merged = mount_overlay(rootfs, inst_dir, runner)
         runner.run(["mount", "-t", "proc", "proc", str(merged / "proc")], timeout=30)
         runner.run(["mount", "--bind", "/dev", str(merged / "dev")], timeout=30)
         for path in spec.writable_paths:
@@ -295,10 +290,4 @@ class NativeRuntime(Runtime):
 
 def load_states() -> list[dict[str, Any]]:
     """Every native instance recorded in the state directory (live or left by a killed run)."""
-    states = []
-    for path in sorted(native_state_dir().glob("*.json")):
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(path.read_text())
-            data.setdefault("state_file", str(path))
-            states.append(data)
-    return states
+    return read_state_files(native_state_dir())

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from isobench.runtimes.base import Resources
-from isobench.runtimes.native import DEFAULT_PATH
+from isobench.runtimes.oci import limits_and_process_args
 from isobench.util.locks import Owner
 from isobench.util.paths import LABEL
 from isobench.workloads.base import LaunchSpec
@@ -107,9 +107,6 @@ def run_argv(name: str, rootfs: Path, spec: LaunchSpec, resources: Resources, *,
     """
     if network not in ("bridge", "host"):
         raise ValueError(f"network must be bridge or host, not {network!r}")
-    env = dict(spec.env)
-    env.setdefault("PATH", DEFAULT_PATH)
-    memory = f"{resources.memory_mb}m"
     argv = podman("run", "-d", "--name", name)
     for key, value in labels.items():
         argv += ["--label", f"{key}={value}"]
@@ -118,17 +115,8 @@ def run_argv(name: str, rootfs: Path, spec: LaunchSpec, resources: Resources, *,
                  "--publish", f"127.0.0.1:{host_port}:{spec.listen_port(host_port)}"]
     else:
         argv += ["--network", "host"]
-    if resources.cpu_quota is not None:
-        argv += ["--cpus", f"{resources.cpu_quota:g}"]
-    argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory, "--memory-swap", memory,
-             "--pids-limit", "-1", *ulimits.args(), "--log-driver", "k8s-file",
-             "--workdir", spec.workdir]
-    if spec.user:
-        argv += ["--user", spec.user]
-    for path in spec.writable_paths:
-        argv += ["--tmpfs", path]
-    for key, value in sorted(env.items()):
-        argv += ["--env", f"{key}={value}"]
+    argv += limits_and_process_args(
+        spec, resources, ["--pids-limit", "-1", *ulimits.args(), "--log-driver", "k8s-file"])
     argv += ["--rootfs", str(rootfs), *spec.argv]
     return argv
 

@@ -36,8 +36,9 @@ from isobench.images.spec import Artifacts
 from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CONTROLLERS, cgroup_dirs, v1_mounts
-from isobench.runtimes.cleanup import Cleaned, Live
+from isobench.runtimes.cleanup import Cleaned, Live, read_state_files
 from isobench.runtimes.docker import host_veth
+from isobench.runtimes.overlay import mount_overlay
 from isobench.runtimes.podman.command import (
     CGROUP_MANAGER,
     INSPECT_STATE,
@@ -64,17 +65,6 @@ def podman_state_dir() -> Path:
     path = paths.state_dir() / "podman"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def mount_overlay(rootfs: Path, inst_dir: Path, runner: CommandRunner) -> Path:
-    """Overlay ``rootfs`` (read-only lower) with ``inst_dir/upper``; returns the merged dir."""
-    upper, work, merged = inst_dir / "upper", inst_dir / "work", inst_dir / "merged"
-    for d in (upper, work, merged):
-        d.mkdir(parents=True, exist_ok=True)
-    opts = f"lowerdir={rootfs},upperdir={upper},workdir={work}"
-    runner.run(["mount", "-t", "overlay", "isobench-overlay", "-o", opts, str(merged)],
-               timeout=30)
-    return merged
 
 
 def teardown(state: dict[str, Any], runner: CommandRunner) -> list[str]:
@@ -107,13 +97,7 @@ def teardown(state: dict[str, Any], runner: CommandRunner) -> list[str]:
 
 def load_states() -> list[dict[str, Any]]:
     """Every podman instance recorded in the state directory (live or left by a killed run)."""
-    states = []
-    for path in sorted(podman_state_dir().glob("*.json")):
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(path.read_text())
-            data.setdefault("state_file", str(path))
-            states.append(data)
-    return states
+    return read_state_files(podman_state_dir())
 
 
 def conmon_listens(pid: int, port: int) -> bool:

@@ -1,0 +1,41 @@
+"""What the OCI container runtimes (Docker, Podman) pass alike to ``run``.
+
+The resource limits and the launch spec's process settings are spelled the same by ``docker run``
+and ``podman run``; each runtime adds its own flags (labels, network, ``--runtime``, ulimits) and
+its image or root filesystem around these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from isobench.runtimes.base import Resources
+from isobench.runtimes.native import DEFAULT_PATH
+from isobench.workloads.base import LaunchSpec
+
+
+def limits_and_process_args(spec: LaunchSpec, resources: Resources,
+                            extra_limits: Sequence[str] = (), *,
+                            cgroup_limits: bool = True) -> list[str]:
+    """``--cpus`` (a CFS quota, when set), ``--cpuset-cpus``, ``--memory`` and ``--memory-swap``
+    (equal: no swap), then ``extra_limits``, then the spec's working directory, user, writable
+    paths (``--tmpfs``) and environment (sorted; ``PATH`` defaulted as the native runtime does).
+    Entry point and arguments are left to the caller (an image or a ``--rootfs``).
+    ``cgroup_limits=False`` leaves out ``--cpuset-cpus``/``--memory`` (the caller pins the
+    process some other way; ``isobench explain``'s bare-container step)."""
+    env = dict(spec.env)
+    env.setdefault("PATH", DEFAULT_PATH)
+    memory = f"{resources.memory_mb}m"
+    argv: list[str] = []
+    if resources.cpu_quota is not None:
+        argv += ["--cpus", f"{resources.cpu_quota:g}"]
+    if cgroup_limits:
+        argv += ["--cpuset-cpus", resources.cpuset, "--memory", memory, "--memory-swap", memory]
+    argv += [*extra_limits, "--workdir", spec.workdir]
+    if spec.user:
+        argv += ["--user", spec.user]
+    for path in spec.writable_paths:
+        argv += ["--tmpfs", path]
+    for key, value in sorted(env.items()):
+        argv += ["--env", f"{key}={value}"]
+    return argv
