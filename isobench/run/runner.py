@@ -8,6 +8,7 @@ Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path runs).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -33,6 +34,7 @@ from isobench.run.trial import (
 )
 from isobench.run.validity import Limits
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.util.clientnet import LOCAL, ClientNet, ClientPath
 from isobench.util.host import host_facts
 from isobench.util.locks import run_locks
 from isobench.workloads.base import Workload
@@ -170,6 +172,8 @@ class Runner:
         self.events: Events = events or NullEvents()
         self.primary: str | None = bench.primary
         self.ctx = ctx or RuntimeContext(run_id=store.root.name, work_dir=store.root / "work")
+        self.remote: ClientPath = LOCAL
+        """The remote client's path for the run (made in :meth:`run` when an arm needs it)."""
 
     # ----------------------------------------------------------------------------- preparation
     def load_workload(self, options: dict[str, Any] | None = None) -> Workload:
@@ -206,6 +210,7 @@ class Runner:
             check_same_rootfs(workload, arm, own)
             per_arm[arm] = (own, self._scenario(own)[1])
             own.check_scenario(per_arm[arm][1])
+        self._check_clients([workload, *(w for w, _ in per_arm.values())])
         need = {rt.artifact for rt in runtimes.values()}
         need.add("rootfs")
         res = self.bench.resources
@@ -220,6 +225,43 @@ class Runner:
         return Prepared(
             workload, runtimes, artifacts, scenario_name, scenario, resources, plan, per_arm
         )
+
+    def clients(self) -> dict[str, str]:
+        """Arm name → ``local`` or ``remote`` (see ``isobench.util.clientnet``)."""
+        return {arm: self.bench.client_for(arm) for arm in arms_for(self.bench)}
+
+    def _check_clients(self, workloads: Sequence[Workload]) -> None:
+        """A remote client needs a workload whose ``drive`` can take it, and one replica."""
+        if "remote" not in self.clients().values():
+            return
+        for workload in workloads:
+            if not workload.drives_remote():
+                raise ConfigError(f"workload '{workload.name}' runs its own client, which "
+                                  "cannot run remote yet", fix="use --client local")
+        if self.bench.replicas > 1:
+            raise ConfigError("--client remote drives one replica",
+                              fix="use --replicas 1, or --client local")
+
+    @contextlib.contextmanager
+    def _client_net(self) -> Any:
+        """The remote client's namespace and veth for the block, when an arm needs them;
+        removed however the block ends (Ctrl-C included: shielded)."""
+        if "remote" not in self.clients().values():
+            yield
+            return
+        net = ClientNet(self.ctx.runner, self.ctx.run_id)
+        try:
+            self.remote = net.open()
+            self.events.step(f"remote client: netns {self.remote.netns}, workload on "
+                             f"{self.remote.address} ({self.remote.host_iface})")
+            yield
+        finally:
+            with shielded():
+                net.close()
+                self.remote = LOCAL
+
+    def client_of(self, arm: str) -> ClientPath:
+        return self.remote if self.bench.client_for(arm) == "remote" else LOCAL
 
     def _scenario(self, workload: Workload) -> tuple[str, dict[str, Any]]:
         name, scenario = scenarios.resolve(workload, self.bench.scenario)
@@ -263,6 +305,9 @@ class Runner:
                 "preset": self.bench.preset,
                 "aa": self.bench.aa,
                 "replicas": self.bench.replicas,
+                "client": self.bench.client,
+                "arm_clients": self.clients(),
+                "remote_client": self.remote.facts() if self.remote.remote else None,
             },
             "resources": {
                 "cpus": list(prep.resources.cpus),
@@ -329,6 +374,7 @@ class Runner:
             telemetry_interval=self.bench.telemetry.interval,
             telemetry_samplers=self.bench.telemetry.samplers,
             limits=Limits(max_error_rate=self.bench.max_error_rate),
+            client=self.client_of(planned.arm),
         )
         record = TrialRecord(
             runtime=planned.arm,
@@ -347,8 +393,11 @@ class Runner:
     # ----------------------------------------------------------------------------- the run
     def run(self, resume: bool = False) -> RunStore:
         res = self.bench.resources  # the run dir and pinned CPUs are this run's until it ends
-        with stop_signals_interrupt(), run_locks(self.store.root, [*res.cpus, *res.loadgen_cpus]):
+        with (stop_signals_interrupt(),
+              run_locks(self.store.root, [*res.cpus, *res.loadgen_cpus]),
+              contextlib.ExitStack() as stack):
             prep = self.prepare()
+            stack.enter_context(self._client_net())
             self.primary = self.primary_for(prep)
             done: set[int] = set()
             if resume and self.store.manifest_path.exists():
