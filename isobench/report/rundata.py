@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,19 @@ def emulated_from_manifest(manifest: dict[str, Any]) -> list[str]:
         if value is True or str(value).lower() == "true":
             out.append(name)
     return out
+
+
+def network_paths_text(manifest: Mapping[str, Any]) -> str:
+    """``native: loopback (local client); docker-bridge: dnat (remote client → 198.18.0.1)``
+    from the manifest's ``network_paths`` (what the trials reported), '' for older runs."""
+    parts = []
+    for arm, info in (manifest.get("network_paths") or {}).items():
+        if not isinstance(info, Mapping):
+            continue
+        client = str(info.get("client", "local"))
+        where = f" \u2192 {info['target']}" if client == "remote" and info.get("target") else ""
+        parts.append(f"{arm}: {info.get('path')} ({client} client{where})")
+    return "; ".join(parts)
 
 
 def image_size(manifest: dict[str, Any], runtime: str) -> int | None:

@@ -17,7 +17,7 @@ from isobench.analysis.stats import (
     short_verdict,
 )
 from isobench.report import fmt
-from isobench.report.rundata import image_size
+from isobench.report.rundata import image_size, network_paths_text
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
 KIND_STYLES = {"slower": "red", "faster": "green", "equivalent": "cyan", "inconclusive": "grey50",
@@ -135,6 +135,9 @@ def print_comparison(
     if parts:
         metric = next(iter(noise.values())).get("primary_metric", "")
         console.print(f"[bold]host noise[/] (CV of {metric}): " + ", ".join(parts))
+    paths = network_paths_text(manifest)
+    if paths:
+        console.print(f"[bold]network path[/]: {paths}")
     for warning in analysis.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
     method = analysis.get("method", {})

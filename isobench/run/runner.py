@@ -429,6 +429,8 @@ class Runner:
                     record, samples = self.run_trial(prep, planned)
                     budget.spent(record.ended_at - record.started_at)
                     self.store.append_trial(record, samples)
+                    if self._note_path(manifest, planned.arm, record):
+                        self.store.write_manifest(manifest)
                     self._write_summary()
                     self.events.trial_finished(planned, record)
                     if self._precise_after(planned, len(arms_for(self.bench))):
@@ -443,6 +445,19 @@ class Runner:
             manifest["finished"] = time.time()
             self.store.write_manifest(manifest)
         return self.store
+
+    @staticmethod
+    def _note_path(manifest: dict[str, Any], arm: str, record: TrialRecord) -> bool:
+        """Record the arm's network path and client in ``manifest["network_paths"]`` the first
+        time a trial of it reports one (the report says which path each arm took); True when
+        the manifest changed."""
+        path = record.facts.get("network_path")
+        paths = manifest.setdefault("network_paths", {})
+        if not path or arm in paths:
+            return False
+        paths[arm] = {"path": path, "client": record.facts.get("client", "local"),
+                      "target": record.facts.get("client_target", "127.0.0.1")}
+        return True
 
     def _precise_after(self, planned: PlannedTrial, arms: int) -> bool:
         """With ``precision``: after each complete round from the minimum on, whether every
