@@ -73,7 +73,7 @@ def test_remote_quick_run_takes_the_veth_and_leaves_nothing(tmp_path: Path,
                                                             need_docker: None) -> None:
     out = tmp_path / "remote-run"
     done = subprocess.run([*CLI, "run", "--workload", "burn", "--runtimes",
-                           "native,docker-bridge", "--client", "remote", "--quick",
+                           "native,docker-bridge", "--client", "remote", "--quick", "--trials", "2",
                            "--no-report", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
