@@ -133,3 +133,25 @@ def test_a_workload_with_its_own_client_refuses_a_remote_one() -> None:
     clientnet.require_local(clientnet.LOCAL, "x")
     with pytest.raises(ConfigError, match="cannot run remote"):
         clientnet.require_local(remote, "redis")
+
+
+def test_the_report_names_each_arms_path_as_the_trials_recorded_it() -> None:
+    from isobench.report.rundata import network_paths_text
+    from isobench.results import TrialRecord
+    from isobench.run.runner import Runner
+
+    manifest: dict[str, object] = {}
+    local = TrialRecord(runtime="native", trial=0, position=0, round=0, status="ok",
+                        started_at=0.0, ended_at=1.0, facts={"network_path": "loopback",
+                                                             "client": "local"})
+    remote = TrialRecord(runtime="docker-bridge-r", trial=0, position=1, round=0, status="ok",
+                         started_at=0.0, ended_at=1.0,
+                         facts={"network_path": "dnat", "client": "remote",
+                                "client_target": "198.18.0.1"})
+    assert Runner._note_path(manifest, "native", local)
+    assert Runner._note_path(manifest, "docker-bridge-r", remote)
+    assert not Runner._note_path(manifest, "native", local)  # once per arm
+    assert network_paths_text(manifest) == (
+        "native: loopback (local client); "
+        "docker-bridge-r: dnat (remote client \u2192 198.18.0.1)")
+    assert network_paths_text({}) == ""
