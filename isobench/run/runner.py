@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -243,7 +243,7 @@ class Runner:
                               fix="use --replicas 1, or --client local")
 
     @contextlib.contextmanager
-    def _client_net(self) -> Any:
+    def _client_net(self) -> Iterator[None]:
         """The remote client's namespace and veth for the block, when an arm needs them;
         removed however the block ends (Ctrl-C included: shielded)."""
         if "remote" not in self.clients().values():
