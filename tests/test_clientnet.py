@@ -155,3 +155,22 @@ def test_the_report_names_each_arms_path_as_the_trials_recorded_it() -> None:
         "native: loopback (local client); "
         "docker-bridge-r: dnat (remote client \u2192 198.18.0.1)")
     assert network_paths_text({}) == ""
+
+
+def test_arms_choose_their_client_and_own_client_workloads_are_refused(tmp_path: Path) -> None:
+    from isobench import plugins
+    from isobench.config.benchfile import Benchfile
+    from isobench.errors import ConfigError
+    from isobench.results import RunStore
+    from isobench.run.runner import Runner
+
+    bench = Benchfile(workload="burn", client="remote",
+                      arms={"a": {"runtime": "native", "client": "local"},
+                            "b": {"runtime": "native"}})
+    assert Runner(bench, RunStore(tmp_path / "r1")).clients() == {"a": "local", "b": "remote"}
+    redis = Benchfile(workload="redis", runtimes=["native"], client="remote")
+    runner = Runner(redis, RunStore(tmp_path / "r2"))
+    with pytest.raises(ConfigError, match="runs its own client"):
+        runner._check_clients([plugins.load("workload", "redis")({})])
+    with pytest.raises(ValueError):
+        Benchfile(client="elsewhere")
