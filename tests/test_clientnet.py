@@ -74,10 +74,19 @@ def test_open_records_first_then_makes_both_ends_and_close_removes_them(state: P
     assert record["subnet"] == "198.18.0.0/30" and record["owner"]["run_id"] == "run-1"
     assert path.facts()["client"] == "remote" and path.facts()["client_target"] == "198.18.0.1"
 
+    accept = ["iptables", "-w", "-A", "FORWARD", "-i", path.host_iface, "-m", "comment",
+              "--comment", path.netns, "-j", "ACCEPT"]
+    assert tuple(accept) in runner.calls and path.forward_accept
+    assert path.facts()["client_forward_accept"] is True
+
     runner.responses["ip netns list"] = (0, f"{path.netns} (id: 3)\nother\n")
+    runner.responses["iptables -w -D"] = (1, "Bad rule (does a matching rule exist?)")
+    runner.responses[f"iptables -w -D FORWARD -i {path.host_iface}"] = (0, "")
     runner.calls.clear()
     removed = net.close()
-    assert removed == [f"veth {path.host_iface}", f"netns {path.netns}"]
+    assert removed == [f"FORWARD accept rules of {path.host_iface}", f"veth {path.host_iface}",
+                       f"netns {path.netns}"]
+    assert tuple(["iptables", "-w", "-D", *accept[3:]]) in runner.calls
     assert ("ip", "link", "del", "dev", path.host_iface) in runner.calls
     assert ("ip", "netns", "del", path.netns) in runner.calls
     assert read_records(clientnet.RECORDS) == []
@@ -108,7 +117,7 @@ def test_clean_removes_a_dead_owners_namespace_and_keeps_a_live_one(state: Path)
                  {"netns": "isobench-live0001", "host_iface": "ibhlive0001",
                   "subnet": "198.18.0.4/30", "run_id": "live"}, Owner.current("live"))
     runner = FakeRunner({"ip netns list": (0, "isobench-dead0001\nisobench-live0001\n"),
-                         "ip link show dev ibhdead0001": (0, "")})
+                         "ip link show dev ibhdead0001": (0, ""), "iptables -w -D": (1, "")})
     done = clientnet.leftovers(owner_live(), runner)
     assert len(done.removed) == 1 and "isobench-dead0001" in done.removed[0]
     assert "veth ibhdead0001" in done.removed[0]

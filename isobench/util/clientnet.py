@@ -16,6 +16,12 @@ it with its PREROUTING DNAT rules, not with the ``docker-proxy`` relay that answ
   loopback path with Docker's userland proxy disabled does (moby/moby#12165); the veth's address
   is an ordinary local address, which Docker's ``PREROUTING -m addrtype --dst-type LOCAL -j
   DOCKER`` rule DNATs to the container.
+* The host's ``FORWARD`` policy is DROP wherever Docker runs, and netavark 1.4 (Debian 12) accepts
+  no new forwarded connection to a published port: Podman's DNAT would send the packets into
+  that DROP. So isobench appends ``FORWARD -i/-o <host end> -j ACCEPT`` (commented with the
+  namespace's name), after every rule of Docker's and netavark's, so it only decides packets
+  nothing else did; Docker's own accept rules still see theirs first. A real remote client of a
+  Podman bridge on such a host needs the same rule; the trial facts say it was added.
 * IPv6 is disabled on both ends, so nothing but the load crosses the veth (no link-local
   addresses, no neighbour discovery): its counters are the load's traffic.
 * A state record (``state_dir()/netns/<name>.json``, with its ``Owner``) is written before the
@@ -83,6 +89,8 @@ class ClientPath:
     host_iface: str | None = None
     client_address: str | None = None
     subnet: str | None = None
+    forward_accept: bool = False
+    """True when isobench appended ``FORWARD`` accept rules for the veth (see above)."""
 
     @property
     def remote(self) -> bool:
@@ -93,7 +101,8 @@ class ClientPath:
         out: dict[str, Any] = {"client": self.kind, "client_target": self.address}
         if self.remote:
             out.update(client_netns=self.netns, client_veth=self.host_iface,
-                       client_address=self.client_address, client_subnet=self.subnet)
+                       client_address=self.client_address, client_subnet=self.subnet,
+                       client_forward_accept=self.forward_accept)
         return out
 
 
@@ -170,6 +179,38 @@ def create_commands(netns: str, host_iface: str, peer_iface: str,
     ]
 
 
+def forward_rules(netns: str, host_iface: str) -> list[list[str]]:
+    """The ``FORWARD`` accept rules for the veth (without the ``-A``/``-D`` verb)."""
+    comment = ["-m", "comment", "--comment", netns]
+    return [["FORWARD", "-i", host_iface, *comment, "-j", "ACCEPT"],
+            ["FORWARD", "-o", host_iface, *comment, "-j", "ACCEPT"]]
+
+
+def add_forward_rules(netns: str, host_iface: str, runner: CommandRunner) -> bool:
+    """Append the accept rules when ``iptables`` is there; whether they were added."""
+    try:
+        for rule in forward_rules(netns, host_iface):
+            runner.run(["iptables", "-w", "-A", *rule], timeout=30)
+    except FileNotFoundError:  # no iptables: no firewall of its to open
+        return False
+    return True
+
+
+def remove_forward_rules(netns: str, host_iface: str, runner: CommandRunner) -> int:
+    """Delete the accept rules (each at most 3 times over); how many deletions succeeded."""
+    removed = 0
+    for rule in forward_rules(netns, host_iface):
+        for _ in range(3):
+            try:
+                result = runner.run(["iptables", "-w", "-D", *rule], check=False, timeout=30)
+            except FileNotFoundError:
+                return removed
+            if not result.ok:
+                break
+            removed += 1
+    return removed
+
+
 def teardown(record: dict[str, Any], runner: CommandRunner) -> list[str]:
     """Remove a client namespace and its veth (each only if it is there), then the record.
 
@@ -178,6 +219,9 @@ def teardown(record: dict[str, Any], runner: CommandRunner) -> list[str]:
     done: list[str] = []
     iface = record.get("host_iface")
     netns = record.get("netns")
+    if iface and netns and record.get("forward_rules") and remove_forward_rules(
+            netns, iface, runner):
+        done.append(f"FORWARD accept rules of {iface}")
     if iface and runner.run(["ip", "link", "show", "dev", iface], check=False, timeout=30).ok:
         runner.run(["ip", "link", "del", "dev", iface], check=False, timeout=30)
         done.append(f"veth {iface}")
@@ -202,6 +246,7 @@ class ClientNet:
     runner: CommandRunner
     run_id: str = ""
     path: ClientPath = field(default=LOCAL, init=False)
+    forward_accept: bool = field(default=False, init=False)
     _record: dict[str, Any] | None = field(default=None, init=False)
 
     def open(self) -> ClientPath:
@@ -216,12 +261,13 @@ class ClientNet:
         with file_lock(paths.state_dir() / "locks" / "netns.lock"):  # no two runs pick one /30
             subnet = pick_subnet([*host_networks(self.runner), *recorded_subnets()])
             record = {"netns": netns, "host_iface": host_iface, "peer_iface": peer_iface,
-                      "subnet": str(subnet), "run_id": self.run_id}
+                      "subnet": str(subnet), "run_id": self.run_id, "forward_rules": True}
             write_record(RECORDS, netns, record, Owner.current(self.run_id))
         self._record = record
         try:
             for argv in create_commands(netns, host_iface, peer_iface, subnet):
                 self.runner.run(argv, timeout=30)
+            self.forward_accept = add_forward_rules(netns, host_iface, self.runner)
         except (CommandFailed, OSError) as exc:
             self.close()
             raise ClientNetError(f"cannot make the remote client's namespace: {exc}",
@@ -234,7 +280,7 @@ class ClientNet:
         self.path = ClientPath(kind="remote", address=str(host_ip),
                                prefix=("ip", "netns", "exec", netns), netns=netns,
                                host_iface=host_iface, client_address=str(peer_ip),
-                               subnet=str(subnet))
+                               subnet=str(subnet), forward_accept=self.forward_accept)
         return self.path
 
     def close(self) -> list[str]:

@@ -46,6 +46,9 @@ def _gone(netns: str, host_iface: str, address: str) -> None:
     assert netns not in _ip("netns", "list")
     assert host_iface not in _ip("-o", "link")
     assert f"inet {address}/" not in _ip("-4", "-o", "addr")
+    rules = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
+                           timeout=30).stdout
+    assert netns not in rules and host_iface not in rules
     assert not any(r.get("netns") == netns for _, r in read_records(clientnet.RECORDS))
 
 
