@@ -121,7 +121,7 @@ def test_docker_bridge_remote_traffic_takes_dnat_not_docker_proxy(tmp_path: Path
             proxy = inst.facts.get("docker_proxy_pid")
             before = _proxy_bytes(proxy) if proxy else 0
             fetch = (f"import urllib.request as u\nn=0\nfor _ in range(200):\n"
-                     f"    n+=len(u.urlopen('http://{path.address}:{port}/payload').read())\n"
+                     f"    n+=len(u.urlopen('http://{path.address}:{port}/payload?bytes=65536').read())\n"
                      f"print(n)")
             got = subprocess.run([*path.prefix, sys.executable, "-c", fetch], check=True,
                                  capture_output=True, text=True, timeout=120)
