@@ -120,9 +120,9 @@ def test_docker_bridge_remote_traffic_takes_dnat_not_docker_proxy(tmp_path: Path
             assert listeners <= {path.address}, listeners
             proxy = inst.facts.get("docker_proxy_pid")
             before = _proxy_bytes(proxy) if proxy else 0
+            url = f"http://{path.address}:{port}/payload?bytes=65536"
             fetch = (f"import urllib.request as u\nn=0\nfor _ in range(200):\n"
-                     f"    n+=len(u.urlopen('http://{path.address}:{port}/payload?bytes=65536').read())\n"
-                     f"print(n)")
+                     f"    n+=len(u.urlopen('{url}').read())\nprint(n)")
             got = subprocess.run([*path.prefix, sys.executable, "-c", fetch], check=True,
                                  capture_output=True, text=True, timeout=120)
             received = int(got.stdout.split()[-1])
