@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="3 trials of 5 s after 1 s of warm-up (for a first look)")
     run.add_argument("--aa", action="store_true", help="A/A self-check: the baseline as two arms")
     run.add_argument("--replicas", type=int, help="instances of the workload per trial (default 1)")
+    run.add_argument("--client", choices=("local", "remote"),
+                     help="where the load generator runs: local (to 127.0.0.1) or remote (in a "
+                          "network namespace of isobench's, over a veth: Docker's DNAT path, "
+                          "not docker-proxy) (default local)")
     run.add_argument("--time-budget",
                      help="stop between rounds when the next would exceed it, e.g. 10m "
                           "(default none)")
@@ -329,6 +333,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "aa": args.aa or None,
         "replicas": args.replicas,
+        "client": getattr(args, "client", None),
         "time_budget": args.time_budget,
         "primary": args.primary,
         "margin": args.margin,

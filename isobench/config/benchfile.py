@@ -15,6 +15,8 @@ Example::
     seed: 1
     replicas: 1                # instances of the workload per trial (validator: how many fit)
     time_budget: 10m           # optional: stop between rounds when another would not fit
+    client: local              # load from the host to 127.0.0.1, or `remote`: from a namespace
+                               #   over a veth (Docker's DNAT path, not docker-proxy); per arm too
     primary: rps               # optional: the headline metric (default: the workload's)
     margin: 5%                 # equivalence margin: "within ±5 %" (default 5%)
     max_error_rate: 0.01       # a trial with more failed requests/checks is failed, not data
@@ -27,7 +29,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -92,6 +94,7 @@ class ArmModel(BaseModel):
     cpu_quota: float | None = Field(default=None, gt=0.01, le=64)
     workload_options: dict[str, Any] = Field(default_factory=dict)
     runtime_options: dict[str, Any] = Field(default_factory=dict)  # checked by the runtime
+    client: Literal["local", "remote"] | None = None  # None: the run's ``client``
 
 
 class K6Model(BaseModel):
@@ -123,6 +126,7 @@ class Benchfile(BaseModel):
     seed: int = 1
     aa: bool = False
     replicas: int = Field(default=1, ge=1, le=64)
+    client: Literal["local", "remote"] = "local"
     time_budget: str | float | None = None
     max_error_rate: float = Field(default=0.01, ge=0.0, le=1.0)
     allow_exposed: bool = False  # a workload listening beyond loopback: a warning, not a failure
@@ -190,6 +194,11 @@ class Benchfile(BaseModel):
         if seconds <= 0:
             raise ValueError(f"must be more than 0 s (got {value!r}): a trial measures a load")
         return value
+
+    def client_for(self, arm: str) -> str:
+        """``local`` or ``remote``: the arm's own ``client``, else the run's."""
+        spec = (self.arms or {}).get(arm)
+        return spec.client if spec is not None and spec.client else self.client
 
     @property
     def baseline_runtime(self) -> str:

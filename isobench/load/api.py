@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,7 @@ def run_load(
     *,
     cpus: tuple[int, ...] | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    prefix: Sequence[str] = (),
 ) -> LoadResult:
     """Drive ``base_url`` with ``scenario`` in a subprocess pinned to ``cpus``.
 
@@ -116,6 +117,8 @@ def run_load(
         scenario: the benchfile's scenario section (see :class:`ScenarioSet`).
         cpus: CPUs for the engine; several start one worker process per CPU (merged results).
         on_progress: called about once a second with ``{"elapsed", "reqs", "rate", "vus"}``.
+        prefix: a command the engine runs under (``ip netns exec NS`` for a remote client: it
+            execs the engine, so the pid, its session and its pinning stay the engine's).
 
     Raises:
         ConfigError: the scenario (or URL) is invalid, before anything starts.
@@ -126,7 +129,7 @@ def run_load(
               "cpus": list(cpus) if cpus else None}
     errfile = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "isobench.load", "--config", "-", "--jsonl"],
+        [*prefix, sys.executable, "-m", "isobench.load", "--config", "-", "--jsonl"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile, text=True,
         start_new_session=True,
     )

@@ -21,7 +21,7 @@ from isobench.analysis.verdicts import level
 from isobench.report import fmt, plots
 from isobench.report.cpu_split import html_cpu_split
 from isobench.report.ladder import ladder_section
-from isobench.report.rundata import RunData, image_size, load_run
+from isobench.report.rundata import RunData, image_size, load_run, network_paths_text
 
 CSS = (Path(__file__).with_name("report.css")).read_text()
 TABLE_METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "block_lag_p95_ms", "startup_s",
@@ -106,6 +106,7 @@ def _header(data: RunData, title: str) -> str:
                                  default=0)),
         ("baseline", a["baseline"]),
         ("host", host.get("hostname", "")),
+        ("network path", network_paths_text(m)),
     ]
     chips = "".join(f"<span class=\"fact\"><b>{e(k)}</b> {e(v)}</span>" for k, v in facts if v)
     return f"<header><h1>{e(title)}</h1><div class=\"facts\">{chips}</div></header>"

@@ -94,6 +94,19 @@ def emulated_from_manifest(manifest: Mapping[str, Any]) -> list[str]:
     return as_manifest(manifest).emulated
 
 
+def network_paths_text(manifest: Mapping[str, Any]) -> str:
+    """``native: loopback (local client); docker-bridge: dnat (remote client → 198.18.0.1)``
+    from the manifest's ``network_paths`` (what the trials reported), '' for older runs."""
+    parts = []
+    for arm, info in (manifest.get("network_paths") or {}).items():
+        if not isinstance(info, Mapping):
+            continue
+        client = str(info.get("client", "local"))
+        where = f" \u2192 {info['target']}" if client == "remote" and info.get("target") else ""
+        parts.append(f"{arm}: {info.get('path')} ({client} client{where})")
+    return "; ".join(parts)
+
+
 def image_size(manifest: Mapping[str, Any], runtime: str) -> int | None:
     """Bytes of the artifact a runtime runs (what the article calls the image size).
 

@@ -17,6 +17,7 @@ from isobench.analysis.stats import (
     short_verdict,
 )
 from isobench.report import fmt
+from isobench.report.rundata import network_paths_text
 from isobench.results_model import as_manifest
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
@@ -135,6 +136,9 @@ def print_comparison(
     if parts:
         metric = next(iter(noise.values())).get("primary_metric", "")
         console.print(f"[bold]host noise[/] (CV of {metric}): " + ", ".join(parts))
+    paths = network_paths_text(manifest)
+    if paths:
+        console.print(f"[bold]network path[/]: {paths}")
     for warning in analysis.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
     method = analysis.get("method", {})

@@ -8,10 +8,11 @@ Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path runs).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +34,7 @@ from isobench.run.trial import (
 )
 from isobench.run.validity import Limits
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
+from isobench.util.clientnet import LOCAL, ClientNet, ClientPath
 from isobench.util.host import host_facts
 from isobench.util.locks import run_locks
 from isobench.workloads.base import Workload
@@ -179,6 +181,8 @@ class Runner:
         self.settled: set[str] = set()
         """Arms that sit out the later rounds of a ``precision`` run (see ``_precise_after``)."""
         self.ctx = ctx or RuntimeContext(run_id=store.root.name, work_dir=store.root / "work")
+        self.remote: ClientPath = LOCAL
+        """The remote client's path for the run (made in :meth:`run` when an arm needs it)."""
 
     # ----------------------------------------------------------------------------- preparation
     def load_workload(self, options: dict[str, Any] | None = None) -> Workload:
@@ -228,6 +232,7 @@ class Runner:
             check_same_rootfs(workload, arm, own)
             per_arm[arm] = (own, self._scenario(own)[1])
             own.check_scenario(per_arm[arm][1])
+        self._check_clients([workload, *(w for w, _ in per_arm.values())])
         need = {rt.artifact for rt in runtimes.values()}
         need.add("rootfs")
         res = self.bench.resources
@@ -243,6 +248,43 @@ class Runner:
             workload, runtimes, artifacts, scenario_name, scenario, resources, plan, per_arm,
             arm_runtimes,
         )
+
+    def clients(self) -> dict[str, str]:
+        """Arm name → ``local`` or ``remote`` (see ``isobench.util.clientnet``)."""
+        return {arm: self.bench.client_for(arm) for arm in arms_for(self.bench)}
+
+    def _check_clients(self, workloads: Sequence[Workload]) -> None:
+        """A remote client needs a workload whose ``drive`` can take it, and one replica."""
+        if "remote" not in self.clients().values():
+            return
+        for workload in workloads:
+            if not workload.drives_remote():
+                raise ConfigError(f"workload '{workload.name}' runs its own client, which "
+                                  "cannot run remote yet", fix="use --client local")
+        if self.bench.replicas > 1:
+            raise ConfigError("--client remote drives one replica",
+                              fix="use --replicas 1, or --client local")
+
+    @contextlib.contextmanager
+    def _client_net(self) -> Iterator[None]:
+        """The remote client's namespace and veth for the block, when an arm needs them;
+        removed however the block ends (Ctrl-C included: shielded)."""
+        if "remote" not in self.clients().values():
+            yield
+            return
+        net = ClientNet(self.ctx.runner, self.ctx.run_id)
+        try:
+            self.remote = net.open()
+            self.events.step(f"remote client: netns {self.remote.netns}, workload on "
+                             f"{self.remote.address} ({self.remote.host_iface})")
+            yield
+        finally:
+            with shielded():
+                net.close()
+                self.remote = LOCAL
+
+    def client_of(self, arm: str) -> ClientPath:
+        return self.remote if self.bench.client_for(arm) == "remote" else LOCAL
 
     def _scenario(self, workload: Workload) -> tuple[str, dict[str, Any]]:
         name, scenario = scenarios.resolve(workload, self.bench.scenario)
@@ -288,6 +330,9 @@ class Runner:
                 "preset": self.bench.preset,
                 "aa": self.bench.aa,
                 "replicas": self.bench.replicas,
+                "client": self.bench.client,
+                "arm_clients": self.clients(),
+                "remote_client": self.remote.facts() if self.remote.remote else None,
             },
             "resources": {
                 "cpus": list(prep.resources.cpus),
@@ -355,6 +400,7 @@ class Runner:
             telemetry_samplers=self.bench.telemetry.samplers,
             limits=Limits(max_error_rate=self.bench.max_error_rate,
                           allow_exposed=self.bench.allow_exposed),
+            client=self.client_of(planned.arm),
         )
         record = TrialRecord(
             runtime=planned.arm,
@@ -373,8 +419,11 @@ class Runner:
     # ----------------------------------------------------------------------------- the run
     def run(self, resume: bool = False) -> RunStore:
         res = self.bench.resources  # the run dir and pinned CPUs are this run's until it ends
-        with stop_signals_interrupt(), run_locks(self.store.root, [*res.cpus, *res.loadgen_cpus]):
+        with (stop_signals_interrupt(),
+              run_locks(self.store.root, [*res.cpus, *res.loadgen_cpus]),
+              contextlib.ExitStack() as stack):
             prep = self.prepare()
+            stack.enter_context(self._client_net())
             self.primary = self.primary_for(prep)
             done: set[int] = set()
             if resume and self.store.manifest_path.exists():
@@ -410,6 +459,8 @@ class Runner:
                         record, samples = self.run_trial(prep, planned)
                         budget.spent(record.ended_at - record.started_at)
                         self.store.append_trial(record, samples)
+                        if self._note_path(manifest, planned.arm, record):
+                            self.store.write_manifest(manifest)
                         self._write_summary()
                         self.events.trial_finished(planned, record)
                     if round_ends and self._precise_after(planned.round, emulated):
@@ -424,6 +475,19 @@ class Runner:
             manifest["finished"] = time.time()
             self.store.write_manifest(manifest)
         return self.store
+
+    @staticmethod
+    def _note_path(manifest: dict[str, Any], arm: str, record: TrialRecord) -> bool:
+        """Record the arm's network path and client in ``manifest["network_paths"]`` the first
+        time a trial of it reports one (the report says which path each arm took); True when
+        the manifest changed."""
+        path = record.facts.get("network_path")
+        paths = manifest.setdefault("network_paths", {})
+        if not path or arm in paths:
+            return False
+        paths[arm] = {"path": path, "client": record.facts.get("client", "local"),
+                      "target": record.facts.get("client_target", "127.0.0.1")}
+        return True
 
     def _precise_after(self, round_index: int, emulated: set[str]) -> bool:
         """With ``precision``: after each complete round from the minimum on, whether every

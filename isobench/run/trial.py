@@ -15,6 +15,7 @@ failed a threshold is recorded ``failed`` with its reason, never as data.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import statistics
 import threading
@@ -32,6 +33,7 @@ from isobench.run.exposure import check_instances
 from isobench.run.signals import shielded
 from isobench.run.validity import Limits, death_reason, trial_failure
 from isobench.runtimes.base import Instance, Resources, Runtime
+from isobench.util.clientnet import LOCAL, ClientPath
 from isobench.util.netutil import ensure_port_free, free_port
 from isobench.workloads.base import LaunchSpec, Workload
 
@@ -56,16 +58,27 @@ class TrialSetup:
     telemetry_interval: float = 1.0
     telemetry_samplers: Sequence[str] | None = None
     limits: Limits = field(default_factory=Limits)
+    client: ClientPath = LOCAL
+    """Where the load generator runs: on the host (127.0.0.1) or in isobench's namespace, through
+    a veth (``isobench.util.clientnet``); the workload is then published on the veth's address."""
+
+    @property
+    def instance_resources(self) -> Resources:
+        """The resources runtimes get: ``host_address`` is the client's target."""
+        if self.resources.host_address == self.client.address:
+            return self.resources
+        return dataclasses.replace(self.resources, host_address=self.client.address)
 
 
-def host_port_for(runtime: Runtime, spec: LaunchSpec) -> int:
-    """The 127.0.0.1 port a trial reaches the workload on.
+def host_port_for(runtime: Runtime, spec: LaunchSpec, host: str = "127.0.0.1") -> int:
+    """The port (on ``host``: 127.0.0.1 unless the client is remote) a trial reaches the
+    workload on.
 
     A workload with a fixed port (a user's image) is reached on that very port where it shares
     the host's network; a runtime with a network of its own maps a free port to it.
     """
     if spec.port is not None and runtime.shares_host_network:
-        ensure_port_free(spec.port)
+        ensure_port_free(spec.port, host)
         return spec.port
     return free_port()
 
@@ -133,10 +146,10 @@ def _timeseries_samples(
     return out
 
 
-def probe(port: int, path: str, timeout: float = 2.0) -> str:
-    """What ``GET http://127.0.0.1:port/path`` gives now, in a few words (for a failure reason):
+def probe(port: int, path: str, timeout: float = 2.0, host: str = "127.0.0.1") -> str:
+    """What ``GET http://host:port/path`` gives now, in a few words (for a failure reason):
     ``HTTP 500``, ``connection refused``, ``no answer within 2 s``."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path, headers={"Connection": "close"})
         resp = conn.getresponse()
@@ -215,6 +228,10 @@ class Trial:
     ) -> dict[str, Any]:
         cpus = self.setup.resources.loadgen_cpus
         workload = self.setup.workload
+        client = self.setup.client
+        if len(instances) == 1 and client.remote:  # only then: drive() overrides need not know
+            return workload.drive(instances[0].endpoint, scenario, cpus=cpus,
+                                  on_progress=progress, client=client)
         if len(instances) == 1:
             return workload.drive(instances[0].endpoint, scenario, cpus=cpus, on_progress=progress)
         return workload.drive_many(
@@ -235,9 +252,12 @@ class Trial:
         try:
             spec = s.workload.launch_spec()
             check_replicas(s.runtime, spec, s.replicas)
+            resources = s.instance_resources
             for _ in range(s.replicas):
-                port = host_port_for(s.runtime, spec)
-                instances.append(s.runtime.start(s.artifacts, spec, s.resources, port))
+                port = host_port_for(s.runtime, spec, resources.host_address)
+                inst = s.runtime.start(s.artifacts, spec, resources, port)
+                inst.client_iface = s.client.host_iface
+                instances.append(inst)
             deadline = READY_DEADLINE_EMULATED_S if s.runtime.emulated else READY_DEADLINE_S
             startups = [self._ready(inst, spec, deadline) for inst in instances]
             record.startup_s = max(startups)
@@ -251,6 +271,7 @@ class Trial:
                 "scenario": s.scenario_name,
                 "replicas": s.replicas,
                 **listening,
+                **s.client.facts(),
             }
             if s.replicas > 1:
                 record.facts["startup_each_s"] = startups
@@ -320,7 +341,8 @@ class Trial:
         if reason and not death and served_badly:  # what does the workload answer now?
             path = s.workload.launch_spec().ready_path
             seen = "; ".join(
-                (f"replica {i}: " if len(instances) > 1 else "") + probe(inst.host_port, path)
+                (f"replica {i}: " if len(instances) > 1 else "")
+                + probe(inst.host_port, path, host=inst.host_address)
                 for i, inst in enumerate(instances)
             )
             reason += f" (after the load, GET {path}: {seen})"
@@ -336,17 +358,19 @@ class Trial:
         port (``SO_REUSEPORT``) by :func:`isobench.run.exposure.check_instances` right after.
         """
         runtime = self.setup.runtime
-        startup = self.setup.workload.ready(
+        where = {"host": inst.host_address} if inst.host_address != "127.0.0.1" else {}
+        startup = self.setup.workload.ready(  # (readiness is probed from the host)
             inst.host_port,
             spec,
             launched_at=inst.launched_at,
             deadline_s=deadline,
             exited=lambda: runtime.exited(inst),
+            **where,
         )
         reason = runtime.exited(inst)
         if reason:
             raise StartError(
-                f"127.0.0.1:{inst.host_port} answered, but the instance "
+                f"{inst.host_address}:{inst.host_port} answered, but the instance "
                 f"exited: {reason}",
                 fix="is another process listening on that port? (ss -ltnp)",
             )

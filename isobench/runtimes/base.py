@@ -5,15 +5,18 @@ Lifecycle, called by the runner in this order for every trial::
     runtime = RuntimeClass(ctx)
     reason = runtime.check()                     # None, or why it cannot run here (doctor uses it)
     instance = runtime.start(artifacts, spec, resources, host_port)
-    ... runner polls http://127.0.0.1:<host_port><ready_path>; runtime.exited(instance) is polled
-        beside it, so a dead process or VM fails fast instead of waiting for the deadline ...
+    ... runner polls http://<resources.host_address>:<host_port><ready_path>;
+        runtime.exited(instance) is polled beside it, so a dead process or VM fails fast
+        instead of waiting for the deadline ...
     ... samplers read instance.pids / cgroups / net_iface / vmm_pid ...
     runtime.stop(instance)                       # always called, also after errors and Ctrl-C
 
 Guarantees a runtime gives:
 - ``start`` returns as soon as the workload was launched (not when it is ready); on failure it
   raises ``StartError`` after removing whatever it created.
-- The workload is reachable only through 127.0.0.1:<host_port>.
+- The workload is reachable only through <resources.host_address>:<host_port> (127.0.0.1 unless
+  the client is remote); nothing listens on any other non-loopback address. ``Instance.
+  host_address`` is that address and ``facts["network_path"]`` names the path traffic takes.
 - ``stop`` is idempotent and removes everything the instance created (containers, VM processes,
   mounts, cgroups, network namespaces, taps, temporary files). It never raises for "already gone".
 - Everything created is recorded (a state record under ``paths.state_dir()``, or labels set at
@@ -56,12 +59,22 @@ class Resources:
         loadgen_cpus: host CPUs the load generator (and isobench itself) is pinned to.
         cpu_quota: CPU time allowed per period, in CPUs (0.8 = 80 % of one CPU; CFS quota,
             ``docker --cpus``); None for no quota. Used to inject a known slowdown into one arm.
+        host_address: the host address the workload is reached on, and the only one it may be
+            published or listen on: ``127.0.0.1`` (a local client), or the host end of the
+            remote client's veth (``isobench.util.clientnet``). Docker and Podman publish
+            ``host_address:host_port``, QEMU forwards it, host-network servers bind it.
     """
 
     cpus: tuple[int, ...] = (0,)
     memory_mb: int = 1024
     loadgen_cpus: tuple[int, ...] = (1,)
     cpu_quota: float | None = None
+    host_address: str = "127.0.0.1"
+
+    @property
+    def local(self) -> bool:
+        """True when the workload is reached on loopback (a local client)."""
+        return self.host_address == "127.0.0.1"
 
     @property
     def cpuset(self) -> str:
@@ -78,7 +91,7 @@ class Instance:
 
     Attributes:
         runtime: the runtime's name.
-        host_port: port on 127.0.0.1 where the workload answers.
+        host_port: port on ``host_address`` where the workload answers.
         launched_at: ``time.monotonic()`` just before launch (startup time is measured from it).
         pids: host pids whose process trees make up the runtime's cost: the native process; for a
             container its init process plus containerd-shim and docker-proxy; for a VM the QEMU
@@ -105,10 +118,13 @@ class Instance:
             its ``argv[0]`` (gVisor: ``{"runsc-sandbox": "sentry", "runsc-gofer": "gofer"}``).
             At most one of ``thread_roles`` and ``process_roles``.
         facts: recorded with every trial: ``network_path`` (``loopback``, ``docker-proxy``,
-            ``host-network``, ``qemu-user-net``...), ``accel`` (``kvm``/``tcg``), ``emulated``
-            (``true``/``false``), ``pinning``, ids.
+            ``host-network``, ``qemu-user-net``; remote client: ``veth-host``, ``dnat``...),
+            ``accel`` (``kvm``/``tcg``), ``emulated`` (``true``/``false``), ``pinning``, ids.
         log_path: where the workload's console/stdout went.
         handle: runtime-private state (Popen, container id, ...).
+        host_address: the address the workload answers on (``Resources.host_address``).
+        client_iface: the host end of a remote client's veth (set by the trial, not the
+            runtime): the network samplers count the load's packets there.
     """
 
     runtime: str
@@ -126,10 +142,12 @@ class Instance:
     facts: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     handle: Any = None
+    host_address: str = "127.0.0.1"
+    client_iface: str | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.host_port}"
+        return f"http://{self.host_address}:{self.host_port}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ classmethod hook::
 
 ``live(owner)`` says whether an object must stay (its owner still runs; ``owner`` is None for a
 record without one, from an older isobench). This module only iterates the registered runtimes
-(``isobench.plugins``) and the telemetry counter tables; it knows no runtime by name.
+(``isobench.plugins``), the telemetry counter tables and the remote client's namespaces
+(``isobench.util.clientnet``); it knows no runtime by name.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def clean_leftovers(runner: CommandRunner, *, force: bool = False,
     for hook in runtime_hooks():
         done.extend(hook(live, runner))
     from isobench.telemetry.nftcount import leftovers as counter_leftovers
+    from isobench.util.clientnet import leftovers as client_net_leftovers
 
     done.extend(counter_leftovers(live))
+    done.extend(client_net_leftovers(live, runner))
     return done

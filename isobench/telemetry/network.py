@@ -4,7 +4,8 @@
   (/sys/class/net/IFACE/statistics, or /proc/PID/net/dev of the instance's processes when the
   interface lives in another network namespace). The host side's rx is what the instance sent,
   so instance rx = iface tx and instance tx = iface rx.
-* Every runtime: exact nftables counters on ``instance.host_port`` on 127.0.0.1 (see
+* Every runtime: exact nftables counters on ``instance.host_port`` on 127.0.0.1, or where a remote
+  client's veth (``instance.client_iface``) carries the load (see
   :mod:`isobench.telemetry.nftcount`). This is the primary figure (``net_*``) wherever it can be
   had, because it is the same boundary, counted the same way (IP level), for every runtime; the
   interface counts of a veth/tap (link level, a few bytes more per packet) are reported beside
@@ -98,7 +99,8 @@ class NetworkSampler(PollingSampler):
                 self._iface = reader
         self._port: nftcount.PortCounter | None = None
         if nftcount.unavailable_reason() is None:
-            counter = nftcount.PortCounter(self.instance.host_port)
+            counter = nftcount.PortCounter(self.instance.host_port,
+                                           iface=self.instance.client_iface)
             try:
                 counter.open()
                 self._port = counter

@@ -128,16 +128,35 @@ class PortCounts:
 
 
 class PortCounter:
-    """Counters on 127.0.0.1/::1 traffic of one TCP port; always ``close()`` it."""
+    """Counters on 127.0.0.1/::1 traffic of one TCP port; always ``close()`` it.
 
-    def __init__(self, port: int) -> None:
+    With ``iface`` (the host end of a remote client's veth, which carries only the load) the
+    packets are counted where they cross it instead: arriving (``prerouting``, before DNAT, so
+    ``dport`` is still the published port) and leaving (``postrouting``, after NAT restored the
+    reply's source port), each packet once, headers included, as on loopback.
+    """
+
+    def __init__(self, port: int, iface: str | None = None) -> None:
         self.port = int(port)
+        self.iface = iface
         self.table = f"{TABLE_PREFIX}{os.getpid()}_{next(_seq)}"
         self._open = False
 
+    def _veth_script(self) -> str:
+        p, i = self.port, self.iface
+        return (
+            f"add table inet {self.table}\n"
+            f"add counter inet {self.table} rx\n"
+            f"add counter inet {self.table} tx\n"
+            f"add chain inet {self.table} i {{ type filter hook prerouting priority -300 ; }}\n"
+            f'add rule inet {self.table} i iifname "{i}" tcp dport {p} counter name "rx"\n'
+            f"add chain inet {self.table} o {{ type filter hook postrouting priority 300 ; }}\n"
+            f'add rule inet {self.table} o oifname "{i}" tcp sport {p} counter name "tx"\n'
+        )
+
     def open(self) -> None:
         p = self.port
-        script = (
+        script = self._veth_script() if self.iface else (
             f"add table inet {self.table}\n"
             f"add counter inet {self.table} rx\n"
             f"add counter inet {self.table} tx\n"

@@ -18,8 +18,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ensure_port_free(port: int) -> None:
-    """Raise StartError naming the fix when something listens on 127.0.0.1:port.
+def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise StartError naming the fix when something listens on host:port (127.0.0.1 unless the
+    client is remote).
 
     Connections of a previous instance lingering in TIME_WAIT do not count (``SO_REUSEADDR``, as
     servers set it): a fixed-port workload is started on the same port trial after trial.
@@ -27,19 +28,20 @@ def ensure_port_free(port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise StartError(
-                    f"port {port} on 127.0.0.1 is already taken",
+                    f"port {port} on {host} is already taken",
                     fix=f"stop what listens there (ss -ltnp 'sport = :{port}') or use another port",
                 ) from exc
             raise
 
 
-def http_status(port: int, path: str, timeout: float = 0.5) -> int | None:
-    """Status of GET http://127.0.0.1:port/path, or None when nothing answered in time."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_status(port: int, path: str, timeout: float = 0.5,
+                host: str = "127.0.0.1") -> int | None:
+    """Status of GET http://host:port/path, or None when nothing answered in time."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path, headers={"Connection": "close"})
         resp = conn.getresponse()
@@ -59,6 +61,7 @@ def wait_ready(
     deadline_s: float,
     exited: Callable[[], str | None],
     interval: float = 0.05,
+    host: str = "127.0.0.1",
 ) -> float:
     """Poll until GET path answers 200; return seconds since ``launched_at`` (monotonic).
 
@@ -67,7 +70,7 @@ def wait_ready(
     """
     end = launched_at + deadline_s
     while True:
-        status = http_status(port, path)
+        status = http_status(port, path, host=host)
         now = time.monotonic()
         if status == 200:
             return now - launched_at
@@ -76,7 +79,7 @@ def wait_ready(
             raise StartError(f"instance exited before it was ready: {reason}")
         if now > end:
             raise StartError(
-                f"no HTTP 200 from 127.0.0.1:{port}{path} within {deadline_s:.0f} s "
+                f"no HTTP 200 from {host}:{port}{path} within {deadline_s:.0f} s "
                 f"(last status {status})",
                 fix="see the instance log in the run directory",
             )

@@ -16,6 +16,7 @@ from isobench.images.spec import RootfsSpec
 if TYPE_CHECKING:
     from isobench.analysis.stats import MetricSpec
     from isobench.run.validity import Limits
+    from isobench.util.clientnet import ClientPath
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,9 @@ class Workload(ABC):
         launched_at: float,
         deadline_s: float,
         exited: Callable[[], str | None],
+        host: str = "127.0.0.1",
     ) -> float:
-        """Wait until the instance reached on 127.0.0.1:``port`` serves; seconds since launch.
+        """Wait until the instance reached on ``host``:``port`` serves; seconds since launch.
 
         ``launched_at`` is a ``time.monotonic()`` stamp; ``exited()`` returns the reason when the
         instance died (then raise StartError at once). The default polls ``spec.ready_path`` over
@@ -166,9 +168,14 @@ class Workload(ABC):
         """
         from isobench.util.netutil import wait_ready
 
-        return wait_ready(
-            port, spec.ready_path, launched_at=launched_at, deadline_s=deadline_s, exited=exited
-        )
+        return wait_ready(port, spec.ready_path, launched_at=launched_at, deadline_s=deadline_s,
+                          exited=exited, host=host)
+
+    def drives_remote(self) -> bool:
+        """True when :meth:`drive` can run its client on a remote path (``--client remote``):
+        the built-in engine can; a workload with a ``drive`` (and ``ready``) of its own cannot
+        until it takes the ``client`` argument."""
+        return type(self).drive is Workload.drive
 
     def metric_specs(self) -> Sequence[MetricSpec]:
         """The metrics analysed for this workload, the primary one first.
@@ -187,8 +194,13 @@ class Workload(ABC):
         *,
         cpus: tuple[int, ...] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        client: ClientPath | None = None,
     ) -> dict[str, Any]:
-        """Apply the scenario's load to ``endpoint`` (``http://127.0.0.1:PORT``).
+        """Apply the scenario's load to ``endpoint`` (``http://ADDRESS:PORT``).
+
+        ``client`` is the path the load takes (``isobench.util.clientnet``): with a remote one,
+        the client is started behind ``client.prefix`` (``ip netns exec NS``), still pinned to
+        ``cpus``. The runner passes it only when it is remote.
 
         Returns the k6-style summary (``{"metrics": {...}, "thresholds": {...}, ...}``), with the
         1 s time series under ``"timeseries"`` (the runner moves it into samples). The
@@ -197,7 +209,8 @@ class Workload(ABC):
         """
         from isobench.load.api import run_load
 
-        result = run_load(endpoint, scenario, cpus=cpus, on_progress=on_progress)
+        prefix = client.prefix if client is not None else ()
+        result = run_load(endpoint, scenario, cpus=cpus, on_progress=on_progress, prefix=prefix)
         return {**result.summary, "timeseries": result.timeseries}
 
     def drive_many(

@@ -5,7 +5,10 @@ way for all of them (as k6 tests every executor against one shared file):
   127.0.0.1 only → ``clean`` (the runtime's own ``leftovers`` hook) sees the live instance and
   keeps it → ``stop`` twice → the hook then finds nothing of that run left;
 * a workload that dies at once is reported by ``exited()`` with a reason, and ``stop`` leaves
-  nothing either.
+  nothing either;
+* with a remote client (``Resources.host_address`` = the host end of isobench's veth) the
+  workload answers on that address, from the host and from the client's namespace, and listens
+  on no other address.
 
 Nothing here names a runtime: a new runtime package registered in ``plugins.RUNTIMES`` is
 covered by adding it to the registry.
@@ -14,6 +17,8 @@ covered by adding it to the registry.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,6 +31,7 @@ from isobench.images.build import build_artifacts
 from isobench.images.spec import Artifacts
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
 from isobench.runtimes.cleanup import only_run
+from isobench.util.clientnet import ClientNet
 from isobench.util.netutil import free_port
 from isobench.util.proc import SubprocessRunner
 from isobench.workloads.burn import BurnWorkload
@@ -100,5 +106,36 @@ def test_a_workload_that_dies_is_reported_and_leaves_nothing(
         assert str(exc) and "\n" not in str(exc).strip()
     finally:
         if instance is not None:
+            runtime.stop(instance)
+    _nothing_left(runtime, run_id)
+
+
+@pytest.mark.parametrize("name", plugins.names("runtime"))
+def test_a_remote_client_reaches_it_on_the_veth_address_only(
+    name: str, need_root: None, tmp_path: Path
+) -> None:
+    runtime, run_id = _runtime(name, tmp_path)
+    workload = BurnWorkload()
+    spec = workload.launch_spec()
+    port = free_port()
+    with ClientNet(SubprocessRunner(), run_id) as path:
+        resources = Resources(host_address=path.address)
+        instance = runtime.start(_artifacts(runtime.artifact), spec, resources, port)
+        try:
+            assert instance.host_address == path.address
+            assert instance.endpoint == f"http://{path.address}:{port}"
+            workload.ready(port, spec, launched_at=instance.launched_at,
+                           deadline_s=180.0 if runtime.emulated else 60.0,
+                           exited=lambda: runtime.exited(instance), host=path.address)
+            listeners = {c.laddr.ip for c in psutil.net_connections(kind="inet")
+                         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
+            assert listeners <= {path.address}, listeners  # a DNAT path needs no listener
+            fetch = f"import urllib.request as u; print(u.urlopen('{instance.endpoint}/healthz'" \
+                    ", timeout=10).status)"
+            got = subprocess.run([*path.prefix, sys.executable, "-c", fetch],
+                                 capture_output=True, text=True, timeout=60)
+            assert got.stdout.strip() == "200", got.stderr[-500:]
+            assert instance.facts.get("network_path") not in (None, "loopback", "docker-proxy")
+        finally:
             runtime.stop(instance)
     _nothing_left(runtime, run_id)

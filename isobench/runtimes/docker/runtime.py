@@ -235,8 +235,19 @@ class DockerRuntime(Runtime):
 
     # --- launch ---------------------------------------------------------------------------------
 
-    def network_args(self, host_port: int, listen_port: int) -> list[str]:
+    def network_args(self, host_port: int, listen_port: int, address: str) -> list[str]:
+        """The network flags; ``address`` is ``Resources.host_address``."""
         return ["--network", "host"]
+
+    def bind_for(self, resources: Resources) -> str:
+        """The address the workload listens on inside: ``bind`` behind a bridge; on the host
+        network the address it is reached on."""
+        return self.bind if not self.shares_host_network else resources.host_address
+
+    def path_for(self, resources: Resources) -> str:
+        """``network_path`` for this client: the class's own with a local client; a remote one
+        reaches a host-network server straight over the veth."""
+        return self.network_path if resources.local else "veth-host"
 
     def run_argv(self, image: str, name: str, spec: LaunchSpec, resources: Resources,
                  host_port: int) -> list[str]:
@@ -255,7 +266,8 @@ class DockerRuntime(Runtime):
             argv += ["--label", f"{key}={value}"]
         if self.oci_runtime:
             argv += ["--runtime", self.oci_runtime]
-        argv += self.network_args(host_port, spec.listen_port(host_port))
+        argv += self.network_args(host_port, spec.listen_port(host_port),
+                                  resources.host_address)
         if opts.get("security") == "unconfined":
             argv += ["--security-opt", "seccomp=unconfined", "--security-opt",
                      "apparmor=unconfined"]
@@ -275,13 +287,13 @@ class DockerRuntime(Runtime):
         if not image:
             raise StartError(f"{self.name} needs the Docker image of the rootfs",
                              fix=f"build artifacts with need={{'{self.artifact}'}}")
-        ensure_port_free(host_port)
+        ensure_port_free(host_port, resources.host_address)
         if self.options.get("limits") == "affinity" and not any(
                 (artifacts.rootfs / d / "taskset").exists() for d in ("usr/bin", "bin")):
             raise StartError("runtime option limits: affinity pins with taskset, which this "
                              "rootfs lacks", fix="install util-linux in the image, or drop "
                              "the option")
-        rendered = spec.render(self.bind, spec.listen_port(host_port))
+        rendered = spec.render(self.bind_for(resources), spec.listen_port(host_port))
         runner = self.ctx.runner
         for _ in range(20):
             name = _next_name(self.ctx.run_id, self.name)
@@ -294,7 +306,8 @@ class DockerRuntime(Runtime):
             runner.run(["docker", "rm", "-f", name], check=False, timeout=60)
             err = _tail(result)
             if "address already in use" in err or "port is already allocated" in err:
-                raise StartError(f"port {host_port} on 127.0.0.1 is already taken ({err})",
+                raise StartError(f"port {host_port} on {resources.host_address} is already "
+                                 f"taken ({err})",
                                  fix="pick another port or stop what listens there")
             if "unknown or invalid runtime" in err:
                 raise StartError(f"Docker does not know runtime {self.oci_runtime}: {err}",
@@ -335,7 +348,7 @@ class DockerRuntime(Runtime):
                    if self.options.get("limits") == "affinity"
                    else f"--cpuset-cpus {resources.cpuset}")
         facts: dict[str, Any] = {
-            "network_path": self.network_path,
+            "network_path": self.path_for(resources),
             "pinning": pinning,
             "memory_limit": memory,
             "container": name,
@@ -350,7 +363,8 @@ class DockerRuntime(Runtime):
                             daemon_pids=dockerd_pids(), helper_roles=dict(self.helper_roles),
                             process_roles=dict(self.process_roles),
                             log_path=self.ctx.work_dir / "logs" / f"{name}.log",
-                            handle={"name": name, "id": container_id, "pid": pid})
+                            handle={"name": name, "id": container_id, "pid": pid},
+                            host_address=resources.host_address)
         self._network_details(instance, pid)
         return instance
 
@@ -446,15 +460,20 @@ class DockerBridgeRuntime(DockerRuntime):
     network_path = "docker-proxy"
     shares_host_network = False
 
-    def network_args(self, host_port: int, listen_port: int) -> list[str]:
-        return ["--network", "bridge", "--publish", f"127.0.0.1:{host_port}:{listen_port}"]
+    def network_args(self, host_port: int, listen_port: int, address: str) -> list[str]:
+        return ["--network", "bridge", "--publish", f"{address}:{host_port}:{listen_port}"]
+
+    def path_for(self, resources: Resources) -> str:
+        """A remote client's packets arrive on the veth and take PREROUTING DNAT; docker-proxy
+        still listens on the address but only connections made on the host itself reach it."""
+        return self.network_path if resources.local else "dnat"
 
     def _network_details(self, instance: Instance, pid: int) -> None:
         proxy = find_docker_proxy(instance.host_port)
-        if proxy is not None:
+        if proxy is not None:  # its CPU is counted whichever path the client takes
             instance.pids.append(proxy)
             instance.facts["docker_proxy_pid"] = proxy
-        else:  # userland-proxy disabled: traffic goes through iptables DNAT instead
+        elif instance.host_address == "127.0.0.1":  # userland-proxy disabled: DNAT instead
             instance.facts["network_path"] = "docker-nat"
         if pid:
             instance.net_iface = host_veth(pid)

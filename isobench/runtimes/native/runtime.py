@@ -170,9 +170,9 @@ class NativeRuntime(Runtime):
     def start(
         self, artifacts: Artifacts, spec: LaunchSpec, resources: Resources, host_port: int
     ) -> Instance:
-        ensure_port_free(host_port)
+        ensure_port_free(host_port, resources.host_address)
         runner = self.ctx.runner
-        rendered = spec.render("127.0.0.1", host_port)
+        rendered = spec.render(resources.host_address, host_port)
         inst_id = f"{self.ctx.run_id}-{next(_COUNTER)}-{uuid.uuid4().hex[:6]}"
         inst_dir = native_state_dir() / inst_id
         state_file = native_state_dir() / f"{inst_id}.json"
@@ -210,7 +210,7 @@ class NativeRuntime(Runtime):
             raise
         limit = groups.memory_limit
         facts: dict[str, Any] = {
-            "network_path": "loopback",
+            "network_path": "loopback" if resources.local else "veth-host",
             "pinning": f"taskset -c {resources.cpuset}"
             + (" + cpuset cgroup" if "cpuset" in groups.dirs else ""),
             "memory_limit": limit if limit is not None else
@@ -223,7 +223,7 @@ class NativeRuntime(Runtime):
         return Instance(
             runtime=self.name, host_port=host_port, launched_at=launched, pids=[proc.pid],
             cgroups=dict(groups.dirs), net_iface=None, facts=facts, log_path=log_path,
-            handle={"proc": proc, "state": state},
+            handle={"proc": proc, "state": state}, host_address=resources.host_address,
         )
 
     def _mount(self, rootfs: Path, inst_dir: Path, spec: LaunchSpec,

@@ -101,7 +101,8 @@ def run_argv(name: str, rootfs: Path, spec: LaunchSpec, resources: Resources, *,
              host_port: int, labels: Mapping[str, str], ulimits: Ulimits) -> list[str]:
     """The full ``podman run -d`` command line (``spec`` already rendered).
 
-    ``network`` is ``bridge`` (the port published on 127.0.0.1 only) or ``host``. The container
+    ``network`` is ``bridge`` (the port published on ``resources.host_address`` only: 127.0.0.1
+    unless the client is remote) or ``host``. The container
     runs the unpacked directory ``rootfs`` itself (``--rootfs``: no image, no import); everything
     the spec names is passed explicitly, as the Docker runtimes do.
     """
@@ -112,7 +113,8 @@ def run_argv(name: str, rootfs: Path, spec: LaunchSpec, resources: Resources, *,
         argv += ["--label", f"{key}={value}"]
     if network == "bridge":
         argv += ["--network", "bridge",
-                 "--publish", f"127.0.0.1:{host_port}:{spec.listen_port(host_port)}"]
+                 "--publish",
+                 f"{resources.host_address}:{host_port}:{spec.listen_port(host_port)}"]
     else:
         argv += ["--network", "host"]
     argv += limits_and_process_args(

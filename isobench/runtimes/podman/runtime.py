@@ -116,6 +116,8 @@ class PodmanRuntime(Runtime):
     artifact = "rootfs"
     network: ClassVar[str] = "host"
     bind: ClassVar[str] = "127.0.0.1"
+    remote_path: ClassVar[str] = "veth-host"
+    """``network_path`` with a remote client (a host-network server reached over the veth)."""
 
     # --- checks and facts ---------------------------------------------------------------------
 
@@ -185,9 +187,10 @@ class PodmanRuntime(Runtime):
         if not rootfs.is_dir():
             raise StartError(f"{self.name} needs the rootfs directory; {rootfs} is not one",
                              fix="build artifacts with need={'rootfs'}")
-        ensure_port_free(host_port)
+        ensure_port_free(host_port, resources.host_address)
         runner = self.ctx.runner
-        rendered = spec.render(self.bind, spec.listen_port(host_port))
+        bind = self.bind if not self.shares_host_network else resources.host_address
+        rendered = spec.render(bind, spec.listen_port(host_port))
         name = f"{LABEL}-{self.ctx.run_id}-{self.name}-{uuid.uuid4().hex[:8]}"
         inst_dir = podman_state_dir() / name
         state_file = podman_state_dir() / f"{name}.json"
@@ -250,7 +253,7 @@ class PodmanRuntime(Runtime):
                        for c in CONTROLLERS if c in mounts}
         _, info = self._info()
         facts: dict[str, Any] = {
-            "network_path": self.network_path(info),
+            "network_path": self.network_path(info) if resources.local else self.remote_path,
             "pinning": f"--cpuset-cpus {resources.cpuset}",
             "memory_limit": memory or None,
             "container": state["container"],
@@ -263,7 +266,8 @@ class PodmanRuntime(Runtime):
                             pids=pids, cgroups=cgroups, facts=facts,
                             helper_roles={"conmon": "conmon"},
                             log_path=self.ctx.work_dir / "logs" / f"{state['container']}.log",
-                            handle={"state": state, "pid": pid, "conmon": conmon})
+                            handle={"state": state, "pid": pid, "conmon": conmon},
+                            host_address=resources.host_address)
         self._network_details(instance, pid, conmon)
         return instance
 
@@ -354,6 +358,7 @@ class PodmanBridgeRuntime(PodmanRuntime):
     network = "bridge"
     bind = "0.0.0.0"
     shares_host_network = False
+    remote_path = "dnat"
 
     def network_path(self, info: dict[str, Any]) -> str:
         backend = (info.get("host") or {}).get("networkBackend") or "netavark"

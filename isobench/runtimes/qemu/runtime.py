@@ -89,6 +89,8 @@ class VmConfig:
     serial_log: Path
     pidfile: Path
     name: str
+    host_address: str = "127.0.0.1"
+    """Where ``hostfwd`` listens: ``Resources.host_address``."""
 
 
 THREAD_ROLES = {"CPU */KVM": "vcpu", "CPU */TCG": "vcpu", "*": "io-main"}
@@ -105,7 +107,7 @@ def qemu_argv(cfg: VmConfig) -> list[str]:
     # in `ps`
     append = CMDLINE
     fwd = (
-        f"hostfwd=tcp:127.0.0.1:{cfg.host_port}-:{cfg.guest_port},"
+        f"hostfwd=tcp:{cfg.host_address}:{cfg.host_port}-:{cfg.guest_port},"
         f"hostfwd=tcp:127.0.0.1:{cfg.agent_port}-:{AGENT_GUEST_PORT}"
     )
     if cfg.machine == "microvm":
@@ -316,6 +318,7 @@ class QemuRuntime(Runtime):
             vm=vm, accel=accel, machine=self.machine,
             memory_mb=resources.memory_mb, vcpus=resources.vcpus,
             host_port=host_port, guest_port=guest_port, agent_port=free_port(),
+            host_address=resources.host_address,
             launch_file=work / "launch.sh", serial_log=work / "serial.log",
             pidfile=work / "qemu.pid", name=name,
         )  # fmt: skip
@@ -351,6 +354,7 @@ class QemuRuntime(Runtime):
             pids=[proc.pid], vmm_pid=proc.pid, agent_port=cfg.agent_port,
             thread_roles=dict(THREAD_ROLES), facts=facts, log_path=cfg.serial_log,
             handle={"proc": proc, "id": vm_id, "name": name, "work": work},
+            host_address=resources.host_address,
         )  # fmt: skip
 
     def exited(self, instance: Instance) -> str | None:

@@ -23,6 +23,7 @@ from isobench.analysis.stats import MetricSpec
 from isobench.config.benchfile import parse_duration
 from isobench.errors import IsobenchError, StartError
 from isobench.images.spec import WORKLOAD_DIR, RootfsSpec
+from isobench.util.clientnet import ClientPath, require_local
 from isobench.workloads.base import LaunchSpec, Workload
 
 AGENT_DIR = Path(__file__).parent / "agent_app"
@@ -225,7 +226,9 @@ class AgentWorkload(MicroWorkload):
         *,
         cpus: tuple[int, ...] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        client: ClientPath | None = None,
     ) -> dict[str, Any]:
+        require_local(client, self.name)
         seconds = seconds_of(scenario)
         metrics: dict[str, Any] = {}
         raw: dict[str, Any] = {}

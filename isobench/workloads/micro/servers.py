@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from isobench.util.clientnet import ClientPath, require_local
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.micro import parsers
 from isobench.workloads.micro.common import (
@@ -122,7 +123,8 @@ class RedisWorkload(MicroWorkload):
         )
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None]) -> float:
+              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
+        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
         return wait_probe(port, redis_pong, "redis PING", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
 
@@ -133,7 +135,9 @@ class RedisWorkload(MicroWorkload):
         *,
         cpus: tuple[int, ...] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        client: ClientPath | None = None,
     ) -> dict[str, Any]:
+        require_local(client, self.name)
         port = port_of(endpoint)
         seconds = seconds_of(scenario)
         t0 = time.monotonic()
@@ -196,7 +200,8 @@ class Iperf3Workload(MicroWorkload):
                           env={"PATH": PATH}, workdir="/tmp")
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None]) -> float:
+              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
+        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
         """TCP connect only: iperf3 has no request it answers before a test starts."""
         return wait_probe(port, tcp_connects, "iperf3 TCP connect", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
@@ -208,7 +213,9 @@ class Iperf3Workload(MicroWorkload):
         *,
         cpus: tuple[int, ...] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        client: ClientPath | None = None,
     ) -> dict[str, Any]:
+        require_local(client, self.name)
         port, seconds = port_of(endpoint), seconds_of(scenario)
         t0 = time.monotonic()
         metrics: dict[str, Any] = {}
@@ -253,7 +260,8 @@ class SockperfWorkload(MicroWorkload):
                                 "-p", "{port}"), env={"PATH": PATH}, workdir="/tmp")
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None]) -> float:
+              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
+        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
         """TCP connect only: sockperf has no request it answers before a test starts."""
         return wait_probe(port, tcp_connects, "sockperf TCP connect", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
@@ -265,7 +273,9 @@ class SockperfWorkload(MicroWorkload):
         *,
         cpus: tuple[int, ...] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        client: ClientPath | None = None,
     ) -> dict[str, Any]:
+        require_local(client, self.name)
         port, seconds = port_of(endpoint), seconds_of(scenario)
         argv = ["sockperf", "ping-pong", "--tcp", "-i", "127.0.0.1", "-p", str(port),
                 "-t", str(seconds)]

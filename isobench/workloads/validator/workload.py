@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from isobench.images.spec import VENV, WORKLOAD_DIR, RootfsSpec
+from isobench.util.clientnet import ClientPath, require_local
 from isobench.workloads.base import LaunchSpec, Workload
 from isobench.workloads.validator.scenario import DEFAULT_SCENARIO, ChainScenario
 
@@ -136,6 +137,7 @@ class ValidatorWorkload(Workload):
         *,
         cpus: tuple[int, ...] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        client: ClientPath | None = None,
     ) -> dict[str, Any]:
         """Play the chain against the node at ``endpoint``, pinned to ``cpus`` if given.
 
@@ -143,6 +145,7 @@ class ValidatorWorkload(Workload):
         """
         from isobench.workloads.validator.driver import run_driver
 
+        require_local(client, self.name)
         sc = ChainScenario.from_mapping(scenario)
         with _pinned(cpus):
             return run_driver(endpoint, sc, on_progress=on_progress, ledgers=self._ledgers)
