@@ -89,8 +89,12 @@ class RedisWorkload(MicroWorkload):
     Two client runs a trial: ``-t set,get`` without and with ``-P 16``; each test sends
     ``requests_per_s × duration`` requests (default 50000/s; redis-benchmark counts requests,
     not seconds), ``pipelined_factor`` (default 10) times as many when pipelined, from
-    ``clients`` connections (default 50). Protected mode is off only because the server binds
-    where the runtime says (127.0.0.1 on the host network, the runtime's own network otherwise).
+    ``clients`` connections (default 50). A runtime too slow to serve that many in about the
+    duration (an emulated VM) gets fewer: a short probe run (``probe_requests``, GET, same
+    clients and pipeline) measures its rate first, and a test then sends ``rate × duration``
+    requests (never fewer than 1000). Both counts are recorded. Protected mode is off only
+    because the server binds where the runtime says (127.0.0.1 on the host network, the
+    runtime's own network otherwise).
     """
 
     name = "redis"
@@ -102,6 +106,7 @@ class RedisWorkload(MicroWorkload):
         self.options.setdefault("clients", 50)
         self.options.setdefault("requests_per_s", 50000)
         self.options.setdefault("pipelined_factor", 10)
+        self.options.setdefault("probe_requests", 5000)
         self.options["parameters"] = {"tests": "set,get", "pipeline": [1, 16], "data_size": 3,
                                       "server": "redis-server --save '' --appendonly no"}
 
@@ -142,7 +147,17 @@ class RedisWorkload(MicroWorkload):
         raw: dict[str, str] = {}
         argvs: dict[str, list[str]] = {}
         requests = {1: n, 16: n * int(self.options["pipelined_factor"])}
+        probes: dict[int, float] = {}
         for pipeline, suffix in ((1, ""), (16, "_p16")):
+            base = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c",
+                    str(self.options["clients"]), "-P", str(pipeline), "--csv"]
+            probe_n = int(self.options["probe_requests"]) * (1 if pipeline == 1 else 10)
+            if probe_n < requests[pipeline]:
+                probe = run_client([*base, "-t", "get", "-n", str(probe_n)], cpus=cpus,
+                                   timeout=600, what=f"redis-benchmark -P {pipeline} probe")
+                rate = parsers.redis_benchmark_csv(probe).get("GET", {}).get("rps", 0.0)
+                probes[pipeline] = rate
+                requests[pipeline] = max(1000, min(requests[pipeline], int(rate * seconds)))
             argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "set,get",
                     "-n", str(requests[pipeline]), "-c", str(self.options["clients"]),
                     "-P", str(pipeline), "--csv"]
@@ -158,7 +173,8 @@ class RedisWorkload(MicroWorkload):
                 for q in ("p50", "p99"):
                     if f"{q}_ms" in row:
                         metrics[f"{key}_{q}_ms"] = gauge(row[f"{q}_ms"])
-        facts = {"argv": argvs, "requests": requests, "server_version": redis_version(port),
+        facts = {"argv": argvs, "requests": requests, "probe_rps": probes,
+                 "server_version": redis_version(port),
                  "client_version": client_version(["redis-benchmark", "--version"])}
         return summary(metrics, raw, facts, time.monotonic() - t0)
 
