@@ -229,15 +229,17 @@ class Iperf3Workload(MicroWorkload):
         t0 = time.monotonic()
         metrics: dict[str, Any] = {}
         raw: dict[str, str] = {}
+        argvs: dict[str, list[str]] = {}
         for flags, way in (([], "to_runtime"), (["-R"], "from_runtime")):
             argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J",
                     *flags]
+            argvs[way] = argv
             out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what=f"iperf3 {way}")
             raw[way] = out
             fig = parsers.iperf3_json(out)
             metrics[f"iperf3_{way}_gbit_s"] = gauge(fig["gbit_per_s"])
             metrics[f"iperf3_{way}_retransmits"] = gauge(fig["retransmits"])
-        facts = {"client_version": client_version(["iperf3", "--version"])}
+        facts = {"argv": argvs, "client_version": client_version(["iperf3", "--version"])}
         return summary(metrics, raw, facts, time.monotonic() - t0)
 
 
