@@ -251,6 +251,13 @@ class SockperfWorkload(MicroWorkload):
 
     Figures are sockperf's own: one-way latency (half the round trip) in µs, p50 and p99.
     Readiness is a TCP connect (sockperf answers nothing before a test message).
+
+    Under gVisor with the host network (runsc ``--network=host``, Debian's 20221219) the server
+    cannot run: sockperf passes ``MSG_NOSIGNAL`` to every ``recvfrom()`` (hard-coded in its
+    ``msg_recvfrom``), and gVisor's host-network socket accepts only ``MSG_DONTWAIT``,
+    ``MSG_PEEK`` and ``MSG_TRUNC`` there, so the first receive fails with EINVAL and the server
+    exits ("recvfrom() Failed receiving ... errno=22"). Its trials are recorded as failed with
+    that message; no sockperf option avoids the flag.
     """
 
     name = "sockperf"
