@@ -154,7 +154,8 @@ class RedisWorkload(MicroWorkload):
             probe_n = int(self.options["probe_requests"]) * (1 if pipeline == 1 else 10)
             if probe_n < requests[pipeline]:
                 probe = run_client([*base, "-t", "get", "-n", str(probe_n)], cpus=cpus,
-                                   timeout=600, what=f"redis-benchmark -P {pipeline} probe")
+                                   timeout=120,
+                                   what=f"redis-benchmark -P {pipeline} probe")
                 rate = parsers.redis_benchmark_csv(probe).get("GET", {}).get("rps", 0.0)
                 probes[pipeline] = rate
                 requests[pipeline] = max(1000, min(requests[pipeline], int(rate * seconds)))
