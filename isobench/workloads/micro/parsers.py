@@ -81,7 +81,7 @@ def sysbench_memory(text: str) -> dict[str, float]:
     out = {
         "mib_per_s": _float(r"MiB transferred \(([\d.]+) MiB/sec\)", text, "sysbench memory MiB/s"),
         "mib": _float(r"^([\d.]+) MiB transferred", text, "sysbench memory MiB"),
-        "ops_per_s": _float(r"Total operations:\s+\d+\s+\(([\d.]+) per second\)", text,
+        "ops_per_s": _float(r"Total operations:\s+\d+\s+\(\s*([\d.]+) per second\)", text,
                             "sysbench memory operations/s"),
     }
     if out["mib"] <= 0:
@@ -219,9 +219,9 @@ def sysbench_oltp(text: str) -> dict[str, float]:
     "latency_p95_ms", "transactions", "ignored_errors"}``."""
     out = {
         "transactions": _float(r"^\s+transactions:\s+(\d+)", text, "sysbench oltp transactions"),
-        "tps": _float(r"^\s+transactions:\s+\d+\s+\(([\d.]+) per sec\.\)", text,
+        "tps": _float(r"^\s+transactions:\s+\d+\s+\(\s*([\d.]+) per sec\.\)", text,
                       "sysbench oltp transactions/s"),
-        "qps": _float(r"^\s+queries:\s+\d+\s+\(([\d.]+) per sec\.\)", text,
+        "qps": _float(r"^\s+queries:\s+\d+\s+\(\s*([\d.]+) per sec\.\)", text,
                       "sysbench oltp queries/s"),
         "latency_avg_ms": _float(r"^\s+avg:\s+([\d.]+)", text, "sysbench oltp latency avg"),
         "latency_p95_ms": _float(r"^\s+95th percentile:\s+([\d.]+)", text,
