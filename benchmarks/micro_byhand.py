@@ -1,19 +1,23 @@
 """Check: the micro suite's native figures are the benchmarks' own, with nothing in between.
 
-For ``redis`` and ``sysbench-cpu`` this runs the same client by hand, with the suite's own
-parameters (read from the run directory), and prints the suite's native median, the by-hand
-median and their ratio (target: within 5 %):
+For every benchmark of the micro suite (or ``--only``), in ``--rounds`` interleaved rounds:
 
-* redis: ``redis-server`` of the suite's rootfs started by hand (chroot, pinned to the workload
-  CPU), ``redis-benchmark`` on the load-generator CPU with the very argv of the suite's trials
-  (only the port differs);
-* sysbench-cpu: ``sysbench cpu`` of the suite's rootfs run by hand (chroot, pinned).
+1. ``isobench suite micro --runtimes native --quick --trials 1`` (one native trial of each);
+2. the same client by hand, with the very argv of that round's trial (only the port and
+   pgbench's log directory differ), against the same server command started by hand from the
+   suite's rootfs: ``chroot`` into a private overlay of it (writes go to a scratch upper layer
+   on the same disk as the native runtime's, as there), pinned with ``taskset`` to the
+   workload CPU, no cgroup, no isobench process in between; local benchmarks (sysbench, fio,
+   xz) run by hand in such a chroot with the argv the suite's agent ran.
 
-The by-hand side parses the clients' output with its own few lines (not isobench's parsers).
+Alternating the two in the same minutes puts the host's drift on both alike: a suite figure
+and a by-hand figure taken at different times on this busy 2-core host can differ by 30 %
+from noise alone. The by-hand side parses the clients' output with its own few lines (not
+isobench's parsers). It prints, per figure, both medians and the ratio (target: within 5 %),
+and exits 1 when one is beyond.
 
-    flock /tmp/isobench-heavy.lock .venv/bin/python benchmarks/micro_byhand.py --suite DIR
-    # without --suite it first runs `isobench suite micro --only redis,sysbench-cpu
-    #   --runtimes native --quick --out /tmp/isobench-byhand-suite`
+    flock /tmp/isobench-heavy.lock .venv/bin/python benchmarks/micro_byhand.py --rounds 3
+    ... --only redis,postgres
 """
 
 from __future__ import annotations
@@ -24,29 +28,62 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from isobench.report.rundata import load_run
+from isobench import plugins
+from isobench.run.suite import MICRO_BENCHMARKS
 from isobench.util import paths
 
 WORKLOAD_CPU, LOADGEN_CPU = "0", "1"
+SERVERS = {"redis", "postgres", "mariadb", "iperf3", "sockperf"}
+OVERLAY = r"""set -e
+mount -t overlay isobench-byhand -o "lowerdir=$ROOTFS,upperdir=$SCRATCH/u,workdir=$SCRATCH/w" \
+  "$SCRATCH/m"
+mount -t proc proc "$SCRATCH/m/proc"
+mount --bind /dev "$SCRATCH/m/dev"
+mount -t tmpfs -o mode=1777 isobench-byhand "$SCRATCH/m/tmp"
+exec chroot $USERSPEC "$SCRATCH/m" "$@"
+"""
 
 
-def chrooted(rootfs: Path, argv: list[str]) -> list[str]:
-    """``argv`` run in ``rootfs`` with /dev and /proc, in a private mount namespace (the mounts
-    vanish with the process), pinned to the workload CPU."""
-    script = (f'mount --bind /dev "{rootfs}/dev" && mount -t proc proc "{rootfs}/proc" && '
-              f'exec chroot "{rootfs}" "$@"')
-    return ["taskset", "-c", WORKLOAD_CPU, "unshare", "--mount", "--propagation", "private",
-            "sh", "-c", script, "sh", *argv]
+class Chroot:
+    """A private overlay of the suite's rootfs; commands run in it pinned to the workload CPU,
+    in their own mount namespace (the mounts vanish with the process)."""
+
+    def __init__(self, rootfs: Path) -> None:
+        self.rootfs = rootfs
+        base = paths.state_dir() / "byhand"
+        base.mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(dir=base))
+        for d in ("u", "w", "m"):
+            (self.scratch / d).mkdir()
+
+    def argv(self, argv: list[str], user: str | None = None) -> list[str]:
+        return ["taskset", "-c", WORKLOAD_CPU, "unshare", "--mount", "--propagation", "private",
+                "env", f"ROOTFS={self.rootfs}", f"SCRATCH={self.scratch}",
+                f"USERSPEC={'--userspec=' + user if user else ''}", "sh", "-c", OVERLAY, "sh",
+                *argv]
+
+    def run(self, argv: list[str]) -> str:
+        proc = subprocess.run(self.argv(argv), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"by hand: {' '.join(argv)} exited {proc.returncode}: "
+                             f"{proc.stderr.strip()[-300:]}")
+        return proc.stdout
+
+    def remove(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -55,101 +92,226 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def suite_native(run_dir: Path, metric: str) -> tuple[float, list[float], dict[str, Any]]:
-    """(median, values, a native trial's load facts) of ``metric`` in a suite's run directory."""
-    data = load_run(run_dir, with_samples=False)
-    entry = data.analysis["per_runtime"]["native"]["metrics"][metric]
-    native = [t for t in data.trials if t.runtime == "native" and t.status == "ok"]
-    return float(entry["median"]), list(entry["values"]), {
-        "facts": native[0].load.get("facts", {}), "manifest": data.manifest}
-
-
-def rootfs_of(manifest: dict[str, Any]) -> Path:
-    path = paths.cache_dir() / "rootfs" / manifest["artifacts"]["key"]
-    if not path.is_dir():
-        raise SystemExit(f"the suite's rootfs {path} is gone: run the suite again")
-    return path
-
-
-def redis_by_hand(run_dir: Path, repeat: int) -> tuple[float, float, list[float]]:
-    suite_median, _, info = suite_native(run_dir, "redis_get_ops")
-    rootfs = rootfs_of(info["manifest"])
-    argv = list(info["facts"]["argv"]["P1"])
-    port = free_port()
-    argv[argv.index("-p") + 1] = str(port)
-    server = subprocess.Popen(chrooted(rootfs, [
-        "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port), "--protected-mode",
-        "no", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def answers(port: int, send: bytes, check: Callable[[bytes], bool]) -> bool:
     try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise SystemExit("redis-server started by hand never answered PING")
-        values = []
-        for _ in range(repeat):
-            out = subprocess.run(["taskset", "-c", LOADGEN_CPU, *argv], capture_output=True,
-                                 text=True, check=True).stdout
-            rows = {r[0]: r for r in csv.reader(io.StringIO(out)) if r}
-            values.append(float(rows["GET"][1]))
-        print(f"  redis-benchmark by hand: {' '.join(argv)}")
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            if send:
+                s.sendall(send)
+            return check(s.recv(256))
+    except OSError:
+        return False
+
+
+READY: dict[str, Callable[[int], bool]] = {
+    "redis": lambda p: answers(p, b"PING\r\n", lambda d: d.startswith(b"+PONG")),
+    "mariadb": lambda p: answers(p, b"", lambda d: len(d) > 4 and d[4] == 10),
+    "postgres": lambda p: subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(p)],
+                                         check=False).returncode == 0,
+    "iperf3": lambda p: True,  # nothing to ask before a test: the TCP connect is the check
+    "sockperf": lambda p: True,
+}
+
+
+def connects(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def uid_gid(rootfs: Path, user: str) -> str:
+    """``uid:gid`` of ``user`` in the rootfs's /etc/passwd (chroot --userspec takes numbers)."""
+    for line in (rootfs / "etc" / "passwd").read_text().splitlines():
+        parts = line.split(":")
+        if parts[0] == user:
+            return f"{parts[2]}:{parts[3]}"
+    raise SystemExit(f"no user {user} in {rootfs}/etc/passwd")
+
+
+def client(argv: list[str]) -> str:
+    proc = subprocess.run(["taskset", "-c", LOADGEN_CPU, *argv], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"by hand: {' '.join(argv)} exited {proc.returncode}: "
+                         f"{proc.stderr.strip()[-300:]}")
+    return proc.stdout
+
+
+def re_float(pattern: str, text: str) -> float:
+    match = re.search(pattern, text, re.MULTILINE)
+    if not match:
+        raise SystemExit(f"by hand: no {pattern!r} in:\n{text[-500:]}")
+    return float(match.group(1))
+
+
+def with_port(argv: list[str], port: int) -> list[str]:
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "-p" and i + 1 < len(out):
+            out[i + 1] = str(port)
+        elif arg.startswith("--mysql-port="):
+            out[i] = f"--mysql-port={port}"
+    return out
+
+
+def drive_server(bench: str, facts: dict[str, Any], port: int) -> dict[str, float]:
+    """Run the trial's client argv(s) against 127.0.0.1:port; {suite metric: by-hand value}."""
+    if bench == "redis":
+        out: dict[str, float] = {}
+        for key, suffix in (("P1", ""), ("P16", "_p16")):
+            rows = {r[0]: r for r in csv.reader(io.StringIO(client(
+                with_port(facts["argv"][key], port)))) if r}
+            out[f"redis_get{suffix}_ops"] = float(rows["GET"][1])
+            out[f"redis_set{suffix}_ops"] = float(rows["SET"][1])
+        return out
+    if bench == "postgres":
+        with tempfile.TemporaryDirectory() as logs:
+            argv = [f"--log-prefix={logs}/tx" if a.startswith("--log-prefix=") else a
+                    for a in with_port(facts["argv"], port)]
+            text = client(argv)
+        return {"pgbench_tps": re_float(r"^tps = ([\d.]+) \(without", text)}
+    if bench == "mariadb":
+        text = client(with_port(facts["argv"], port))
+        return {"oltp_tps": re_float(r"transactions:\s+\d+\s+\(([\d.]+) per sec", text)}
+    if bench == "iperf3":
+        out = {}
+        for way, argv in facts["argv"].items():
+            data = json.loads(client(with_port(argv, port)))
+            out[f"iperf3_{way}_gbit_s"] = data["end"]["sum_received"]["bits_per_second"] / 1e9
+        return out
+    if bench == "sockperf":
+        text = client(with_port(facts["argv"], port))
+        return {"sockperf_p50_us": re_float(r"percentile 50\.000 =\s+([\d.]+)", text)}
+    raise AssertionError(bench)
+
+
+def by_hand_server(bench: str, rootfs: Path, facts: dict[str, Any]) -> dict[str, float]:
+    port = free_port()
+    spec = plugins.load("workload", bench)().launch_spec().render("127.0.0.1", port)
+    box = Chroot(rootfs)
+    env = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in spec.env.items())]
+    server = subprocess.Popen(box.argv([*env, "/bin/sh", "-c", f'cd {spec.workdir} && exec "$@"',
+                                        "sh", *spec.argv],
+                                       uid_gid(rootfs, spec.user) if spec.user else None),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (connects(port) and READY[bench](port)):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"by hand: the {bench} server never became ready")
+            time.sleep(0.1)
+        if bench in ("iperf3", "sockperf"):
+            time.sleep(0.3)
+        return drive_server(bench, facts, port)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-    return suite_median, statistics.median(values), values
+        os.killpg(server.pid, 15)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+        box.remove()
 
 
-def sysbench_by_hand(run_dir: Path, repeat: int) -> tuple[float, float, list[float]]:
-    suite_median, _, info = suite_native(run_dir, "sysbench_cpu_events")
-    rootfs = rootfs_of(info["manifest"])
-    argv = list(info["facts"]["sysbench-cpu"]["argv"])
-    values = []
-    for _ in range(repeat):
-        out = subprocess.run(chrooted(rootfs, argv), capture_output=True, text=True,
-                             check=True).stdout
-        match = re.search(r"events per second:\s+([\d.]+)", out)
-        if not match:
-            raise SystemExit(f"sysbench printed no events/s:\n{out}")
-        values.append(float(match.group(1)))
-    print(f"  sysbench by hand: {' '.join(argv)} (chroot, taskset -c {WORKLOAD_CPU})")
-    return suite_median, statistics.median(values), values
+def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any]) -> dict[str, float]:
+    box = Chroot(rootfs)
+    try:
+        if bench == "sysbench-cpu":
+            text = box.run(facts["sysbench-cpu"]["argv"])
+            return {"sysbench_cpu_events": re_float(r"events per second:\s+([\d.]+)", text)}
+        if bench == "sysbench-memory":
+            out = {}
+            for oper in ("read", "write"):
+                text = box.run(facts[f"sysbench-memory-{oper}"]["argv"])
+                out[f"sysbench_mem_{oper}_mib_s"] = re_float(r"\(([\d.]+) MiB/sec\)", text)
+            return out
+        if bench == "fio":
+            script = "mkdir -p /var/tmp/isobench-micro"
+            for job in ("fio-seqread", "fio-seqwrite", "fio-randread", "fio-randwrite"):
+                script += " && " + " ".join(facts[job]["argv"]) + " && echo ==="
+            parts = [p for p in box.run(["/bin/sh", "-c", script]).split("===") if "{" in p]
+            out = {}
+            for job, text in zip(("seqread", "seqwrite", "randread", "randwrite"), parts,
+                                 strict=True):
+                data = json.loads(text[text.index("{"):])["jobs"][0]
+                side = data["read"] if "read" in job else data["write"]
+                if job.startswith("seq"):
+                    out[f"fio_{job}_mb_s"] = side["bw_bytes"] / 1e6
+                else:
+                    out[f"fio_{job}_iops"] = side["iops"]
+            return out
+        if bench == "xz":
+            argv = facts["xz"]["argv"]
+            make = ("import sys; sys.path.insert(0, '/opt/isobench/workload'); import agent; "
+                    "agent.xz_input()")
+            script = (f"mkdir -p /var/tmp/isobench-micro && /usr/bin/python3 -c \"{make}\" && "
+                      f"date +%s.%N && {' '.join(argv)} > /dev/null && date +%s.%N")
+            stamps = [float(x) for x in box.run(["/bin/sh", "-c", script]).split()]
+            return {"xz_seconds": stamps[1] - stamps[0]}
+    finally:
+        box.remove()
+    raise AssertionError(bench)
+
+
+def suite_round(benchmarks: list[str], out: Path) -> dict[str, dict[str, Any]]:
+    """One native trial of each benchmark through isobench; {bench: {"values", "facts",
+    "rootfs"}}."""
+    subprocess.run([sys.executable, "-m", "isobench.cli", "suite", "micro", "--only",
+                    ",".join(benchmarks), "--runtimes", "native", "--quick", "--trials", "1",
+                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    found = {}
+    for bench in benchmarks:
+        manifest = json.loads((out / bench / "manifest.json").read_text())
+        trials = [json.loads(line) for line in (out / bench / "trials.jsonl").open()
+                  if line.strip()]
+        ok = [t for t in trials if t.get("status") == "ok" and t.get("load")]
+        if not ok:
+            raise SystemExit(f"suite: no ok native trial of {bench} in {out / bench}")
+        metrics = ok[-1]["load"]["metrics"]
+        found[bench] = {"values": {k: v["values"]["value"] for k, v in metrics.items()},
+                        "facts": ok[-1]["load"]["facts"],
+                        "rootfs": paths.cache_dir() / "rootfs" / manifest["artifacts"]["key"]}
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", type=Path, help="a suite directory with redis/, sysbench-cpu/")
-    parser.add_argument("--repeat", type=int, default=5, help="by-hand runs per benchmark")
+    parser.add_argument("--only", default=",".join(MICRO_BENCHMARKS),
+                        help="comma-separated benchmarks (default: all)")
+    parser.add_argument("--rounds", type=int, default=3, help="suite/by-hand rounds")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/isobench-byhand"),
+                        help="where the suite's rounds go")
     args = parser.parse_args()
-    suite = args.suite
-    if suite is None:
-        suite = Path("/tmp/isobench-byhand-suite")
-        subprocess.run([sys.executable, "-m", "isobench.cli", "suite", "micro", "--only",
-                        "redis,sysbench-cpu", "--runtimes", "native", "--quick", "--out",
-                        str(suite)], check=True, env={**os.environ})
+    benchmarks = [b for b in args.only.split(",") if b]
+    suite: dict[str, list[float]] = {}
+    hand: dict[str, list[float]] = {}
+    for r in range(args.rounds):
+        found = suite_round(benchmarks, args.out / f"round-{r + 1}")
+        for bench in benchmarks:
+            info = found[bench]
+            fn = by_hand_server if bench in SERVERS else by_hand_local
+            figures = fn(bench, info["rootfs"], info["facts"])
+            for name, value in figures.items():
+                suite.setdefault(name, []).append(float(info["values"][name]))
+                hand.setdefault(name, []).append(float(value))
+            print(f"round {r + 1} {bench}: " + ", ".join(
+                f"{n} suite {info['values'][n]:,.4g} by hand {v:,.4g}"
+                for n, v in figures.items()), flush=True)
+    print(f"\n{'figure':32} {'suite (median)':>16} {'by hand (median)':>17} {'hand/suite':>10}")
+    bad = 0
     results = {}
-    for name, fn, unit in (("redis GET ops/s", redis_by_hand, "ops/s"),
-                           ("sysbench cpu events/s", sysbench_by_hand, "events/s")):
-        run_dir = suite / ("redis" if name.startswith("redis") else "sysbench-cpu")
-        if not run_dir.is_dir():
-            print(f"{name}: {run_dir} missing, skipped")
-            continue
-        suite_median, hand_median, values = fn(run_dir, args.repeat)
-        ratio = hand_median / suite_median
-        verdict = "agree" if abs(ratio - 1) <= 0.05 else "DISAGREE (beyond 5 %)"
-        print(f"{name}: suite native median {suite_median:,.1f} {unit}, by hand median "
-              f"{hand_median:,.1f} {unit} ({', '.join(f'{v:,.1f}' for v in values)}): "
-              f"by hand / suite = {ratio:.3f} → {verdict}")
-        results[name] = {"suite": suite_median, "by_hand": hand_median, "ratio": ratio,
-                         "by_hand_values": values}
-    print(json.dumps(results, indent=1))
-    return 0 if all(abs(r["ratio"] - 1) <= 0.05 for r in results.values()) else 1
+    for name in suite:
+        s, h = statistics.median(suite[name]), statistics.median(hand[name])
+        ratio = h / s
+        ok = abs(ratio - 1) <= 0.05
+        bad += not ok
+        print(f"{name:32} {s:16,.4g} {h:17,.4g} {ratio:10.3f} {'' if ok else 'BEYOND 5 %'}")
+        results[name] = {"suite": suite[name], "by_hand": hand[name], "ratio": ratio}
+    (args.out / "byhand.json").write_text(json.dumps(results, indent=1))
+    print(f"{len(results) - bad}/{len(results)} figures within 5 %; rounds in {args.out}")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ WORKLOADS: dict[str, str] = {
     "sysbench-memory": "isobench.workloads.micro.local:SysbenchMemoryWorkload",
     "fio": "isobench.workloads.micro.local:FioWorkload",
     "xz": "isobench.workloads.micro.local:XzWorkload",
+    "postgres": "isobench.workloads.micro.databases:PostgresWorkload",
+    "mariadb": "isobench.workloads.micro.databases:MariadbWorkload",
 }
 
 ARTIFACTS: dict[str, str] = {

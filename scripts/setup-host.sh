@@ -36,7 +36,8 @@ need=(
   "redis-benchmark:redis-tools"
   "iperf3:iperf3"
   "sockperf:sockperf"
-  "sysbench:sysbench"
+  "sysbench:sysbench"   # with its mysql driver: sysbench oltp_read_write against MariaDB
+  "pgbench:postgresql"  # pgbench against the suite's PostgreSQL
 )
 missing=()
 for item in "${need[@]}"; do

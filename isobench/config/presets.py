@@ -9,7 +9,8 @@ from typing import Any
 
 from isobench.errors import ConfigError
 
-MICRO_BENCHMARKS = ("redis", "sysbench-cpu", "sysbench-memory", "fio", "xz", "iperf3", "sockperf")
+MICRO_BENCHMARKS = ("redis", "postgres", "mariadb", "sysbench-cpu", "sysbench-memory", "fio", "xz",
+                    "iperf3", "sockperf")
 """The micro suite's benchmarks (workload names), in table order."""
 
 SUITE_DEFAULT_RUNTIMES = ("native", "docker-bridge", "docker-host", "gvisor", "vm")

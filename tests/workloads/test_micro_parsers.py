@@ -53,6 +53,12 @@ def test_sysbench_memory() -> None:
     assert read == {"mib_per_s": 42222.64, "mib": 42265.0, "ops_per_s": 42222.64}
     write = parsers.sysbench_memory(text("sysbench_memory_write.txt"))
     assert write["mib_per_s"] == 23073.68
+    # sysbench prints "(%8.2f per second)": below 10,000 ops/s (an emulated VM) it pads with
+    # spaces, "( 2467.03 per second)"
+    slow = text("sysbench_memory_read.txt").replace(
+        "Total operations: 42265 (42222.64 per second)",
+        "Total operations: 2468 ( 2467.03 per second)")
+    assert parsers.sysbench_memory(slow)["ops_per_s"] == 2467.03
 
 
 def test_sysbench_output_cut_short_is_refused() -> None:

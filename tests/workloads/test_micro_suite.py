@@ -178,7 +178,12 @@ def test_redis_drive_runs_the_client_and_parses(monkeypatch: pytest.MonkeyPatch,
     assert t.metric("redis_get_ops", "value") == 43196.54
     assert t.metric("redis_set_p16_ops", "value") == 54794.52
     assert t.metric("redis_get_p99_ms", "value") == 2.975
-    assert [c[c.index("-n") + 1] for c in calls] == ["100000", "1000000"]
+    # a probe before each run (GET, 5,000 and 50,000 requests) measured 43,196.54 and
+    # 285,714.28 ops/s: a 2 s test then sends rate × 2 s requests, capped at 50,000/s × 2 s
+    # (× 10 pipelined)
+    assert [c[c.index("-n") + 1] for c in calls] == ["5000", "86393", "50000", "571428"]
+    assert [c[c.index("-t") + 1] for c in calls] == ["get", "set,get", "get", "set,get"]
+    assert summary["facts"]["requests"] == {1: 86393, 16: 571428}
     assert summary["facts"]["server_version"] == "7.0.15"
     assert set(summary["raw"]) == {"P1", "P16"}
 

@@ -27,7 +27,11 @@ from isobench.util.clientnet import ClientPath, require_local
 from isobench.workloads.base import LaunchSpec, Workload
 
 AGENT_DIR = Path(__file__).parent / "agent_app"
-PACKAGES = ("redis-server", "sysbench", "fio", "xz-utils", "iperf3", "sockperf")
+DB_DIR = Path(__file__).parent / "db_app"
+DB_SCRIPT = f"{WORKLOAD_DIR}/db.sh"
+"""Initialises (at image build) and starts (in the runtime) PostgreSQL and MariaDB."""
+PACKAGES = ("redis-server", "sysbench", "fio", "xz-utils", "iperf3", "sockperf", "postgresql",
+            "mariadb-server")
 """Debian packages of the one micro rootfs (all benchmarks share it: one build, one cache key)."""
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -35,11 +39,15 @@ Probe = Callable[[int], bool]
 
 
 def micro_rootfs_spec() -> RootfsSpec:
-    """The shared rootfs: the benchmarks' Debian packages and the agent."""
+    """The shared rootfs: the benchmarks' Debian packages, the agent, and the two databases'
+    data sets made once at build time (``db_app/db.sh``: a pgbench cluster, a sysbench OLTP
+    schema), so every trial starts from the same bytes."""
     return RootfsSpec(
         name="micro",
         debian_packages=PACKAGES,
-        files={f"{WORKLOAD_DIR}/agent.py": AGENT_DIR / "agent.py"},
+        files={f"{WORKLOAD_DIR}/agent.py": AGENT_DIR / "agent.py",
+               DB_SCRIPT: DB_DIR / "db.sh"},
+        build_commands=(("/bin/sh", DB_SCRIPT, "pg-init"), ("/bin/sh", DB_SCRIPT, "maria-init")),
     )
 
 

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from isobench.errors import IsobenchError
@@ -80,7 +81,7 @@ def sysbench_memory(text: str) -> dict[str, float]:
     out = {
         "mib_per_s": _float(r"MiB transferred \(([\d.]+) MiB/sec\)", text, "sysbench memory MiB/s"),
         "mib": _float(r"^([\d.]+) MiB transferred", text, "sysbench memory MiB"),
-        "ops_per_s": _float(r"Total operations:\s+\d+\s+\(([\d.]+) per second\)", text,
+        "ops_per_s": _float(r"Total operations:\s+\d+\s+\(\s*([\d.]+) per second\)", text,
                             "sysbench memory operations/s"),
     }
     if out["mib"] <= 0:
@@ -169,4 +170,65 @@ def sockperf_pingpong(text: str) -> dict[str, float]:
     }
     if out["observations"] <= 0:
         raise ParseError("sockperf: no observations")
+    return out
+
+
+# --- pgbench --------------------------------------------------------------------------------------
+
+
+def pgbench_summary(text: str) -> dict[str, float]:
+    """``pgbench`` (PostgreSQL 15) end-of-run report → ``{"tps", "latency_avg_ms",
+    "transactions", "failed"}``. ``tps`` is pgbench's figure "without initial connection
+    time"; a run that processed no transaction is a ParseError, never a zero."""
+    out = {
+        "tps": _float(r"^tps = ([\d.]+) \(without initial connection time\)", text, "pgbench tps"),
+        "latency_avg_ms": _float(r"^latency average = ([\d.]+) ms", text,
+                                 "pgbench latency average"),
+        "transactions": _float(r"^number of transactions actually processed: (\d+)", text,
+                               "pgbench transactions"),
+    }
+    failed = re.search(r"^number of failed transactions: (\d+)", text, re.MULTILINE)
+    out["failed"] = float(failed.group(1)) if failed else 0.0
+    if out["transactions"] <= 0 or out["tps"] <= 0:
+        raise ParseError("pgbench: no transaction was processed")
+    return out
+
+
+def pgbench_log_latencies_ms(logs: Iterable[str]) -> list[float]:
+    """Latencies (ms) of pgbench's per-transaction logs (``-l``): one line per transaction,
+    ``client_id transaction_no time script_no time_epoch time_us [schedule_lag] [retries]``
+    where ``time`` is the transaction's elapsed time in µs (or ``failed``/``skipped``, left
+    out: they have no latency)."""
+    values: list[float] = []
+    for text in logs:
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) < 6:
+                continue
+            if not parts[2].isdigit():
+                continue  # "failed" / "skipped"
+            values.append(int(parts[2]) / 1000.0)
+    return values
+
+
+# --- sysbench oltp --------------------------------------------------------------------------------
+
+
+def sysbench_oltp(text: str) -> dict[str, float]:
+    """``sysbench oltp_read_write run`` (1.0) → ``{"tps", "qps", "latency_avg_ms",
+    "latency_p95_ms", "transactions", "ignored_errors"}``."""
+    out = {
+        "transactions": _float(r"^\s+transactions:\s+(\d+)", text, "sysbench oltp transactions"),
+        "tps": _float(r"^\s+transactions:\s+\d+\s+\(\s*([\d.]+) per sec\.\)", text,
+                      "sysbench oltp transactions/s"),
+        "qps": _float(r"^\s+queries:\s+\d+\s+\(\s*([\d.]+) per sec\.\)", text,
+                      "sysbench oltp queries/s"),
+        "latency_avg_ms": _float(r"^\s+avg:\s+([\d.]+)", text, "sysbench oltp latency avg"),
+        "latency_p95_ms": _float(r"^\s+95th percentile:\s+([\d.]+)", text,
+                                 "sysbench oltp latency p95"),
+    }
+    ignored = re.search(r"^\s+ignored errors:\s+(\d+)", text, re.MULTILINE)
+    out["ignored_errors"] = float(ignored.group(1)) if ignored else 0.0
+    if out["transactions"] <= 0:
+        raise ParseError("sysbench oltp: no transaction was run")
     return out
