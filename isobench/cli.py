@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--cpus", type=_ints, help="host CPUs for the workload (default 0)")
     cal.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
     cal.add_argument("--out", type=Path, help="directory (default isobench-runs/calibrate-<time>)")
+    from isobench.fleet import cli as fleet_cli  # isobench fleet (Ansible): its own package
+    fleet_cli.add_parser(sub)
     return parser
 
 
@@ -553,6 +555,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in result.rows) else 1
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from isobench.fleet import cli as fleet_cli
+
+    return fleet_cli.main(args, console)
+
+
 COMMANDS = {
     "calibrate": cmd_calibrate,
     "run": cmd_run,
@@ -565,6 +573,7 @@ COMMANDS = {
     "up": cmd_up,
     "base-image": cmd_base_image,
     "suite": cmd_suite,
+    "fleet": cmd_fleet,
 }
 
 
