@@ -62,7 +62,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         inventory=args.inventory, benchfile=args.file, out=out, quick=args.quick,
         serial=args.serial, limit=args.limit, forks=args.forks,
         run_args=shlex.split(args.run_args), ansible_args=extra)
-    result = driver.run_fleet(opts, say=lambda line: console.print(line, markup=False))
+    result = driver.run_fleet(
+        opts, say=lambda line: console.print(line, markup=False, soft_wrap=True))
     console.print()
     report.print_statuses(console, result.hosts)
     if any(h.complete for h in result.hosts):

@@ -246,7 +246,7 @@ def print_statuses(console: Console, statuses: Sequence[HostStatus]) -> None:
         line.append(s.state, style=style)
         if s.reason:
             line.append(f" \u2014 {s.reason}")
-        console.print(line)
+        console.print(line, soft_wrap=True)
 
 
 def print_fleet(console: Console, fleet: Fleet) -> None:
