@@ -20,8 +20,10 @@ The driver does what only the controller can do and leaves the hosts to Ansible:
    is written to ``<fleet dir>/fleet/status/<host>.json``.
 
 Guarantees: one host's failure (unreachable, setup failed, ``isobench run`` failed) is recorded
-with its reason and never stops the others; nothing on the controller outside the fleet
-directory is written; the exit code is 0 when every host is complete, 1 otherwise.
+with its reason and never stops the others; isobench writes nothing on the controller outside
+the fleet directory but a temporary build copy (Ansible keeps its own ``~/.ansible``); bad input
+(exit 2) is refused before anything is made; the exit code is 0 when every host is complete,
+1 otherwise.
 """
 
 from __future__ import annotations
@@ -214,12 +216,12 @@ def run_fleet(opts: FleetOptions, say: Callable[[str], None] = print) -> FleetRe
     playbook = find_ansible_playbook(opts.ansible_playbook)
     fleet_dir = opts.out
     run_args = (["--quick"] if opts.quick else []) + list(opts.run_args)
-    layout.claim(fleet_dir, benchfile_sha256=file_sha256(opts.benchfile), run_args=run_args,
-                 inventory=opts.inventory)
     hosts = list_hosts(opts, playbook)
     if not hosts:
         raise FleetError("no hosts matched", fix="check the inventory (-i) and --limit")
     layout.check_names(hosts)
+    layout.claim(fleet_dir, benchfile_sha256=file_sha256(opts.benchfile), run_args=run_args,
+                 inventory=opts.inventory)
     done = [h for h in hosts if layout.is_complete(fleet_dir, h)]
     todo = [h for h in hosts if h not in done]
     for h in done:
