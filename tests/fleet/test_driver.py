@@ -123,3 +123,12 @@ def test_wheel_is_built_from_a_copy_of_the_checkout(tmp_path: Path) -> None:
     files = driver._source_files(root)
     assert Path("isobench/fleet/playbook.yaml") in files
     assert not any(p.parts[0] in (".venv", ".git") for p in files)
+
+
+def test_bad_input_exits_2_and_makes_nothing(tmp_path: Path) -> None:
+    from isobench.cli import main
+
+    out = tmp_path / "out"
+    assert main(["fleet", "run", "-i", "x", "-f", str(tmp_path / "none.yaml"),
+                 "--out", str(out)]) == 2
+    assert not out.exists()
