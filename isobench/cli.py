@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--loadgen-cpus", type=_ints, help="host CPUs for the load generator")
     cal.add_argument("--out", type=Path, help="directory (default isobench-runs/calibrate-<time>)")
     _add_explain_parser(sub)
+    from isobench.fleet import cli as fleet_cli  # isobench fleet (Ansible): its own package
+    fleet_cli.add_parser(sub)
     return parser
 
 
@@ -640,6 +642,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     for t in failed:
         console.print(f"failed {t.runtime} #{t.trial + 1}: {t.error or ''}", markup=False)
     return exitcodes.TRIALS_FAILED if failed else exitcodes.OK
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from isobench.fleet import cli as fleet_cli
+
+    return fleet_cli.main(args, console)
 
 
 COMMANDS = {
@@ -655,6 +661,7 @@ COMMANDS = {
     "up": cmd_up,
     "base-image": cmd_base_image,
     "suite": cmd_suite,
+    "fleet": cmd_fleet,
 }
 
 

@@ -2,6 +2,8 @@
 # Idempotent host setup for isobench on Debian 12: installs what is missing, creates .venv,
 # and starts dockerd when its socket does not answer. Safe to run again; fast when all is there.
 set -euo pipefail
+# --host-only: Debian packages and dockerd, no .venv (isobench fleet installs its wheel itself)
+host_only=0; [ "${1:-}" = "--host-only" ] && host_only=1
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
 log_dir="${ISOBENCH_LOG_DIR:-/var/log/isobench}"
@@ -38,6 +40,9 @@ need=(
   "sockperf:sockperf"
   "sysbench:sysbench"   # with its mysql driver: sysbench oltp_read_write against MariaDB
   "pgbench:postgresql"  # pgbench against the suite's PostgreSQL
+  # isobench fleet: venvs on fleet hosts; the test's second "host" is this one over SSH
+  "/usr/share/doc/python3-venv:python3-venv"
+  "/usr/sbin/sshd:openssh-server"
 )
 missing=()
 for item in "${need[@]}"; do
@@ -67,14 +72,18 @@ fi
 # --- Python environment ----------------------------------------------------------------------
 venv="$here/.venv"
 stamp="$venv/.isobench-installed"
-if [ ! -x "$venv/bin/python" ]; then
+if [ "$host_only" = 1 ]; then
+  say "--host-only: no Python environment"
+elif [ ! -x "$venv/bin/python" ]; then
   say "creating $venv"
   python3 -m venv "$venv"
 fi
-if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
+if [ "$host_only" = 1 ]; then
+  :
+elif [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
   say "installing isobench and its Python dependencies into .venv"
   "$venv/bin/pip" install -q --upgrade pip >"$log_dir/pip.log" 2>&1 || true
-  "$venv/bin/pip" install -q -e "$here[dev]" >>"$log_dir/pip.log" 2>&1 \
+  "$venv/bin/pip" install -q -e "$here[dev,fleet]" >>"$log_dir/pip.log" 2>&1 \
     || die "pip install failed (see $log_dir/pip.log)"
   touch "$stamp"
 else
@@ -88,4 +97,4 @@ if [ -x "$here/scripts/register-runsc.sh" ]; then
     || say "warning: could not register runsc with dockerd (see $log_dir/register-runsc.log); gvisor runtime unavailable"
 fi
 
-say "host ready: $("$venv/bin/isobench" --version)"
+if [ "$host_only" = 1 ]; then say "host ready"; else say "host ready: $("$venv/bin/isobench" --version)"; fi

@@ -15,7 +15,7 @@ from pathlib import Path
 from isobench import plugins
 
 ROOT = Path(__file__).resolve().parent.parent / "isobench"
-STAGES = ("analysis", "report", "run", "telemetry", "images", "load", "util")
+STAGES = ("analysis", "report", "run", "telemetry", "images", "load", "util", "fleet")
 KINDS = {"process", "container", "vm"}
 
 
