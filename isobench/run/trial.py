@@ -262,7 +262,8 @@ class Trial:
             startups = [self._ready(inst, spec, deadline) for inst in instances]
             record.startup_s = max(startups)
             listening = check_instances(instances, allow_exposed=s.limits.allow_exposed,
-                                        allowed=s.limits.allowed_addresses)
+                                        allowed=s.limits.allowed_addresses
+                                        | {s.client.address})
             record.facts = {
                 **instances[0].facts,
                 "cpu_quota": s.resources.cpu_quota,
