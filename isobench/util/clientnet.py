@@ -318,10 +318,14 @@ def check_clients(clients: Sequence[str]) -> None:
             raise IsobenchError(f"unknown client {kind!r}", fix="use --client local or remote")
 
 
-def require_local(client: ClientPath | None, what: str) -> None:
+def require_local(client: ClientPath | str | None, what: str) -> None:
     """Raise a one-line ConfigError when ``what`` (a workload running its own client) is asked
     to use a remote client it cannot start in the namespace yet (the runner refuses it earlier;
-    this keeps a direct caller from measuring the local path under a remote label)."""
+    this keeps a direct caller from measuring the local path under a remote label). ``client``
+    is the path, or the host a readiness probe was told to reach (anything but 127.0.0.1 is a
+    remote client's address)."""
+    if isinstance(client, str):
+        client = None if client == LOCAL_ADDRESS else ClientPath("remote", client)
     if client is not None and client.remote:
         from isobench.errors import ConfigError
 

@@ -150,7 +150,7 @@ class PostgresWorkload(MicroWorkload):
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
+        require_local(host, self.name)
         return wait_probe(port, pg_ready, "PostgreSQL startup", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
 
@@ -273,7 +273,7 @@ class MariadbWorkload(MicroWorkload):
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
+        require_local(host, self.name)
         return wait_probe(port, mysql_ready, "MariaDB handshake", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
 

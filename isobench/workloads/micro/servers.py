@@ -129,7 +129,7 @@ class RedisWorkload(MicroWorkload):
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
+        require_local(host, self.name)
         return wait_probe(port, redis_pong, "redis PING", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
 
@@ -226,7 +226,7 @@ class Iperf3Workload(MicroWorkload):
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
+        require_local(host, self.name)
         """TCP connect only: iperf3 has no request it answers before a test starts."""
         return wait_probe(port, tcp_connects, "iperf3 TCP connect", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
@@ -295,7 +295,7 @@ class SockperfWorkload(MicroWorkload):
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(None if host == "127.0.0.1" else ClientPath("remote", host), self.name)
+        require_local(host, self.name)
         """TCP connect only: sockperf has no request it answers before a test starts."""
         return wait_probe(port, tcp_connects, "sockperf TCP connect", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
