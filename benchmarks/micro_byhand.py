@@ -7,8 +7,12 @@ For every benchmark of the micro suite (or ``--only``), in ``--rounds`` interlea
    pgbench's log directory differ), against the same server command started by hand from the
    suite's rootfs: ``chroot`` into a private overlay of it (writes go to a scratch upper layer
    on the same disk as the native runtime's, as there), pinned with ``taskset`` to the
-   workload CPU, no cgroup, no isobench process in between; local benchmarks (sysbench, fio,
-   xz) run by hand in such a chroot with the argv the suite's agent ran.
+   workload CPU, in a memory cgroup made by hand with the suite's memory limit (the native
+   runtime's, whose page cache it bounds), no isobench process in between; local benchmarks
+   (sysbench, fio, xz) run by hand in such a chroot with the argv the suite's agent ran.
+   A server gets the warm-up the suite gives it: one discarded pass of the same client
+   before the measured one (the suite drives a warm-up before every measured trial; a cold
+   PostgreSQL or Redis measured by hand against a warm one in the suite is not "the same").
 
 Alternating the two in the same minutes puts the host's drift on both alike: a suite figure
 and a by-hand figure taken at different times on this busy 2-core host can differ by 30 %
@@ -48,6 +52,7 @@ from isobench.util import paths
 WORKLOAD_CPU, LOADGEN_CPU = "0", "1"
 SERVERS = {"redis", "postgres", "mariadb", "iperf3", "sockperf"}
 OVERLAY = r"""set -e
+if [ -n "$MEMCG" ]; then echo $$ > "$MEMCG/cgroup.procs"; fi
 mount -t overlay isobench-byhand -o "lowerdir=$ROOTFS,upperdir=$SCRATCH/u,workdir=$SCRATCH/w" \
   "$SCRATCH/m"
 mount -t proc proc "$SCRATCH/m/proc"
@@ -61,17 +66,19 @@ class Chroot:
     """A private overlay of the suite's rootfs; commands run in it pinned to the workload CPU,
     in their own mount namespace (the mounts vanish with the process)."""
 
-    def __init__(self, rootfs: Path) -> None:
+    def __init__(self, rootfs: Path, memory_mb: int | None = None) -> None:
         self.rootfs = rootfs
         base = paths.state_dir() / "byhand"
         base.mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(dir=base))
         for d in ("u", "w", "m"):
             (self.scratch / d).mkdir()
+        self.memcg = make_memcg(self.scratch.name, memory_mb) if memory_mb else None
 
     def argv(self, argv: list[str], user: str | None = None) -> list[str]:
         return ["taskset", "-c", WORKLOAD_CPU, "unshare", "--mount", "--propagation", "private",
                 "env", f"ROOTFS={self.rootfs}", f"SCRATCH={self.scratch}",
+                f"MEMCG={self.memcg or ''}",
                 f"USERSPEC={'--userspec=' + user if user else ''}", "sh", "-c", OVERLAY, "sh",
                 *argv]
 
@@ -84,6 +91,34 @@ class Chroot:
 
     def remove(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.memcg is not None:
+            for _ in range(50):  # the killed server leaves the group a moment later
+                try:
+                    self.memcg.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+def make_memcg(name: str, memory_mb: int) -> Path:
+    """A memory cgroup of its own with the suite's limit (no swap), made with mkdir and echo:
+    cgroup v1's memory controller, or the unified hierarchy's ``memory.max``."""
+    limit = str(memory_mb * 1024 * 1024)
+    v1 = Path("/sys/fs/cgroup/memory")
+    if (v1 / "memory.limit_in_bytes").exists():
+        group = v1 / f"isobench-byhand-{name}"
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(limit)
+        swap = group / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            swap.write_text(limit)
+        return group
+    unified = Path("/sys/fs/cgroup")
+    group = unified / f"isobench-byhand-{name}"
+    group.mkdir()
+    (group / "memory.max").write_text(limit)
+    (group / "memory.swap.max").write_text("0")
+    return group
 
 
 def free_port() -> int:
@@ -186,10 +221,11 @@ def drive_server(bench: str, facts: dict[str, Any], port: int) -> dict[str, floa
     raise AssertionError(bench)
 
 
-def by_hand_server(bench: str, rootfs: Path, facts: dict[str, Any]) -> dict[str, float]:
+def by_hand_server(bench: str, rootfs: Path, facts: dict[str, Any],
+                   memory_mb: int) -> dict[str, float]:
     port = free_port()
     spec = plugins.load("workload", bench)().launch_spec().render("127.0.0.1", port)
-    box = Chroot(rootfs)
+    box = Chroot(rootfs, memory_mb)
     env = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in spec.env.items())]
     server = subprocess.Popen(box.argv([*env, "/bin/sh", "-c", f'cd {spec.workdir} && exec "$@"',
                                         "sh", *spec.argv],
@@ -204,6 +240,7 @@ def by_hand_server(bench: str, rootfs: Path, facts: dict[str, Any]) -> dict[str,
             time.sleep(0.1)
         if bench in ("iperf3", "sockperf"):
             time.sleep(0.3)
+        drive_server(bench, facts, port)  # the warm-up pass, discarded
         return drive_server(bench, facts, port)
     finally:
         os.killpg(server.pid, 15)
@@ -215,8 +252,9 @@ def by_hand_server(bench: str, rootfs: Path, facts: dict[str, Any]) -> dict[str,
         box.remove()
 
 
-def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any]) -> dict[str, float]:
-    box = Chroot(rootfs)
+def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
+                  memory_mb: int) -> dict[str, float]:
+    box = Chroot(rootfs, memory_mb)
     try:
         if bench == "sysbench-cpu":
             text = box.run(facts["sysbench-cpu"]["argv"])
@@ -272,7 +310,8 @@ def suite_round(benchmarks: list[str], out: Path) -> dict[str, dict[str, Any]]:
         metrics = ok[-1]["load"]["metrics"]
         found[bench] = {"values": {k: v["values"]["value"] for k, v in metrics.items()},
                         "facts": ok[-1]["load"]["facts"],
-                        "rootfs": paths.cache_dir() / "rootfs" / manifest["artifacts"]["key"]}
+                        "rootfs": paths.cache_dir() / "rootfs" / manifest["artifacts"]["key"],
+                        "memory_mb": int(manifest["resources"]["memory_mb"])}
     return found
 
 
@@ -292,7 +331,7 @@ def main() -> int:
         for bench in benchmarks:
             info = found[bench]
             fn = by_hand_server if bench in SERVERS else by_hand_local
-            figures = fn(bench, info["rootfs"], info["facts"])
+            figures = fn(bench, info["rootfs"], info["facts"], info["memory_mb"])
             for name, value in figures.items():
                 suite.setdefault(name, []).append(float(info["values"][name]))
                 hand.setdefault(name, []).append(float(value))

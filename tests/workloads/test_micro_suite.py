@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,13 @@ from isobench.run.suite import MICRO_BENCHMARKS, build_table, markdown, plan_sui
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.burn import BurnWorkload
 from isobench.workloads.micro import servers
-from isobench.workloads.micro.common import gauge, tcp_connects, wait_probe
+from isobench.workloads.micro.common import (
+    gauge,
+    iperf3_answers,
+    sockperf_answers,
+    tcp_connects,
+    wait_probe,
+)
 from isobench.workloads.micro.local import SysbenchCpuWorkload
 
 
@@ -153,6 +160,45 @@ def test_a_silent_listener_is_not_redis_but_is_a_tcp_server() -> None:
         assert not servers.redis_pong(port)
         assert tcp_connects(port)
     assert not tcp_connects(port)  # closed: refused
+
+
+def _one_reply_server(reply: Callable[[bytes], bytes], size: int) -> tuple[socket.socket, int]:
+    """A listener whose first accepted connection gets ``reply(first size bytes)``."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            data = b""
+            while len(data) < size:
+                chunk = conn.recv(size - len(data))
+                if not chunk:
+                    return
+                data += chunk
+            conn.sendall(reply(data))
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, srv.getsockname()[1]
+
+
+def test_iperf3_and_sockperf_are_ready_only_when_they_answer_their_protocol() -> None:
+    # what QEMU's user network does before the guest is up: accept and hold, say nothing
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        assert tcp_connects(port)
+        assert not iperf3_answers(port)
+        assert not sockperf_answers(port)
+    srv, port = _one_reply_server(lambda cookie: b"\x09" if len(cookie) == 37 else b"", 37)
+    with srv:
+        assert iperf3_answers(port)
+    srv, port = _one_reply_server(
+        lambda ping: struct.pack("!QHI", *struct.unpack("!QHI", ping)[:1], 2, 14), 14)
+    with srv:
+        assert sockperf_answers(port)
 
 
 def test_probe_reports_an_exited_instance() -> None:

@@ -11,6 +11,7 @@ import json
 import math
 import shutil
 import socket
+import struct
 import subprocess
 import time
 import urllib.error
@@ -150,10 +151,10 @@ def wait_probe(
 def tcp_connects(port: int, timeout: float = 0.5) -> bool:
     """Whether a TCP connection to 127.0.0.1:port is accepted and not reset at once.
 
-    The best readiness check for a server with no request of its own to answer before a test
-    (iperf3, sockperf). It cannot tell a forwarder that accepts on the server's behalf (Docker's
-    proxy, QEMU's user network) from the server itself, so it also waits 50 ms for an immediate
-    close, which is what such a forwarder does while nothing listens behind it.
+    Not a readiness check on its own: a forwarder that accepts on the server's behalf (QEMU's
+    user network accepts on the host before the guest has even booted, and holds the
+    connection open while it retries the guest) looks the same as a server. Servers with a
+    protocol answer a probe instead (:func:`answers`).
     """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -167,6 +168,48 @@ def tcp_connects(port: int, timeout: float = 0.5) -> bool:
             return data != b""
     except OSError:
         return False
+
+
+def answers(port: int, send: bytes, expect: Callable[[bytes], bool], size: int,
+            timeout: float = 0.5) -> bool:
+    """Readiness by the server's own protocol: send ``send`` to 127.0.0.1:port and read up to
+    ``size`` bytes within ``timeout``; True when ``expect(reply)``. A forwarder holding the
+    connection for a server that is not there yet answers nothing, so this is False until the
+    server itself replies."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(send)
+            reply = b""
+            while len(reply) < size:
+                chunk = sock.recv(size - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+            return expect(reply)
+    except OSError:
+        return False
+
+
+IPERF3_COOKIE = b"isobenchreadinessprobe" + b"0" * 14 + b"\0"
+"""A 37-byte iperf3 test cookie (36 characters and a NUL, as iperf3's ``make_cookie``)."""
+IPERF3_PARAM_EXCHANGE = 9
+
+
+def iperf3_answers(port: int) -> bool:
+    """iperf3 readiness: the server answers a test cookie with its PARAM_EXCHANGE state byte.
+    The probe then hangs up; ``iperf3 -s`` logs the aborted test and serves the next one."""
+    return answers(port, IPERF3_COOKIE, lambda r: r[:1] == bytes([IPERF3_PARAM_EXCHANGE]), 1)
+
+
+SOCKPERF_PING = struct.pack("!QHI", 1, 3, 14)
+"""A 14-byte sockperf message header (sequence 1, flags client|pong-request, length 14),
+network order as sockperf's ``MsgHeader::hton``; the server echoes it as a pong."""
+
+
+def sockperf_answers(port: int) -> bool:
+    """sockperf readiness: the server answers one ping-pong message with a 14-byte pong."""
+    return answers(port, SOCKPERF_PING,
+                   lambda r: len(r) == 14 and struct.unpack("!QHI", r)[0] == 1, 14)
 
 
 class MicroWorkload(Workload):

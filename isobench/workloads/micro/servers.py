@@ -22,10 +22,11 @@ from isobench.workloads.micro.common import (
     client_version,
     figure,
     gauge,
+    iperf3_answers,
     run_client,
     seconds_of,
+    sockperf_answers,
     summary,
-    tcp_connects,
     wait_probe,
 )
 
@@ -192,7 +193,8 @@ class Iperf3Workload(MicroWorkload):
 
     ``iperf3_to_runtime_gbit_s``: the host sends, the runtime receives; ``..._from_runtime``:
     ``-R``, the runtime sends. One TCP stream, the scenario's duration each way. Readiness is
-    a TCP connect (iperf3 answers nothing before a client sends its test cookie).
+    the server's answer to a test cookie: a TCP connect alone is accepted by QEMU's user
+    network on the host before the guest has booted.
 
     Under gVisor with the host network (runsc ``--network=host``, Debian's 20221219) the server
     fails the test at its start: its read of the client's parameters on the control connection
@@ -226,9 +228,9 @@ class Iperf3Workload(MicroWorkload):
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
+        """Ready when iperf3 answers a test cookie (not when a connection is accepted)."""
         require_local(host, self.name)
-        """TCP connect only: iperf3 has no request it answers before a test starts."""
-        return wait_probe(port, tcp_connects, "iperf3 TCP connect", launched_at=launched_at,
+        return wait_probe(port, iperf3_answers, "iperf3 cookie answer", launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
 
     def drive(
@@ -266,7 +268,8 @@ class SockperfWorkload(MicroWorkload):
     """``sockperf server --tcp`` inside, ``sockperf ping-pong --tcp`` on the host.
 
     Figures are sockperf's own: one-way latency (half the round trip) in µs, p50 and p99.
-    Readiness is a TCP connect (sockperf answers nothing before a test message).
+    Readiness is the server's pong to one ping message (a TCP connect alone is accepted by
+    QEMU's user network before the guest has booted).
 
     Under gVisor with the host network (runsc ``--network=host``, Debian's 20221219) the server
     cannot run: sockperf passes ``MSG_NOSIGNAL`` to every ``recvfrom()`` (hard-coded in its
@@ -295,10 +298,11 @@ class SockperfWorkload(MicroWorkload):
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
+        """Ready when sockperf answers one ping-pong message (not when a connection is
+        accepted)."""
         require_local(host, self.name)
-        """TCP connect only: sockperf has no request it answers before a test starts."""
-        return wait_probe(port, tcp_connects, "sockperf TCP connect", launched_at=launched_at,
-                          deadline_s=deadline_s, exited=exited)
+        return wait_probe(port, sockperf_answers, "sockperf ping answer",
+                          launched_at=launched_at, deadline_s=deadline_s, exited=exited)
 
     def drive(
         self,
