@@ -74,7 +74,8 @@ def test_commands_are_fixed() -> None:
     assert "--memory-block-size=1M" in module.BENCHES["sysbench-memory-read"](3)
     assert set(module.BENCHES) == {
         "sysbench-cpu", "sysbench-memory-read", "sysbench-memory-write", "fio-seqread",
-        "fio-seqwrite", "fio-randread", "fio-randwrite", "xz"}
+        "fio-seqwrite", "fio-randread", "fio-randwrite", "fio-vol-seqread", "fio-vol-seqwrite",
+        "fio-vol-randread", "fio-vol-randwrite", "xz"}
 
 
 def test_unknown_bench_is_refused_and_runs_nothing(agent: tuple[ModuleType, str]) -> None:
