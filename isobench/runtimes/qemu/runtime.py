@@ -422,7 +422,7 @@ class QemuRuntime(Runtime):
         }
         if volumes:
             facts["volumes"] = {
-                path: (f"virtio-blk disk {image.name} (serial {volume_serial(i)}, ext4 made on "
+                path: (f"virtio-blk disk {image} (serial {volume_serial(i)}, ext4 made on "
                        f"the host; sparse {spec.volume_mb} MiB raw file on {fs.describe()}, "
                        "cache=none)")
                 for i, (path, image) in enumerate(zip(spec.volumes, volumes, strict=True))}
