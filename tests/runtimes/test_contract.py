@@ -157,7 +157,9 @@ def test_a_volume_is_empty_writable_on_disk_and_gone_after_stop(
     longer exists after ``stop``, and ``clean`` finds nothing left."""
     runtime, run_id = _runtime(name, tmp_path)
     workload = BurnWorkload()
-    serve = (f"cd {VOLUME} && ls -A > /tmp/isb-listing && cp /tmp/isb-listing listing.txt && "
+    listing = ("import os; names = sorted(os.listdir('.')); "
+               "open('listing.txt', 'w').write(' '.join(names))")
+    serve = (f"cd {VOLUME} && /usr/bin/python3 -c \"{listing}\" && "
              f"grep ' {VOLUME} ' /proc/mounts > mount.txt; "
              "exec /usr/bin/python3 -m http.server --bind {bind} {port}")
     spec = dataclasses.replace(workload.launch_spec(), argv=("/bin/sh", "-c", serve),

@@ -2,7 +2,9 @@
 
 All three run the rootfs's Docker image (``docker import`` of the same tree) through the ``docker``
 CLI with the same pinning (``--cpuset-cpus``), memory limit (``--memory`` = ``--memory-swap``),
-environment, working directory, user and tmpfs mounts as the other runtimes.
+environment, working directory, user and tmpfs mounts as the other runtimes. A volume
+(``LaunchSpec.volumes``) is an anonymous Docker volume, labelled with its owner and removed
+with the container (``docker rm --volumes``); under gVisor the gofer serves it.
 """
 
 from __future__ import annotations

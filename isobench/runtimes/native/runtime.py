@@ -2,7 +2,9 @@
 
 No namespaces. Writes go to an overlayfs upper layer in a per-instance directory (the cached rootfs
 is never touched); /proc and /dev are mounted in; the process is pinned with taskset and limited
-by a cgroup v1 memory group (plus cpuacct, cpuset and blkio groups for telemetry). Every instance
+by a cgroup v1 memory group (plus cpuacct, cpuset and blkio groups for telemetry). A volume
+(``LaunchSpec.volumes``) is a bind mount of a fresh host directory on disk (under the instance
+directory, or ``/var/tmp/isobench-volumes`` when that lies on a tmpfs). Every instance
 is recorded in ``paths.state_dir()/native/<id>.json`` so ``isobench clean`` can undo a killed run.
 """
 

@@ -3,7 +3,10 @@
 KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEMU runs under TCG
 (``-accel tcg -cpu max``), ``emulated`` is True and every trial says so. The whole QEMU process
 (all threads) is pinned to ``resources.cpus`` with taskset. The launch spec reaches the guest init
-(``isobench/runtimes/qemu/guest/init.sh``) through fw_cfg as a small shell fragment.
+(``isobench/runtimes/qemu/guest/init.sh``) through fw_cfg as a small shell fragment. A volume
+(``LaunchSpec.volumes``) is a second virtio disk: a sparse raw file of ``volume_mb`` MiB in the
+VM's work directory, made ext4 on the host, attached read-write with ``cache=none`` and mounted
+by the guest init at its path (found by its serial); removed at ``stop`` and by ``leftovers``.
 """
 
 from __future__ import annotations
