@@ -389,7 +389,9 @@ class DockerRuntime(Runtime):
         lies in memory."""
         out = self.ctx.runner.run(["docker", "inspect", "--format", "{{json .Mounts}}",
                                    container_id], check=False, timeout=30)
-        note = ", through gVisor's gofer" if self.oci_runtime == "runsc" else ""
+        note = (", through gVisor's gofer, which does not pass O_DIRECT on to the host "
+                "(google/gvisor#3626): direct I/O inside still goes through the host's page "
+                "cache" if self.oci_runtime == "runsc" else "")
         return engine_volume_facts(out.stdout if out.ok else "", paths, "docker volume", note)
 
     # --- liveness and stop ----------------------------------------------------------------------

@@ -98,8 +98,10 @@ class FioWorkload(AgentWorkload):
       guest memory.
     - volume: native bind-mounts a host directory on disk; Docker (runc) mounts a Docker volume
       (``/var/lib/docker/volumes``, the host's disk); gVisor mounts the same kind of volume, but
-      every access goes through its gofer to the host's disk, unlike its in-memory root
-      overlay; the VM gets a real second virtio disk (a sparse raw ext4 image on the host,
+      every access goes through its gofer to the host's file, which gVisor opens without
+      O_DIRECT (google/gvisor#3626): it accepts O_DIRECT (``direct`` is 1) yet its reads and
+      writes go through the host's page cache, so its figures are not disk figures (seen here:
+      sequential reads ~10x native's direct ones); the VM gets a real second virtio disk (a sparse raw ext4 image on the host,
       ``cache=none``), which under TCG is emulated like everything else in it.
     """
 
