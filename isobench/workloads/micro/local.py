@@ -101,8 +101,9 @@ class FioWorkload(AgentWorkload):
       every access goes through its gofer to the host's file, which gVisor opens without
       O_DIRECT (google/gvisor#3626): it accepts O_DIRECT (``direct`` is 1) yet its reads and
       writes go through the host's page cache, so its figures are not disk figures (seen here:
-      sequential reads ~10x native's direct ones); the VM gets a real second virtio disk (a sparse raw ext4 image on the host,
-      ``cache=none``), which under TCG is emulated like everything else in it.
+      sequential reads ~10x native's direct ones); the VM gets a real second virtio disk (a
+      sparse raw ext4 image on the host, ``cache=none``), which under TCG is emulated like
+      everything else in it.
     """
 
     name = "fio"
