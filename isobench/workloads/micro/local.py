@@ -92,10 +92,12 @@ class FioWorkload(AgentWorkload):
 
     What each place is differs by runtime, and that is part of what is measured:
 
-    - root filesystem: native and Docker write to an overlay on the host's disk; gVisor's root
-      overlay keeps its upper layer in the sandbox's memory by default (it accepts O_DIRECT,
-      but nothing reaches a disk); the VM's root is an overlay whose upper layer is a tmpfs in
-      guest memory.
+    - root filesystem: native writes to an overlay whose upper layer is in the state directory
+      (``/run/isobench``: a tmpfs on many hosts, on disk on this one), Docker to overlay2 on
+      the host's disk; gVisor's root goes through its gofer (runsc 20221219 shows ``9p`` with
+      ``cache=fscache``, the sentry's page cache; newer runsc keep an overlay upper layer in
+      the sandbox's memory by default): it accepts O_DIRECT but no direct I/O reaches a disk;
+      the VM's root is an overlay whose upper layer is a tmpfs in guest memory.
     - volume: native bind-mounts a host directory on disk; Docker (runc) mounts a Docker volume
       (``/var/lib/docker/volumes``, the host's disk); gVisor mounts the same kind of volume, but
       every access goes through its gofer to the host's file, which gVisor opens without
