@@ -58,6 +58,8 @@ mount -t overlay isobench-byhand -o "lowerdir=$ROOTFS,upperdir=$SCRATCH/u,workdi
 mount -t proc proc "$SCRATCH/m/proc"
 mount --bind /dev "$SCRATCH/m/dev"
 mount -t tmpfs -o mode=1777 isobench-byhand "$SCRATCH/m/tmp"
+mkdir -p "$SCRATCH/m/var/lib/isobench-vol"
+mount --bind "$SCRATCH/vol" "$SCRATCH/m/var/lib/isobench-vol"
 exec chroot $USERSPEC "$SCRATCH/m" "$@"
 """
 
@@ -71,7 +73,7 @@ class Chroot:
         base = paths.state_dir() / "byhand"
         base.mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(dir=base))
-        for d in ("u", "w", "m"):
+        for d in ("u", "w", "m", "vol"):  # vol: the fio volume, a bind mount as native's
             (self.scratch / d).mkdir()
         self.memcg = make_memcg(self.scratch.name, memory_mb) if memory_mb else None
 
@@ -267,15 +269,17 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
             return out
         if bench == "fio":
             script = "mkdir -p /var/tmp/isobench-micro"
-            for job in ("fio-seqread", "fio-seqwrite", "fio-randread", "fio-randwrite"):
-                script += " && " + " ".join(facts[job]["argv"]) + " && echo ==="
+            jobs = ("seqread", "seqwrite", "randread", "randwrite", "vol-seqread",
+                    "vol-seqwrite", "vol-randread", "vol-randwrite")
+            for job in jobs:
+                script += " && " + " ".join(facts[f"fio-{job}"]["argv"]) + " && echo ==="
             parts = [p for p in box.run(["/bin/sh", "-c", script]).split("===") if "{" in p]
             out = {}
-            for job, text in zip(("seqread", "seqwrite", "randread", "randwrite"), parts,
-                                 strict=True):
+            for name, text in zip(jobs, parts, strict=True):
+                job = name.replace("-", "_")
                 data = json.loads(text[text.index("{"):])["jobs"][0]
                 side = data["read"] if "read" in job else data["write"]
-                if job.startswith("seq"):
+                if "seq" in job:
                     out[f"fio_{job}_mb_s"] = side["bw_bytes"] / 1e6
                 else:
                     out[f"fio_{job}_iops"] = side["iops"]

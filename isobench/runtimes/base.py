@@ -19,6 +19,12 @@ Guarantees a runtime gives:
   host_address`` is that address and ``facts["network_path"]`` names the path traffic takes.
 - ``stop`` is idempotent and removes everything the instance created (containers, VM processes,
   mounts, cgroups, network namespaces, taps, temporary files). It never raises for "already gone".
+- Each of ``spec.volumes`` is, when the workload starts, an empty root-owned directory on a
+  dedicated volume of the host's disk (not a tmpfs, not the root overlay), at least
+  ``spec.volume_mb`` MiB, made for this instance and removed by ``stop`` (and by ``leftovers``);
+  ``facts["volumes"]`` maps each path to one line naming what serves it, the first absolute
+  path in it being its host backing store (the helpers shared by the runtimes are in
+  ``isobench.runtimes.volumes``).
 - Everything created is recorded (a state record under ``paths.state_dir()``, or labels set at
   ``docker run`` time) with its owner (``isobench.util.locks.Owner``), and the class's
   ``leftovers(live, runner)`` hook removes what owners that died left (``isobench clean``).

@@ -39,6 +39,16 @@ class LaunchSpec:
             ``{port}``); None means it listens on ``{port}``, the same number as on the host.
             Runtimes with their own network (bridge, VM) map ``127.0.0.1:host_port`` to it; on
             the host network the runner makes ``host_port`` equal to it.
+        volumes: absolute paths inside the runtime that must each be a dedicated volume on the
+            host's disk: an empty directory (owned by root, mode 0755: writable by a workload
+            running as root; name a path the rootfs does not hold) on a filesystem
+            backed by a disk, never a tmpfs or the instance's root overlay, created for the
+            instance at ``start`` and removed with it at ``stop``. Each runtime serves it its own
+            way (a bind mount of a host directory, a Docker volume, a second virtio disk) and
+            names what served it in ``Instance.facts["volumes"]`` (path → one line).
+        volume_mb: the space each volume must offer, in MiB: a runtime that must size a volume
+            in advance (a VM's disk image, made sparse) makes it this large; the others give
+            the free space of the host filesystem holding it.
     """
 
     argv: tuple[str, ...]
@@ -48,6 +58,8 @@ class LaunchSpec:
     user: str | None = None
     writable_paths: tuple[str, ...] = ("/tmp",)
     port: int | None = None
+    volumes: tuple[str, ...] = ()
+    volume_mb: int = 1024
 
     def listen_port(self, host_port: int) -> int:
         """The port the workload listens on inside, given the host port it is reached on."""
@@ -67,6 +79,8 @@ class LaunchSpec:
             user=self.user,
             writable_paths=self.writable_paths,
             port=self.port,
+            volumes=self.volumes,
+            volume_mb=self.volume_mb,
         )
 
 

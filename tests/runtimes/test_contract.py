@@ -6,6 +6,8 @@ way for all of them (as k6 tests every executor against one shared file):
   keeps it → ``stop`` twice → the hook then finds nothing of that run left;
 * a workload that dies at once is reported by ``exited()`` with a reason, and ``stop`` leaves
   nothing either;
+* a requested volume (``LaunchSpec.volumes``) is empty, writable, not in memory, and its
+  host backing store is gone after ``stop``;
 * with a remote client (``Resources.host_address`` = the host end of isobench's veth) the
   workload answers on that address, from the host and from the client's namespace, and listens
   on no other address.
@@ -17,9 +19,11 @@ covered by adding it to the registry.
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -138,4 +142,46 @@ def test_a_remote_client_reaches_it_on_the_veth_address_only(
             assert instance.facts.get("network_path") not in (None, "loopback", "docker-proxy")
         finally:
             runtime.stop(instance)
+    _nothing_left(runtime, run_id)
+
+
+VOLUME = "/var/lib/isobench-contract-vol"
+
+
+@pytest.mark.parametrize("name", plugins.names("runtime"))
+def test_a_volume_is_empty_writable_on_disk_and_gone_after_stop(
+    name: str, need_root: None, tmp_path: Path
+) -> None:
+    """``LaunchSpec.volumes``: inside, the path is an empty directory the workload writes to,
+    not a tmpfs or an overlay; ``facts["volumes"]`` names its host backing store, which no
+    longer exists after ``stop``, and ``clean`` finds nothing left."""
+    runtime, run_id = _runtime(name, tmp_path)
+    workload = BurnWorkload()
+    listing = ("import os; names = sorted(os.listdir('.')); "
+               "open('listing.txt', 'w').write(' '.join(names))")
+    serve = (f"cd {VOLUME} && /usr/bin/python3 -c \"{listing}\" && "
+             f"grep ' {VOLUME} ' /proc/mounts > mount.txt; "
+             "exec /usr/bin/python3 -m http.server --bind {bind} {port}")
+    spec = dataclasses.replace(workload.launch_spec(), argv=("/bin/sh", "-c", serve),
+                               ready_path="/listing.txt", volumes=(VOLUME,), volume_mb=256)
+    port = free_port()
+    instance = runtime.start(_artifacts(runtime.artifact), spec, Resources(), port)
+    try:
+        workload.ready(port, spec, launched_at=instance.launched_at,
+                       deadline_s=180.0 if runtime.emulated else 60.0,
+                       exited=lambda: runtime.exited(instance))
+
+        def get(path: str) -> str:
+            with urllib.request.urlopen(f"{instance.endpoint}{path}", timeout=10) as resp:
+                return str(resp.read().decode())
+
+        assert get("/listing.txt") == "", "the volume was not empty"  # written: it is writable
+        fstype = get("/mount.txt").split()[2]
+        assert fstype not in ("tmpfs", "ramfs", "overlay"), fstype
+        served = instance.facts["volumes"][VOLUME]
+        backing = Path(re.findall(r"(/[^\s(),]+)", served)[0])
+        assert backing.exists() and "tmpfs" not in served, served
+    finally:
+        runtime.stop(instance)
+    assert not backing.exists(), f"{backing} is left after stop"
     _nothing_left(runtime, run_id)

@@ -74,7 +74,8 @@ def test_commands_are_fixed() -> None:
     assert "--memory-block-size=1M" in module.BENCHES["sysbench-memory-read"](3)
     assert set(module.BENCHES) == {
         "sysbench-cpu", "sysbench-memory-read", "sysbench-memory-write", "fio-seqread",
-        "fio-seqwrite", "fio-randread", "fio-randwrite", "xz"}
+        "fio-seqwrite", "fio-randread", "fio-randwrite", "fio-vol-seqread", "fio-vol-seqwrite",
+        "fio-vol-randread", "fio-vol-randwrite", "xz"}
 
 
 def test_unknown_bench_is_refused_and_runs_nothing(agent: tuple[ModuleType, str]) -> None:
@@ -134,6 +135,41 @@ def test_fio_records_whether_io_was_direct(agent: tuple[ModuleType, str]) -> Non
     answer = local.FioWorkload().parse("fio-randread", get(f"{url}/run?bench=fio-randread")[1])
     assert answer["fio_randread_direct"] == 1.0
     assert answer["fio_randread_iops"] == pytest.approx(11208.895552)
+
+
+def test_fio_asks_for_a_volume_and_keeps_the_root_metric_names() -> None:
+    workload = local.FioWorkload({"fio_size_mb": 1024})
+    spec = workload.launch_spec()
+    assert spec.volumes == (local.FIO_VOLUME,) and spec.volume_mb == 1280
+    assert spec.argv[-2:] == ("--volume-dir", local.FIO_VOLUME)
+    assert local.FioWorkload().launch_spec().volume_mb == 1024
+    names = [m.name for m in workload.metric_specs()]
+    assert names[:6] == ["fio_randread_iops", "fio_randwrite_iops", "fio_seqread_mb_s",
+                         "fio_seqwrite_mb_s", "fio_randread_p99_ms", "fio_randwrite_p99_ms"]
+    assert {n.replace("fio_vol_", "fio_") for n in names[6:]} == set(names[:6])
+    assert workload.benches[4:] == ("fio-vol-seqread", "fio-vol-seqwrite", "fio-vol-randread",
+                                    "fio-vol-randwrite")
+
+
+def test_fio_volume_jobs_write_in_the_volume_and_refuse_without_one(
+        agent: tuple[ModuleType, str], tmp_path: Path) -> None:
+    module, url = agent
+    status, body = get(f"{url}/run?bench=fio-vol-randread&seconds=1")
+    assert status == 200 and body["exit_code"] == 127
+    assert "no volume directory for fio-vol-randread" in str(body["stderr"])
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    module.CONFIG["volume_dir"] = str(volume)
+    argv = module.BENCHES["fio-vol-randwrite"](3)
+    assert f"--filename={volume}/fio.data" in argv and "--rw=randwrite" in argv
+    assert "--bs=4k" in argv and "--runtime=3" in argv
+    assert f"--filename={module.CONFIG['workdir']}/fio.data" in module.BENCHES["fio-seqread"](3)
+    module.BENCHES["fio-vol-randread"] = lambda s: ["cat", str(DATA / "fio_randread_direct.json")]
+    body = get(f"{url}/run?bench=fio-vol-randread")[1]
+    assert body["facts"]["workdir"] == str(volume)  # type: ignore[index]
+    answer = local.FioWorkload().parse("fio-vol-randread", body)
+    assert answer["fio_vol_randread_iops"] == pytest.approx(11208.895552)
+    assert answer["fio_vol_randread_direct"] == 1.0
 
 
 def test_xz_is_timed_by_the_agent(agent: tuple[ModuleType, str], tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 All three run the rootfs's Docker image (``docker import`` of the same tree) through the ``docker``
 CLI with the same pinning (``--cpuset-cpus``), memory limit (``--memory`` = ``--memory-swap``),
-environment, working directory, user and tmpfs mounts as the other runtimes.
+environment, working directory, user and tmpfs mounts as the other runtimes. A volume
+(``LaunchSpec.volumes``) is an anonymous Docker volume, labelled with its owner and removed
+with the container (``docker rm --volumes``); under gVisor the gofer serves it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from isobench.runtimes.base import HostCheck, Instance, LadderStep, Resources, R
 from isobench.runtimes.cgroups import CGROUP_ROOT, cgroup_dirs
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.oci import limits_and_process_args
+from isobench.runtimes.volumes import check_paths, engine_volume_facts
 from isobench.util.locks import Owner, read_records, remove_record, write_record
 from isobench.util.netutil import ensure_port_free
 from isobench.util.paths import LABEL
@@ -273,7 +276,12 @@ class DockerRuntime(Runtime):
                      "apparmor=unconfined"]
         if opts.get("log_driver"):
             argv += ["--log-driver", opts["log_driver"]]
-        argv += limits_and_process_args(spec, resources, cgroup_limits=not affinity)
+        owner = Owner.current(self.ctx.run_id)
+        volume_options = ["volume-nocopy=true", *(f"volume-label={k}={v}" for k, v in
+                                                  {**owner.labels(),
+                                                   f"{LABEL}.runtime": self.name}.items())]
+        argv += limits_and_process_args(spec, resources, cgroup_limits=not affinity,
+                                        volume_options=volume_options)
         if affinity:  # the same CPUs as every arm, without a cgroup cpuset
             argv += ["--entrypoint", "taskset", image, "-c", resources.cpuset, *spec.argv]
         else:
@@ -294,6 +302,7 @@ class DockerRuntime(Runtime):
                              "rootfs lacks", fix="install util-linux in the image, or drop "
                              "the option")
         rendered = spec.render(self.bind_for(resources), spec.listen_port(host_port))
+        check_paths(rendered.volumes, rendered.writable_paths)
         runner = self.ctx.runner
         for _ in range(20):
             name = _next_name(self.ctx.run_id, self.name)
@@ -302,8 +311,8 @@ class DockerRuntime(Runtime):
             result = runner.run(argv, check=False, timeout=120)
             if result.ok or "is already in use" not in result.stderr:
                 break
-        if not result.ok:
-            runner.run(["docker", "rm", "-f", name], check=False, timeout=60)
+        if not result.ok:  # a half-made container may hold its anonymous volumes
+            runner.run(["docker", "rm", "-f", "--volumes", name], check=False, timeout=60)
             err = _tail(result)
             if "address already in use" in err or "port is already allocated" in err:
                 raise StartError(f"port {host_port} on {resources.host_address} is already "
@@ -319,8 +328,11 @@ class DockerRuntime(Runtime):
                      Owner.current(self.ctx.run_id))
         try:
             instance = self._describe(name, container_id, host_port, launched, resources)
+            if rendered.volumes:
+                instance.facts["volumes"] = self._volumes(container_id, rendered.volumes)
         except BaseException:
-            runner.run(["docker", "rm", "-f", container_id], check=False, timeout=60)
+            runner.run(["docker", "rm", "-f", "--volumes", container_id], check=False,
+                       timeout=60)
             raise
         return instance
 
@@ -370,6 +382,17 @@ class DockerRuntime(Runtime):
 
     def _network_details(self, instance: Instance, pid: int) -> None:
         """Hook for bridge mode (veth, docker-proxy)."""
+
+    def _volumes(self, container_id: str, paths: tuple[str, ...]) -> dict[str, str]:
+        """What serves each volume path (``docker inspect``'s Mounts): the volume's name and
+        host directory, and the filesystem holding it; StartError when one is missing or
+        lies in memory."""
+        out = self.ctx.runner.run(["docker", "inspect", "--format", "{{json .Mounts}}",
+                                   container_id], check=False, timeout=30)
+        note = (", through gVisor's gofer, which does not pass O_DIRECT on to the host "
+                "(google/gvisor#3626): direct I/O inside still goes through the host's page "
+                "cache" if self.oci_runtime == "runsc" else "")
+        return engine_volume_facts(out.stdout if out.ok else "", paths, "docker volume", note)
 
     # --- liveness and stop ----------------------------------------------------------------------
 
@@ -448,7 +471,37 @@ class DockerRuntime(Runtime):
         names = {name for _, name, _, _ in found}
         for name in set(records) - names:  # the container is gone already
             remove_record(RECORDS, name)
+        done.extend(volume_leftovers(live, runner))
         return done
+
+
+def volume_leftovers(live: Live, runner: CommandRunner) -> Cleaned:
+    """Remove the volumes isobench labelled (``LaunchSpec.volumes``) that no container uses
+    any more and whose owner died: ``docker rm --volumes`` removes them with their container,
+    so only a container removed some other way leaves one."""
+    done = Cleaned()
+    keys = CONTAINER_LABELS
+    fmt = "\t".join(["{{.Name}}", *(f'{{{{.Label "{k}"}}}}' for k in keys)])
+    ls = runner.run(["docker", "volume", "ls", "--filter", f"label={LABEL}.run", "--filter",
+                     "dangling=true", "--format", fmt], check=False, timeout=60)
+    if not ls.ok:
+        done.unchecked.append(f"docker: `docker volume ls` failed — volumes not checked: "
+                              f"{_tail(ls)}")
+        return done
+    for line in ls.stdout.splitlines():
+        row = line.split("\t")
+        if len(row) != 1 + len(keys) or not row[0]:
+            continue
+        labels = {k: v for k, v in zip(keys, row[1:], strict=True) if v}
+        what = f"docker volume {row[0][:12]}"
+        if done.keeps(what, Owner.from_labels(labels), live):
+            continue
+        rm = runner.run(["docker", "volume", "rm", row[0]], check=False, timeout=60)
+        if rm.ok:
+            done.removed.append(f"{what} of run {labels.get(f'{LABEL}.run', '?')}")
+        else:
+            done.unchecked.append(f"{what}: docker volume rm failed: {_tail(rm)}")
+    return done
 
 
 class DockerBridgeRuntime(DockerRuntime):

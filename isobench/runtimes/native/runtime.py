@@ -2,7 +2,9 @@
 
 No namespaces. Writes go to an overlayfs upper layer in a per-instance directory (the cached rootfs
 is never touched); /proc and /dev are mounted in; the process is pinned with taskset and limited
-by a cgroup v1 memory group (plus cpuacct, cpuset and blkio groups for telemetry). Every instance
+by a cgroup v1 memory group (plus cpuacct, cpuset and blkio groups for telemetry). A volume
+(``LaunchSpec.volumes``) is a bind mount of a fresh host directory on disk (under the instance
+directory, or ``/var/tmp/isobench-volumes`` when that lies on a tmpfs). Every instance
 is recorded in ``paths.state_dir()/native/<id>.json`` so ``isobench clean`` can undo a killed run.
 """
 
@@ -28,6 +30,7 @@ from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import create_instance_cgroups, kill_cgroup_procs, remove_cgroups
 from isobench.runtimes.cleanup import Cleaned, Live, read_state_files
 from isobench.runtimes.overlay import mount_overlay
+from isobench.runtimes.volumes import check_paths, disk_dir, require_disk
 from isobench.util import paths
 from isobench.util.locks import Owner
 from isobench.util.netutil import ensure_port_free
@@ -137,6 +140,11 @@ def teardown_native(state: dict[str, Any], runner: CommandRunner) -> list[str]:
             done.append(f"removed {inst_dir}")
     else:
         remove_cgroups(cgroup_dirs)
+    for raw in state.get("volume_dirs", []):  # those outside the instance directory (/var/tmp)
+        vol = Path(raw)
+        if (inst_dir is None or inst_dir not in vol.parents) and vol.exists():
+            remove_tree(vol, runner)
+            done.append(f"removed volume {vol}")
     if state.get("state_file"):
         Path(state["state_file"]).unlink(missing_ok=True)
     return done
@@ -183,8 +191,10 @@ class NativeRuntime(Runtime):
         atomic_write_json(state_file, state)
         log_path = self.ctx.work_dir / "logs" / f"native-{inst_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        check_paths(rendered.volumes, rendered.writable_paths)
         try:
             merged = self._mount(artifacts.rootfs, inst_dir, rendered, runner)
+            volumes = self._mount_volumes(merged, inst_dir, rendered, state, runner)
             groups = create_instance_cgroups(state["cgroup_name"], resources.cpuset,
                                              resources.memory_mb * 1024 * 1024,
                                              resources.cpu_quota)
@@ -218,6 +228,8 @@ class NativeRuntime(Runtime):
             "instance_id": inst_id,
             "overlay": str(merged),
         }
+        if volumes:
+            facts["volumes"] = volumes
         if groups.problems:
             facts["cgroup_problems"] = groups.problems
         return Instance(
@@ -237,6 +249,28 @@ class NativeRuntime(Runtime):
             runner.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "isobench-tmpfs", str(target)],
                        timeout=30)
         return merged
+
+    def _mount_volumes(self, merged: Path, inst_dir: Path, spec: LaunchSpec,
+                       state: dict[str, Any], runner: CommandRunner) -> dict[str, str]:
+        """Bind-mount an empty host directory on disk onto each of ``spec.volumes``: under
+        the instance directory when that is on disk, else under ``/var/tmp`` (``/run`` is a
+        tmpfs on most hosts). Each directory is in the state record before it exists, so
+        teardown removes it; what served each path, one line each."""
+        served: dict[str, str] = {}
+        for i, path in enumerate(spec.volumes):
+            base = disk_dir(inst_dir / "volumes", state["id"])
+            source = base / f"v{i}"
+            if str(base) not in state.setdefault("volume_dirs", []):
+                state["volume_dirs"].append(str(base))
+                atomic_write_json(Path(state["state_file"]), state)
+            source.mkdir(parents=True, mode=0o755)
+            source.chmod(0o755)
+            fs = require_disk(source, "volume directory")
+            target = merged / path.lstrip("/")
+            target.mkdir(parents=True, exist_ok=True)
+            runner.run(["mount", "--bind", str(source), str(target)], timeout=30)
+            served[path] = f"bind mount of {source} ({fs.describe()})"
+        return served
 
     def exited(self, instance: Instance) -> str | None:
         proc: subprocess.Popen[bytes] | None = (instance.handle or {}).get("proc")

@@ -53,6 +53,7 @@ from isobench.runtimes.podman.command import (
     run_argv,
     stderr_tail,
 )
+from isobench.runtimes.volumes import check_paths, engine_volume_facts
 from isobench.util import paths
 from isobench.util.locks import Owner
 from isobench.util.netutil import ensure_port_free
@@ -79,7 +80,7 @@ def teardown(state: dict[str, Any], runner: CommandRunner) -> list[str]:
     name = state.get("container_id") or state.get("container")
     if name:
         with contextlib.suppress(OSError):  # podman missing: then no container can exist
-            if runner.run(podman("rm", "-f", "-t", "0", str(name)), check=False,
+            if runner.run(podman("rm", "-f", "-v", "-t", "0", str(name)), check=False,
                           timeout=120).ok:
                 done.append(f"removed container {state.get('container')}")
     inst_dir = Path(state["dir"]) if state.get("dir") else None
@@ -200,6 +201,7 @@ class PodmanRuntime(Runtime):
                                  "owner": me.to_json(), "runtime": self.name}
         atomic_write_json(state_file, state)
         ulimits = container_ulimits()
+        check_paths(rendered.volumes, rendered.writable_paths)
         try:
             merged = mount_overlay(rootfs, inst_dir, runner)
             argv = run_argv(name, merged, rendered, resources, network=self.network,
@@ -213,6 +215,11 @@ class PodmanRuntime(Runtime):
             state["container_id"] = container_id
             atomic_write_json(state_file, state)
             instance = self._describe(state, host_port, launched, resources)
+            if rendered.volumes:
+                out = runner.run(podman("inspect", "--format", "{{json .Mounts}}",
+                                        container_id), check=False, timeout=30)
+                instance.facts["volumes"] = engine_volume_facts(
+                    out.stdout if out.ok else "", rendered.volumes, "podman volume")
         except BaseException as exc:
             teardown(state, runner)
             if isinstance(exc, StartError):
@@ -335,7 +342,7 @@ class PodmanRuntime(Runtime):
             what = f"podman container {container.name}"
             if done.keeps(what, Owner.from_labels(container.labels), live):
                 continue
-            if runner.run(podman("rm", "-f", "-t", "0", container.id), check=False,
+            if runner.run(podman("rm", "-f", "-v", "-t", "0", container.id), check=False,
                           timeout=120).ok:
                 done.removed.append(f"{what} of run {container.run_id}")
             else:

@@ -3,7 +3,10 @@
 KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEMU runs under TCG
 (``-accel tcg -cpu max``), ``emulated`` is True and every trial says so. The whole QEMU process
 (all threads) is pinned to ``resources.cpus`` with taskset. The launch spec reaches the guest init
-(``isobench/runtimes/qemu/guest/init.sh``) through fw_cfg as a small shell fragment.
+(``isobench/runtimes/qemu/guest/init.sh``) through fw_cfg as a small shell fragment. A volume
+(``LaunchSpec.volumes``) is a second virtio disk: a sparse raw file of ``volume_mb`` MiB in the
+VM's work directory, made ext4 on the host, attached read-write with ``cache=none`` and mounted
+by the guest init at its path (found by its serial); removed at ``stop`` and by ``leftovers``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime, Runt
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.qemu.image import VmArtifacts
 from isobench.runtimes.qemu.kvm_probe import ProbeResult, cached_probe, probe_kvm
+from isobench.runtimes.volumes import FALLBACK_ROOT, check_paths, disk_dir, require_disk
 from isobench.util import paths
 from isobench.util.locks import Owner
 from isobench.util.netutil import free_port
@@ -63,14 +67,54 @@ def render_launch(spec: LaunchSpec) -> str:
     for path in spec.writable_paths:
         if not path.startswith("/") or any(c.isspace() for c in path):
             raise StartError(f"writable path {path!r} must be absolute, without spaces")
+    check_paths(spec.volumes, spec.writable_paths)
     lines = {
         "ISB_CMD": cmd,
         "ISB_USER": spec.user or "",
         "ISB_WRITABLE": " ".join(spec.writable_paths),
+        "ISB_VOLUMES": " ".join(f"{volume_serial(i)}:{p}" for i, p in enumerate(spec.volumes)),
         "ISB_IP": "10.0.2.15/24",
         "ISB_GW": "10.0.2.2",
     }
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in lines.items())
+
+
+def volume_serial(index: int) -> str:
+    """The virtio-blk serial of the disk serving volume ``index``; the guest init finds the
+    disk by it (``/sys/block/vdX/serial``), whatever letter the kernel gave it."""
+    return f"isbvol{index}"
+
+
+def volume_image_argv(image: Path, index: int) -> list[str]:
+    """``mkfs.ext4`` of a volume's disk image on the host: quiet, forced (a regular file), every
+    inode table and the journal written now (``lazy_*_init=0``: no ext4lazyinit thread writing
+    in the guest while it is measured), no reserved blocks."""
+    return ["mkfs.ext4", "-q", "-F", "-m", "0", "-L", volume_serial(index),
+            "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard", str(image)]
+
+
+def make_volume_images(directory: Path, count: int, size_mb: int,
+                       runner: CommandRunner) -> list[Path]:
+    """``count`` sparse raw files of ``size_mb`` MiB in ``directory``, each made ext4."""
+    images = []
+    for i in range(count):
+        image = directory / f"vol{i}.img"
+        with open(image, "wb") as fh:
+            fh.truncate(size_mb * 2**20)
+        images.append(image)
+        runner.run(volume_image_argv(image, i), timeout=300)
+    return images
+
+
+def remove_volume_images(directory: Path | None) -> None:
+    """Remove the volume images in ``directory`` (a VM's work directory or its fallback on
+    disk); the fallback directory itself too."""
+    if directory is None:
+        return
+    for image in directory.glob("vol*.img"):
+        image.unlink(missing_ok=True)
+    if FALLBACK_ROOT in directory.parents:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -91,6 +135,9 @@ class VmConfig:
     name: str
     host_address: str = "127.0.0.1"
     """Where ``hostfwd`` listens: ``Resources.host_address``."""
+    volumes: tuple[Path, ...] = ()
+    """Raw ext4 images, one per ``LaunchSpec.volumes`` entry: extra virtio disks (read-write,
+    ``cache=none``: the guest's direct I/O reaches the host's disk, not its page cache)."""
 
 
 THREAD_ROLES = {"CPU */KVM": "vcpu", "CPU */TCG": "vcpu", "*": "io-main"}
@@ -117,12 +164,19 @@ def qemu_argv(cfg: VmConfig) -> list[str]:
             "-netdev", f"user,id=n0,{fwd}", "-device", "virtio-net-device,netdev=n0",
         ]  # fmt: skip
         machine = ["-M", "microvm"]
+        blk = "virtio-blk-device"
     else:
         devices = [
             "-drive", f"file={cfg.vm.disk},format=raw,if=virtio,readonly=on",
             "-netdev", f"user,id=n0,{fwd}", "-device", "virtio-net-pci,netdev=n0",
         ]  # fmt: skip
         machine = ["-M", cfg.machine]
+        blk = "virtio-blk-pci"
+    for i, image in enumerate(cfg.volumes):
+        devices += [
+            "-drive", f"id=v{i},file={image},format=raw,if=none,cache=none",
+            "-device", f"{blk},drive=v{i},serial={volume_serial(i)}",
+        ]  # fmt: skip
     return [
         QEMU, "-name", f"{cfg.name},debug-threads=on", *machine, *cpu,
         "-nodefaults", "-display", "none", "-no-reboot",
@@ -193,6 +247,9 @@ def _remove_vm(record: Path, data: dict[str, Any]) -> bool:
         if _alive(pid, name):
             _terminate(pid, name)
             killed = True
+    volume_dir = data.get("volume_dir")
+    if isinstance(volume_dir, str) and Path(volume_dir).name.startswith("vm-"):
+        remove_volume_images(Path(volume_dir))
     work = data.get("work_dir")
     if isinstance(work, str) and Path(work).name.startswith("vm-"):
         shutil.rmtree(work, ignore_errors=True)
@@ -314,13 +371,32 @@ class QemuRuntime(Runtime):
         launch_file.touch(mode=0o600)
         launch_file.chmod(0o600)
         launch_file.write_text(launch)
+        owner = Owner.current(self.ctx.run_id)
+        record: dict[str, Any] = {"pid": None, "name": name, "work_dir": str(work),
+                                  "started": time.time(), "run_id": self.ctx.run_id,
+                                  "owner": owner.to_json()}
+        volumes: tuple[Path, ...] = ()
+        if spec.volumes:
+            vol_dir = disk_dir(work, f"vm-{vm_id}")
+            record["volume_dir"] = str(vol_dir)
+            self._write_record(vm_id, record)
+            try:
+                vol_dir.mkdir(parents=True, exist_ok=True)
+                fs = require_disk(vol_dir, "VM volume directory")
+                volumes = tuple(make_volume_images(vol_dir, len(spec.volumes), spec.volume_mb,
+                                                   self.ctx.runner))
+            except BaseException:
+                remove_volume_images(vol_dir)
+                (vm_dir() / f"{vm_id}.json").unlink(missing_ok=True)
+                shutil.rmtree(work, ignore_errors=True)
+                raise
         cfg = VmConfig(
             vm=vm, accel=accel, machine=self.machine,
             memory_mb=resources.memory_mb, vcpus=resources.vcpus,
             host_port=host_port, guest_port=guest_port, agent_port=free_port(),
             host_address=resources.host_address,
             launch_file=work / "launch.sh", serial_log=work / "serial.log",
-            pidfile=work / "qemu.pid", name=name,
+            pidfile=work / "qemu.pid", name=name, volumes=volumes,
         )  # fmt: skip
         argv = ["taskset", "-c", resources.cpuset, *qemu_argv(cfg)]
         cfg.serial_log.touch()
@@ -332,16 +408,14 @@ class QemuRuntime(Runtime):
                     start_new_session=True,
                 )  # fmt: skip
         except OSError as exc:
+            remove_volume_images(Path(record.get("volume_dir") or work))
+            (vm_dir() / f"{vm_id}.json").unlink(missing_ok=True)
             shutil.rmtree(work, ignore_errors=True)
             raise StartError(
                 f"cannot start {QEMU}: {exc}", fix="apt-get install qemu-system-x86"
             ) from exc
-        owner = Owner.current(self.ctx.run_id)
-        record = {"pid": proc.pid, "name": name, "work_dir": str(work), "started": time.time(),
-                  "run_id": self.ctx.run_id, "owner": owner.to_json()}
-        tmp = vm_dir() / f".{vm_id}.json.tmp"
-        tmp.write_text(json.dumps(record))
-        tmp.replace(vm_dir() / f"{vm_id}.json")  # atomic: `clean` never reads half a record
+        record["pid"] = proc.pid
+        self._write_record(vm_id, record)
         facts = self.facts() | {
             "accel": accel,
             "emulated": "true" if accel == "tcg" else "false",
@@ -349,13 +423,26 @@ class QemuRuntime(Runtime):
             "vm_id": vm_id,
             "agent_port": cfg.agent_port,
         }
+        if volumes:
+            facts["volumes"] = {
+                path: (f"virtio-blk disk {image} (serial {volume_serial(i)}, ext4 made on "
+                       f"the host; sparse {spec.volume_mb} MiB raw file on {fs.describe()}, "
+                       "cache=none)")
+                for i, (path, image) in enumerate(zip(spec.volumes, volumes, strict=True))}
         return Instance(
             runtime=self.name, host_port=host_port, launched_at=launched_at,
             pids=[proc.pid], vmm_pid=proc.pid, agent_port=cfg.agent_port,
             thread_roles=dict(THREAD_ROLES), facts=facts, log_path=cfg.serial_log,
-            handle={"proc": proc, "id": vm_id, "name": name, "work": work},
+            handle={"proc": proc, "id": vm_id, "name": name, "work": work,
+                    "volume_dir": Path(record["volume_dir"]) if volumes else None},
             host_address=resources.host_address,
         )  # fmt: skip
+
+    @staticmethod
+    def _write_record(vm_id: str, record: dict[str, Any]) -> None:
+        tmp = vm_dir() / f".{vm_id}.json.tmp"
+        tmp.write_text(json.dumps(record))
+        tmp.replace(vm_dir() / f"{vm_id}.json")  # atomic: `clean` never reads half a record
 
     def exited(self, instance: Instance) -> str | None:
         handle = instance.handle or {}
@@ -387,13 +474,14 @@ class QemuRuntime(Runtime):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        vm_id = handle.get("id")
-        if vm_id:
-            (vm_dir() / f"{vm_id}.json").unlink(missing_ok=True)
         work: Path | None = handle.get("work")
+        remove_volume_images(handle.get("volume_dir"))
         if work is not None:
             for temp in ("launch.sh", "qemu.pid"):
                 (work / temp).unlink(missing_ok=True)
+        vm_id = handle.get("id")
+        if vm_id:
+            (vm_dir() / f"{vm_id}.json").unlink(missing_ok=True)
 
     @classmethod
     def leftovers(cls, live: Live, runner: CommandRunner) -> Cleaned:

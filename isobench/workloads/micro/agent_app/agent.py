@@ -9,7 +9,9 @@ Stdlib only (any Python 3 in the rootfs). Endpoints:
 Nothing in the request becomes part of a command but the bench name (looked up in a fixed table)
 and ``seconds`` (an integer from 1 to 600); an unknown name is answered 404 and runs nothing.
 One benchmark runs at a time. The fio and xz files live under ``--workdir`` (on the runtime's
-root filesystem, not on a tmpfs), are created on first use and kept for the instance's life.
+root filesystem, not on a tmpfs), are created on first use and kept for the instance's life;
+the ``fio-vol-*`` jobs put theirs under ``--volume-dir`` (a dedicated volume the runtime
+mounted there). Each fio job decides direct I/O and records the filesystem for its own directory.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ FIO_RAND_BS = "4k"
 XZ_INPUT_MB = 8
 
 LOCK = threading.Lock()
-CONFIG = {"workdir": "/var/tmp/isobench-micro", "fio_size_mb": 256}
+CONFIG: dict[str, object] = {"workdir": "/var/tmp/isobench-micro", "fio_size_mb": 256,
+                             "volume_dir": ""}
 
 
 def sysbench_cpu(seconds: int) -> list[str]:
@@ -83,10 +86,24 @@ def filesystem_of(directory: str) -> str:
     return f"{best[1]} {best[2]} on {best[0] or '?'}"
 
 
-def fio(rw: str, bs: str) -> Callable[[int], list[str]]:
+def fio_dir(name: str) -> str:
+    """The directory a fio bench writes its file in: the volume for ``fio-vol-*``, else the
+    work directory on the root filesystem. OSError when the volume is not configured."""
+    if name.startswith("fio-vol-"):
+        volume = str(CONFIG["volume_dir"])
+        if not volume or not os.path.isdir(volume):
+            raise OSError(f"no volume directory for {name} (--volume-dir {volume or 'unset'})")
+        return volume
+    return str(CONFIG["workdir"])
+
+
+def fio(rw: str, bs: str, place: str = "root") -> Callable[[int], list[str]]:
+    name = {"read": "seqread", "write": "seqwrite"}.get(rw, rw)
+    bench = f"fio-vol-{name}" if place == "volume" else f"fio-{name}"
+
     def argv(seconds: int) -> list[str]:
-        workdir = CONFIG["workdir"]
-        direct = 1 if direct_io_works(str(workdir)) else 0
+        workdir = fio_dir(bench)
+        direct = 1 if direct_io_works(workdir) else 0
         return ["fio", f"--name={rw}", f"--filename={workdir}/fio.data",
                 f"--size={CONFIG['fio_size_mb']}M", f"--rw={rw}", f"--bs={bs}",
                 f"--direct={direct}", "--ioengine=psync", "--iodepth=1", "--numjobs=1",
@@ -126,6 +143,10 @@ BENCHES: dict[str, Callable[[int], list[str]]] = {
     "fio-seqwrite": fio("write", FIO_SEQ_BS),
     "fio-randread": fio("randread", FIO_RAND_BS),
     "fio-randwrite": fio("randwrite", FIO_RAND_BS),
+    "fio-vol-seqread": fio("read", FIO_SEQ_BS, "volume"),
+    "fio-vol-seqwrite": fio("write", FIO_SEQ_BS, "volume"),
+    "fio-vol-randread": fio("randread", FIO_RAND_BS, "volume"),
+    "fio-vol-randwrite": fio("randwrite", FIO_RAND_BS, "volume"),
     "xz": xz,
 }
 
@@ -136,12 +157,16 @@ def run_bench(name: str, seconds: int) -> dict[str, object]:
     """Run the whitelisted command of ``name``; the caller has checked the name."""
     os.makedirs(str(CONFIG["workdir"]), exist_ok=True)
     with LOCK:
-        argv = BENCHES[name](seconds)
         facts: dict[str, object] = {}
+        try:
+            argv = BENCHES[name](seconds)
+        except OSError as exc:  # e.g. a fio-vol-* job without its volume
+            return {"bench": name, "argv": [name], "exit_code": 127, "stdout": "",
+                    "stderr": str(exc), "elapsed_s": 0.0, "facts": facts}
         if name.startswith("fio-"):
             facts["direct"] = "--direct=1" in argv
-            facts["workdir"] = CONFIG["workdir"]
-            facts["filesystem"] = filesystem_of(str(CONFIG["workdir"]))
+            facts["workdir"] = fio_dir(name)
+            facts["filesystem"] = filesystem_of(fio_dir(name))
         t0 = time.monotonic()
         ru0 = os.times()
         try:
@@ -219,9 +244,11 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--workdir", default=CONFIG["workdir"])
     ap.add_argument("--fio-size-mb", type=int, default=CONFIG["fio_size_mb"])
+    ap.add_argument("--volume-dir", default="")
     args = ap.parse_args()
     CONFIG["workdir"] = args.workdir
     CONFIG["fio_size_mb"] = args.fio_size_mb
+    CONFIG["volume_dir"] = args.volume_dir
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()
