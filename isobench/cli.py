@@ -355,12 +355,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from isobench.analysis.gates import parse_gates
     from isobench.config.benchfile import load_benchfile
     from isobench.results import RunStore
-    from isobench.run.runner import Runner, default_run_dir
+    from isobench.run.orchestrator import RunOrchestrator, default_run_dir
     from isobench.ui import RichEvents
 
     parse_gates(args.fail_if)  # a malformed gate fails now, not after the run
     if args.dry_run:
-        from isobench.run.runner import dry_run
+        from isobench.run.orchestrator import dry_run
 
         bench = load_benchfile(args.benchfile, _run_overrides(args))
         for line in dry_run(bench):
@@ -381,9 +381,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"[bold]isobench[/] {bench.workload} on {', '.join(bench.runtimes)} → {store.root}"
     )
     with RichEvents(console) as events:
-        runner = Runner(bench, store, events)
+        orchestrator = RunOrchestrator(bench, store, events)
         try:
-            runner.run(resume=bool(args.resume))
+            orchestrator.run(resume=bool(args.resume))
         except IsobenchError:
             if not args.resume and made and not store.manifest_path.exists():
                 shutil.rmtree(store.root, ignore_errors=True)  # refused before the run began
@@ -512,7 +512,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from isobench.run.runner import default_run_dir
+    from isobench.run.orchestrator import default_run_dir
     from isobench.run.suite import plan_suite, print_table, run_suite
     from isobench.ui import RichEvents
 
@@ -604,7 +604,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from isobench.report.outputs import OutputRequest, write_outputs
     from isobench.report.rundata import load_run
     from isobench.run import explain
-    from isobench.run.runner import default_run_dir, dry_run
+    from isobench.run.orchestrator import default_run_dir, dry_run
     from isobench.ui import RichEvents
 
     data: dict[str, Any] = ({"duration": "5s", "warmup": "1s", "trials": 3} if args.quick

@@ -1,8 +1,8 @@
 """Typed contracts between stages: the run's :class:`Manifest` and its :class:`Analysis`.
 
-Readers (reports, exports, gates, ``compare``, the suite) take these instead of looking keys up
-in the raw JSON dicts. Both are read-only views over the document they were made from, so the
-on-disk format is unchanged: the manifest is still ``manifest.json`` as :class:`isobench.run.runner`
+Readers (reports, exports, gates, ``compare``, the suite) take these instead of looking keys up in
+the raw JSON dicts. Both are read-only views over the document they were made from, so the on-disk
+format is unchanged: the manifest is still ``manifest.json`` as :mod:`isobench.run.orchestrator`
 writes it (``version`` :data:`isobench.results.RESULTS_VERSION`), the analysis still the dict
 :func:`isobench.analysis.stats.analyze` returns (``version`` ``ANALYSIS_VERSION``), and both stay
 ``Mapping``s of that document (``m["config"]`` still works) for the writers not moved over yet.

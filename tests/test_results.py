@@ -84,7 +84,7 @@ def test_damaged_trials_file_is_one_line_error(tmp_path: Path) -> None:
 
 def test_environment_values_stay_out_of_the_manifest(tmp_path: Path) -> None:
     from isobench.results import RunStore
-    from isobench.run.runner import REDACTED, redact_env
+    from isobench.run.orchestrator import REDACTED, redact_env
 
     data = {"workload_options": {"env": ["API_TOKEN=s3cr3t", "MODE=x"]},
             "arms": {"a": {"workload_options": {"env": {"K": "v"}}}}, "k6_env": {"PW": "p"}}

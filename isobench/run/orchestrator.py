@@ -47,7 +47,7 @@ MIN_EFFECT = 0.05
 
 
 class Events(Protocol):
-    """What the runner tells the user interface while it works."""
+    """What the orchestrator tells the user interface while it works."""
 
     def step(self, text: str) -> None: ...
 
@@ -164,7 +164,7 @@ class Prepared:
     """Arms with runtime options of their own → their runtime, those options set."""
 
 
-class Runner:
+class RunOrchestrator:
     """Runs one benchmark into a run directory."""
 
     def __init__(
