@@ -640,7 +640,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     write_outputs(console, store.root, OutputRequest(html=not args.no_report))
     failed = [t for t in run.trials if t.status != "ok"]
     for t in failed:
-        console.print(f"failed {t.runtime} #{t.trial + 1}: {t.error or ''}", markup=False)
+        console.print(f"failed {t.arm} #{t.trial + 1}: {t.error or ''}", markup=False)
     return exitcodes.TRIALS_FAILED if failed else exitcodes.OK
 def cmd_fleet(args: argparse.Namespace) -> int:
     from isobench.fleet import cli as fleet_cli

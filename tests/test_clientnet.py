@@ -150,10 +150,10 @@ def test_the_report_names_each_arms_path_as_the_trials_recorded_it() -> None:
     from isobench.run.orchestrator import RunOrchestrator
 
     manifest: dict[str, object] = {}
-    local = TrialRecord(runtime="native", trial=0, position=0, round=0, status="ok",
+    local = TrialRecord(arm="native", trial=0, position=0, round=0, status="ok",
                         started_at=0.0, ended_at=1.0, facts={"network_path": "loopback",
                                                              "client": "local"})
-    remote = TrialRecord(runtime="docker-bridge-r", trial=0, position=1, round=0, status="ok",
+    remote = TrialRecord(arm="docker-bridge-r", trial=0, position=1, round=0, status="ok",
                          started_at=0.0, ended_at=1.0,
                          facts={"network_path": "dnat", "client": "remote",
                                 "client_target": "198.18.0.1"})

@@ -46,8 +46,8 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     emulated = set(a.analysis.emulated) | set(b.analysis.emulated)
     for tag, data in (("A", a), ("B", b)):
         for t in usable(data.trials):
-            if t.runtime in common:
-                trials.append(_relabel(t, f"{t.runtime}@{tag}"))
+            if t.arm in common:
+                trials.append(_relabel(t, f"{t.arm}@{tag}"))
     comparisons: list[dict[str, Any]] = []
     warnings: list[str] = []
     method: dict[str, Any] = {}
@@ -56,7 +56,7 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     primary = ""
     # One analysis per runtime (its A arm is the baseline), then the verdicts over the union.
     for rt in common:
-        mine = [t for t in trials if t.runtime in (f"{rt}@A", f"{rt}@B")]
+        mine = [t for t in trials if t.arm in (f"{rt}@A", f"{rt}@B")]
         result = analyze(mine, baseline=f"{rt}@A", metrics=DEFAULT_METRICS, seed=seed,
                          min_effect=min_effect, emulated=[f"{rt}@A", f"{rt}@B"]
                          if rt in emulated else [], primary=config.primary,
@@ -107,7 +107,7 @@ def setup_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 
 def _relabel(t: TrialRecord, name: str) -> TrialRecord:
-    return TrialRecord(**{**t.__dict__, "runtime": name})
+    return TrialRecord(**{**t.__dict__, "arm": name})
 
 
 def print_run_comparison(console: Console, result: dict) -> None:

@@ -127,10 +127,10 @@ def merged_latency(trials: Sequence[TrialRecord]) -> dict[str, LogHistogram]:
         if not wire or not wire.get("count"):
             continue
         hist = LogHistogram.from_dict(wire)
-        if t.runtime in out:
-            out[t.runtime].merge(hist)
+        if t.arm in out:
+            out[t.arm].merge(hist)
         else:
-            out[t.runtime] = hist
+            out[t.arm] = hist
     return out
 
 
@@ -143,7 +143,7 @@ def _curve_from_summaries(trials: Sequence[TrialRecord]) -> dict[str, dict[float
         for stat, v in dur.items():
             q = _percentile_key(stat)
             if q is not None and v is not None:
-                per_rt[t.runtime][q].append(float(v))
+                per_rt[t.arm][q].append(float(v))
     return {rt: {q: sorted(v)[len(v) // 2] for q, v in qs.items()} for rt, qs in per_rt.items()}
 
 
@@ -200,13 +200,13 @@ def _log10(x: float) -> float:
 def startup_strip(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -> str | None:
     """Every trial's startup time as a dot, the median as a bar."""
     runtimes = [rt for rt in analysis["runtimes"]
-                if any(t.runtime == rt and t.startup_s is not None for t in trials)]
+                if any(t.arm == rt and t.startup_s is not None for t in trials)]
     if not runtimes:
         return None
     col = colors(analysis["runtimes"], analysis["emulated"])
     fig, ax = plt.subplots(figsize=(5.2, 0.55 * len(runtimes) + 0.9))
     for i, rt in enumerate(runtimes):
-        vals = sorted(t.startup_s for t in trials if t.runtime == rt and t.startup_s is not None)
+        vals = sorted(t.startup_s for t in trials if t.arm == rt and t.startup_s is not None)
         ax.scatter(vals, [i] * len(vals), color=col[rt], s=18, alpha=0.75, zorder=3)
         mid = vals[len(vals) // 2]
         ax.plot([mid, mid], [i - 0.3, i + 0.3], color="#222", lw=2, zorder=4)

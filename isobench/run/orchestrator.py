@@ -403,7 +403,7 @@ class RunOrchestrator:
             client=self.client_of(planned.arm),
         )
         record = TrialRecord(
-            runtime=planned.arm,
+            arm=planned.arm,
             trial=planned.trial,
             position=planned.position,
             round=planned.round,

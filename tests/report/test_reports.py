@@ -61,10 +61,10 @@ def test_csv_exports_read_by_pandas(run_dir: Path) -> None:
     assert native.rps.median() == pytest.approx(
         load_run(run_dir).analysis["per_runtime"]["native"]["metrics"]["rps"]["median"])
     comps = pd.read_csv(comps_csv)
-    row = comps[(comps.runtime == "docker-bridge") & (comps.metric == "rps")].iloc[0]
+    row = comps[(comps.arm == "docker-bridge") & (comps.metric == "rps")].iloc[0]
     assert row.ci_low < row.ratio < row.ci_high < 1
     assert bool(row.significant) and row.direction == "worse"
-    assert set(comps[comps.runtime == "vm"].verdict) == {"vm: emulated \u2014 no verdict"}
+    assert set(comps[comps.arm == "vm"].verdict) == {"vm: emulated \u2014 no verdict"}
     assert comps.metric.str.startswith("idle.").any()
     doc = json.loads(write_json(run_dir).read_text())
     assert doc["analysis"]["baseline"] == "native"
