@@ -395,7 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return 130
     from isobench.report.outputs import write_outputs
-    from isobench.report.run_summary import print_run
+    from isobench.report.run_terminal import print_run
     from isobench.report.rundata import load_run
 
     data = load_run(store.root)  # analysed once, handed to the terminal and every file written
@@ -427,7 +427,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from isobench.report.outputs import write_outputs
-    from isobench.report.run_summary import print_run
+    from isobench.report.run_terminal import print_run
     from isobench.report.rundata import load_run
 
     data = load_run(args.run_dir)  # analysed once, handed to the terminal and every file written

@@ -5,7 +5,7 @@ Layout of a run directory::
     manifest.json    version, tool, host facts, config, resources, pinning, plan (atomic rewrite)
     trials.jsonl     one TrialRecord per finished trial (appended + fsync)
     samples.jsonl    one Sample per line: time series and scalar figures (appended + fsync)
-    summary.json     analysis of all trials (atomic rewrite after each trial)
+    summary.json     the interim analysis of the trials so far (atomic rewrite after each trial)
     report.html      written by ``isobench report``
 
 Every JSON document carries ``"version"``; loaders are kept per version. History:
@@ -281,7 +281,8 @@ class RunStore:
         return self.root / "samples.jsonl"
 
     @property
-    def summary_path(self) -> Path:
+    def interim_analysis_path(self) -> Path:
+        """``summary.json``: the analysis of the trials so far (the file keeps its old name)."""
         return self.root / "summary.json"
 
     def _written(self, what: Path, exc: OSError) -> ResultsError:
@@ -389,12 +390,12 @@ class RunStore:
             raise ResultsError(f"{self.samples_path}: a record is not a sample ({exc})",
                                fix="restore the file, or remove the damaged lines") from None
 
-    def write_summary(self, summary: Mapping[str, Any]) -> None:
+    def write_interim_analysis(self, analysis: Mapping[str, Any]) -> None:
         try:
-            atomic_write_json(self.summary_path, {"version": RESULTS_VERSION, **summary})
+            atomic_write_json(self.interim_analysis_path, {"version": RESULTS_VERSION, **analysis})
         except OSError as exc:
-            raise self._written(self.summary_path, exc) from None
+            raise self._written(self.interim_analysis_path, exc) from None
 
-    def read_summary(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.summary_path.read_text())
+    def read_interim_analysis(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.interim_analysis_path.read_text())
         return data

@@ -326,8 +326,7 @@ def _run(bench_data: dict[str, Any], out: Path, events: EventsFactory | None) ->
             store = RunOrchestrator(bench, RunStore(out), sink).run()
     finally:
         os.sched_setaffinity(0, affinity)  # the orchestrator pins this process to the load CPUs
-    summary: dict[str, Any] = json.loads(store.summary_path.read_text())
-    return summary
+    return store.read_interim_analysis()
 
 
 def _median_rps(summary: Mapping[str, Any], arm: str) -> float:

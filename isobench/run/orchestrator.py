@@ -2,8 +2,9 @@
 
 benchfile → plan → artifacts → for each planned trial (interleaved): ``trial.Trial`` (start →
 ready → warm-up → telemetry on → load → telemetry off → stop) → trial record + samples appended
-→ summary rewritten. Every started instance is stopped on success, failure, timeout and
-Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path runs).
+→ interim analysis (``summary.json``) rewritten. Every started instance is stopped on success,
+failure, timeout and Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path
+runs).
 """
 
 from __future__ import annotations
@@ -461,7 +462,7 @@ class RunOrchestrator:
                         self.store.append_trial(record, samples)
                         if self._note_path(manifest, planned.arm, record):
                             self.store.write_manifest(manifest)
-                        self._write_summary()
+                        self._write_interim_analysis()
                         self.events.trial_finished(planned, record)
                     if round_ends and self._precise_after(planned.round, emulated):
                         status = "precise"
@@ -519,13 +520,14 @@ class RunOrchestrator:
             self.settled |= newly
         return False
 
-    def _write_summary(self) -> None:
+    def _write_interim_analysis(self) -> None:
+        """Rewrite ``summary.json``: the analysis of the trials so far."""
         try:
             from isobench.analysis.stats import analyze
         except ImportError:
             return
         trials = [t for t in self.store.trials() if t.status == "ok" and not t.warmup]
-        self.store.write_summary(
+        self.store.write_interim_analysis(
             analyze(
                 trials,
                 baseline=self.bench.baseline_runtime,

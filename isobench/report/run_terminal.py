@@ -1,5 +1,6 @@
-"""What ``isobench run`` prints at the end: a k6 summary per runtime, the comparison table, and,
-for an article preset, the article's figures beside the measured ones."""
+"""What ``isobench run`` and ``report`` print to the terminal for one run: the comparison table,
+resources, failed trials, ``-v``'s k6 end-of-test summary per arm, and, for an article preset, the
+article's figures beside the measured ones (the analysis tables themselves: ``terminal``)."""
 
 from __future__ import annotations
 
