@@ -441,6 +441,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from isobench.report.compare import compare_runs, print_run_comparison
     from isobench.report.outputs import judge_gates
     from isobench.results import atomic_write_json
+    from isobench.results_model import Analysis
 
     checked = parse_gates(args.fail_if)
     result = compare_runs(args.run_a, args.run_b)
@@ -448,7 +449,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, {"version": 1, **result})
         console.print(f"wrote {args.json}")
-    return judge_gates(console, checked, {**result, "emulated": []}, None)
+    return judge_gates(console, checked, Analysis.from_json({**result, "emulated": []}), None)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -66,8 +66,8 @@ def write_csv(run_dir: Path, data: RunData | None = None) -> list[Path]:
     trials_csv = _write(run_dir / "trials.csv", fields, rows)
     comps = []
     groups = [("", data.analysis.comparisons)]
-    if "idle" in data.analysis:
-        groups.append(("idle", data.analysis["idle"]["comparisons"]))
+    if data.analysis.idle is not None:
+        groups.append(("idle", data.analysis.idle.comparisons))
     for scope, items in groups:
         for c in items:
             lo, hi = c["ci"] if c["ci"] else (None, None)
@@ -114,13 +114,13 @@ def markdown(data: RunData) -> str:
     change, 95 % CI and verdict, then every other metric's change as ``±x % [lo, hi]``."""
     a = data.analysis
     baseline = a.baseline
-    metrics = list(a.get("metrics") or [])
+    metrics = list(a.metrics)
     primary = a.primary or (metrics[0]["name"] if metrics else None)
     ci = f"{(1 - a.alpha) * 100:g} %"
     lines = [
         f"### isobench: {data.manifest.config.workload or '?'} — runtimes vs {baseline}",
         "",
-        *[f"- {_md(text)}" for text in verdicts.headline(a)],
+        *[f"- {_md(text)}" for text in verdicts.headline(a.raw)],
         "",
     ]
     meta = next((m for m in metrics if m["name"] == primary), None)

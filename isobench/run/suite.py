@@ -22,6 +22,7 @@ from typing import Any
 from isobench.config.presets import MICRO_BENCHMARKS
 from isobench.config.presets import SUITE_DEFAULT_RUNTIMES as DEFAULT_RUNTIMES
 from isobench.errors import ConfigError, IsobenchError
+from isobench.results_model import Analysis
 
 SUITES = {"micro": MICRO_BENCHMARKS}
 FULL = {"duration": "10s", "warmup": "2s", "trials": 5}
@@ -109,7 +110,7 @@ def build_table(
     """The suite table from each benchmark's analysis (pure).
 
     Args:
-        runs: benchmark → ``{"analysis": <stats.analyze result>, "dir": str}`` or
+        runs: benchmark → ``{"analysis": <its Analysis>, "dir": str}`` or
             ``{"error": "<one line>"}`` when the benchmark could not run at all.
         runtimes: the columns, in order (the baseline's is its median, the others' ratios).
         baseline: the runtime the ratios are to.
@@ -126,15 +127,15 @@ def build_table(
         if "error" in run:
             errors[bench] = str(run["error"])
             continue
-        analysis = run["analysis"]
-        emulated |= set(analysis.get("emulated") or [])
-        per_runtime = analysis.get("per_runtime") or {}
+        analysis: Analysis = run["analysis"]
+        emulated |= set(analysis.emulated)
+        per_runtime = analysis.per_runtime
         for rt, info in per_runtime.items():
             if info.get("n_failed"):
                 failed.setdefault(bench, {})[rt] = int(info["n_failed"])
-        if not analysis.get("metrics"):
+        if not analysis.metrics:
             errors[bench] = "no trial produced a figure"
-        for metric in analysis.get("metrics") or []:
+        for metric in analysis.metrics:
             name = metric["name"]
             base = ((per_runtime.get(baseline) or {}).get("metrics") or {}).get(name)
             row: dict[str, Any] = {
@@ -147,8 +148,7 @@ def build_table(
             for rt in runtimes:
                 if rt == baseline:
                     continue
-                comp = next((c for c in analysis.get("comparisons") or []
-                             if c["runtime"] == rt and c["metric"] == name), None)
+                comp = analysis.comparison(rt, name)
                 if comp is None:
                     n_failed = (per_runtime.get(rt) or {}).get("n_failed", 0)
                     note = f"{n_failed} trials failed" if n_failed else "no trials"
