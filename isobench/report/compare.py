@@ -36,7 +36,8 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     primary comparison alone, Holm over every secondary (runtime × metric) comparison.
 
     Returns:
-        ``{"run_a", "run_b", "runtimes", "comparisons": [...], "method", "warnings"}`` where each
+        ``{"run_a", "run_b", "runtimes", "primary", "comparisons": [...], "method", "warnings"}``
+        (``primary``: the primary metric the gates' ``primary`` means) where each
         comparison carries ``runtime`` (the plain name), ``metric``, ``ratio``, ``ci``,
         ``change_pct``, ``verdict_kind``, ``significant``, ``direction`` and ``verdict``.
     """
@@ -70,7 +71,7 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     warnings = setup_differences(a.manifest, b.manifest) + warnings
     family = assign_verdicts(comparisons, alpha=ALPHA, margin=margin)
     return {
-        "run_a": str(run_a), "run_b": str(run_b), "runtimes": common,
+        "run_a": str(run_a), "run_b": str(run_b), "runtimes": common, "primary": primary or None,
         "only_in_a": [rt for rt in a.analysis.runtimes if rt not in common],
         "only_in_b": [rt for rt in b.analysis.runtimes if rt not in common],
         "comparisons": comparisons, "warnings": warnings,

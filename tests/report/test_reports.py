@@ -86,6 +86,22 @@ def test_compare_detects_slowdown_and_not_identity(tmp_path: Path, run_dir: Path
     assert "vm (emulated)" in buf.getvalue() and "significant" in buf.getvalue()
 
 
+def test_compare_gates_on_the_primary_metric(tmp_path: Path, run_dir: Path) -> None:
+    """``compare A B --fail-if "*:primary<-5%"`` (the README's example) judges each runtime's
+    primary metric; before ``primary`` was in the result it failed every gate ("no comparison
+    of None"). The fixture's runs are fixed by their seeds (B is 20 % slower), so the outcome
+    is exactly known."""
+    from isobench.analysis.gates import evaluate, parse_gate
+    from isobench.results_model import Analysis
+
+    result = compare_runs(run_dir, make_run(tmp_path / "slower", seed=1, slowdown=0.8))
+    assert result["primary"] == "rps"
+    gated = evaluate([parse_gate("*:primary<-5%")], Analysis.from_json({**result, "emulated": []}))
+    assert {(g.runtime, g.metric, g.status) for g in gated} == {
+        ("native", "rps", "failed"), ("docker-bridge", "rps", "failed"),
+        ("docker-host", "rps", "failed"), ("vm", "rps", "skipped")}
+
+
 def test_not_a_run_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="not a run directory"):
         load_run(tmp_path)
