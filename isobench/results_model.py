@@ -4,10 +4,11 @@ Readers (reports, exports, gates, ``compare``, the suite) take these instead of 
 the raw JSON dicts. Both are read-only views over the document they were made from, so the on-disk
 format is unchanged: the manifest is still ``manifest.json`` as :mod:`isobench.run.orchestrator`
 writes it (``version`` :data:`isobench.results.RESULTS_VERSION`), the analysis still the dict
-:func:`isobench.analysis.stats.analyze` returns (``version`` ``ANALYSIS_VERSION``), and both stay
-``Mapping``s of that document (``m["config"]`` still works) for the readers not moved over yet:
-of :class:`Analysis`, only ``isobench.fleet.report`` (and tests); the analysis' own functions
-(``isobench.analysis.verdicts``) take the raw document (``Analysis.raw``).
+:func:`isobench.analysis.stats.analyze` returns (``version`` ``ANALYSIS_VERSION``). Only
+the :class:`Manifest` stays a ``Mapping`` of its document (``m["config"]`` still works) for the
+readers not moved over yet (about 30 reads in report/, run/, cli.py and fleet/). An
+:class:`Analysis` is read through its attributes only; the analysis' own functions
+(``isobench.analysis.verdicts``) take its raw document (``Analysis.raw``).
 
 Contract:
     * :meth:`Manifest.from_json` reads every manifest version written so far (1, and manifests
@@ -205,7 +206,7 @@ def as_manifest(manifest: Mapping[str, Any]) -> Manifest:
 
 
 @dataclass(frozen=True)
-class Analysis(_DocView):
+class Analysis:
     """The analysis of one run (or of a before/after pair), computed once per command.
 
     The typed fields are the top level of :func:`isobench.analysis.stats.analyze`'s result;
@@ -258,6 +259,10 @@ class Analysis(_DocView):
                 key: data[key] for key in ("runtimes", "emulated", "baseline", "margin", "alpha")
                 if key in data} | dict(idle) | {"scenario": "idle"}),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as computed (or read): what is written to disk."""
+        return dict(self.raw)
 
     @property
     def idle_overhead(self) -> Analysis | None:

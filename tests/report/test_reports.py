@@ -36,7 +36,7 @@ def test_terminal_table_names_runtimes_verdicts_and_method(run_dir: Path) -> Non
     assert "req/s \u22128.7 % [\u221211.3 %, \u22126.0 %]" in out  # the real interval
     assert "host noise" in out
     # the secondary family: 2 comparable runtimes (vm is emulated) x every metric but the primary
-    n_metrics = len(load_run(run_dir, with_samples=False).analysis["metrics"])
+    n_metrics = len(load_run(run_dir, with_samples=False).analysis.metrics)
     assert n_metrics == 9
     assert f"Holm\u2013Bonferroni over the {2 * (n_metrics - 1)} secondary comparisons" in out
     assert "258.9 MiB" in out  # docker image size from the manifest
@@ -59,7 +59,7 @@ def test_csv_exports_read_by_pandas(run_dir: Path) -> None:
     assert {"runtime", "rps", "p95_ms", "telemetry.cpu_seconds"} <= set(trials.columns)
     native = trials[(trials.runtime == "native") & (trials.scenario == "default")]
     assert native.rps.median() == pytest.approx(
-        load_run(run_dir).analysis["per_runtime"]["native"]["metrics"]["rps"]["median"])
+        load_run(run_dir).analysis.per_runtime["native"]["metrics"]["rps"]["median"])
     comps = pd.read_csv(comps_csv)
     row = comps[(comps.arm == "docker-bridge") & (comps.metric == "rps")].iloc[0]
     assert row.ci_low < row.ratio < row.ci_high < 1

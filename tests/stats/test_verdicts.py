@@ -175,10 +175,10 @@ def test_html_card_and_terminal_say_the_same_sentence(tmp_path) -> None:  # type
     buf = io.StringIO()
     print_comparison(Console(file=buf, width=300, color_system=None), data.analysis,
                      data.manifest)
-    for text in data.analysis["headline"]:
+    for text in data.analysis.raw["headline"]:
         assert text in buf.getvalue()
         assert text.replace("'", "&#x27;") in page
-    bridge = primary({"comparisons": data.analysis["comparisons"]}, "docker-bridge")
+    bridge = primary({"comparisons": data.analysis.comparisons}, "docker-bridge")
     assert interval(*bridge["ci_pct"]) in page
 
 
