@@ -62,8 +62,9 @@ def per_second(run_dir: Path) -> tuple[dict[tuple[str, int], list[float]], dict[
             t = json.loads(line)
             if t["status"] != "ok":
                 continue
-            seconds = len(counts.get((t["runtime"], t["round"]), []))
-            fixed[t["runtime"]].append(t["ended_at"] - t["started_at"] - seconds)
+            arm = t.get("arm", t.get("runtime"))  # trials format 2 names the arm "arm"
+            seconds = len(counts.get((arm, t["round"]), []))
+            fixed[arm].append(t["ended_at"] - t["started_at"] - seconds)
     series = {k: [v for _, v in sorted(vals)] for k, vals in counts.items()}
     return series, {arm: statistics.median(v) for arm, v in fixed.items()}
 

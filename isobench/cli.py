@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     suite = sub.add_parser("suite", help="a suite of benchmarks on every runtime, one table",
                            epilog=exitcodes.EPILOG)
     suite.add_argument("suite", choices=["micro"],
-                       help="micro: redis, sysbench, fio, xz, iperf3, sockperf (real clients)")
+                       help="micro: redis, postgres, mariadb, sysbench, fio, xz, iperf3, "
+                            "sockperf (real clients)")
     suite.add_argument("--runtimes", type=_csv, help="comma-separated runtimes (default all)")
     suite.add_argument("--only", type=_csv, help="some of the suite's benchmarks, e.g. redis,fio")
     suite.add_argument("--quick", action="store_true", help="3 trials of 3 s (a first look)")
@@ -355,12 +356,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from isobench.analysis.gates import parse_gates
     from isobench.config.benchfile import load_benchfile
     from isobench.results import RunStore
-    from isobench.run.runner import Runner, default_run_dir
+    from isobench.run.orchestrator import RunOrchestrator, default_run_dir
     from isobench.ui import RichEvents
 
     parse_gates(args.fail_if)  # a malformed gate fails now, not after the run
     if args.dry_run:
-        from isobench.run.runner import dry_run
+        from isobench.run.orchestrator import dry_run
 
         bench = load_benchfile(args.benchfile, _run_overrides(args))
         for line in dry_run(bench):
@@ -381,9 +382,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"[bold]isobench[/] {bench.workload} on {', '.join(bench.runtimes)} → {store.root}"
     )
     with RichEvents(console) as events:
-        runner = Runner(bench, store, events)
+        orchestrator = RunOrchestrator(bench, store, events)
         try:
-            runner.run(resume=bool(args.resume))
+            orchestrator.run(resume=bool(args.resume))
         except IsobenchError:
             if not args.resume and made and not store.manifest_path.exists():
                 shutil.rmtree(store.root, ignore_errors=True)  # refused before the run began
@@ -395,7 +396,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return 130
     from isobench.report.outputs import write_outputs
-    from isobench.report.run_summary import print_run
+    from isobench.report.run_terminal import print_run
     from isobench.report.rundata import load_run
 
     data = load_run(store.root)  # analysed once, handed to the terminal and every file written
@@ -427,7 +428,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from isobench.report.outputs import write_outputs
-    from isobench.report.run_summary import print_run
+    from isobench.report.run_terminal import print_run
     from isobench.report.rundata import load_run
 
     data = load_run(args.run_dir)  # analysed once, handed to the terminal and every file written
@@ -441,6 +442,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from isobench.report.compare import compare_runs, print_run_comparison
     from isobench.report.outputs import judge_gates
     from isobench.results import atomic_write_json
+    from isobench.results_model import Analysis
 
     checked = parse_gates(args.fail_if)
     result = compare_runs(args.run_a, args.run_b)
@@ -448,7 +450,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, {"version": 1, **result})
         console.print(f"wrote {args.json}")
-    return judge_gates(console, checked, {**result, "emulated": []}, None)
+    return judge_gates(console, checked, Analysis.from_json({**result, "emulated": []}), None)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -512,7 +514,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from isobench.run.runner import default_run_dir
+    from isobench.run.orchestrator import default_run_dir
     from isobench.run.suite import plan_suite, print_table, run_suite
     from isobench.ui import RichEvents
 
@@ -604,7 +606,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from isobench.report.outputs import OutputRequest, write_outputs
     from isobench.report.rundata import load_run
     from isobench.run import explain
-    from isobench.run.runner import default_run_dir, dry_run
+    from isobench.run.orchestrator import default_run_dir, dry_run
     from isobench.ui import RichEvents
 
     data: dict[str, Any] = ({"duration": "5s", "warmup": "1s", "trials": 3} if args.quick
@@ -640,7 +642,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     write_outputs(console, store.root, OutputRequest(html=not args.no_report))
     failed = [t for t in run.trials if t.status != "ok"]
     for t in failed:
-        console.print(f"failed {t.runtime} #{t.trial + 1}: {t.error or ''}", markup=False)
+        console.print(f"failed {t.arm} #{t.trial + 1}: {t.error or ''}", markup=False)
     return exitcodes.TRIALS_FAILED if failed else exitcodes.OK
 def cmd_fleet(args: argparse.Namespace) -> int:
     from isobench.fleet import cli as fleet_cli

@@ -5,10 +5,15 @@ Layout of a run directory::
     manifest.json    version, tool, host facts, config, resources, pinning, plan (atomic rewrite)
     trials.jsonl     one TrialRecord per finished trial (appended + fsync)
     samples.jsonl    one Sample per line: time series and scalar figures (appended + fsync)
-    summary.json     analysis of all trials (atomic rewrite after each trial)
+    summary.json     the interim analysis of the trials so far (atomic rewrite after each trial)
     report.html      written by ``isobench report``
 
-Every JSON document carries ``"version"``; loaders are kept per version.
+Every JSON document carries ``"version"``; loaders are kept per version. History:
+
+* manifest.json, summary.json: version 1 (:data:`RESULTS_VERSION`), unchanged so far.
+* trials.jsonl lines (:data:`TRIAL_VERSION`): 1 named the arm ``runtime``; 2 names it ``arm``
+  (an arm is a runtime, or a runtime with options of its own, e.g. ``explain``'s ladder steps;
+  the runtime's own name is in ``facts["runtime"]``). :meth:`TrialRecord.from_json` reads both.
 
 Crash safety: a trial's samples are appended before its trial line, and the trial line records
 the byte span of its samples (``samples_span``). A crash between the two (power loss, ENOSPC)
@@ -32,6 +37,13 @@ from typing import Any
 from isobench.errors import IsobenchError
 
 RESULTS_VERSION = 1
+"""Version of manifest.json and summary.json (and the private benchfile)."""
+
+TRIAL_VERSION = 2
+"""Version of a trials.jsonl line (see the module docstring for what each version changed)."""
+
+TRIAL_VERSIONS = (1, 2)
+"""Trial line versions :meth:`TrialRecord.from_json` reads (a line without one is read as 1)."""
 
 
 class ResultsError(IsobenchError):
@@ -79,11 +91,13 @@ class Sample:
 
 @dataclass
 class TrialRecord:
-    """One trial: one runtime started, loaded, measured and stopped.
+    """One trial: one arm's runtime started, loaded, measured and stopped.
 
     Attributes:
-        runtime: runtime name (``native``, ``docker-bridge``, ...); for A/A runs the arm name.
-        trial: index of this trial among the runtime's trials (0-based).
+        arm: the arm's name: a runtime's name (``native``, ``docker-bridge``, ...), or the name
+            of an arm of a benchfile's ``arms`` (a runtime with options: A/A copies, calibration
+            arms, ``explain``'s ladder steps). The runtime it ran is ``facts["runtime"]``.
+        trial: index of this trial among the arm's trials (0-based).
         position: position in the interleaved plan (0-based).
         round: the round this trial belongs to.
         status: ``ok`` or ``failed``.
@@ -95,7 +109,7 @@ class TrialRecord:
         warmup: True for a warm-up trial, excluded from statistics.
     """
 
-    runtime: str
+    arm: str
     trial: int
     position: int
     round: int
@@ -113,14 +127,30 @@ class TrialRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["version"] = RESULTS_VERSION
+        data["version"] = TRIAL_VERSION
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrialRecord:
+        """Read a trial line of any version in :data:`TRIAL_VERSIONS` (version 1: ``runtime``
+        is the arm). A newer version is a :class:`ResultsError`; a line missing a required field
+        a ``TypeError`` (the caller names the file)."""
+        version = data.get("version", 1)
+        if version not in TRIAL_VERSIONS:
+            raise ResultsError(f"trial record version {version} is newer than this isobench "
+                               f"reads ({', '.join(map(str, TRIAL_VERSIONS))})",
+                               fix="read the run with the isobench that made it, or upgrade")
+        if version == 1 and "runtime" in data:
+            data = {**{k: v for k, v in data.items() if k != "runtime"}, "arm": data["runtime"]}
         known = cls.__dataclass_fields__
         fields = {k: v for k, v in data.items() if k in known}
         return cls(**fields)
+
+    @property
+    def runtime_name(self) -> str:
+        """The runtime the trial ran (``facts["runtime"]``; the arm's name when a trial failed
+        before its runtime said, or in runs that did not record it)."""
+        return str(self.facts.get("runtime") or self.arm)
 
     def metric(self, name: str, stat: str) -> float | None:
         """A value from the load summary, e.g. ``metric("http_req_duration", "p(95)")``.
@@ -251,7 +281,8 @@ class RunStore:
         return self.root / "samples.jsonl"
 
     @property
-    def summary_path(self) -> Path:
+    def interim_analysis_path(self) -> Path:
+        """``summary.json``: the analysis of the trials so far (the file keeps its old name)."""
         return self.root / "summary.json"
 
     def _written(self, what: Path, exc: OSError) -> ResultsError:
@@ -359,12 +390,12 @@ class RunStore:
             raise ResultsError(f"{self.samples_path}: a record is not a sample ({exc})",
                                fix="restore the file, or remove the damaged lines") from None
 
-    def write_summary(self, summary: Mapping[str, Any]) -> None:
+    def write_interim_analysis(self, analysis: Mapping[str, Any]) -> None:
         try:
-            atomic_write_json(self.summary_path, {"version": RESULTS_VERSION, **summary})
+            atomic_write_json(self.interim_analysis_path, {"version": RESULTS_VERSION, **analysis})
         except OSError as exc:
-            raise self._written(self.summary_path, exc) from None
+            raise self._written(self.interim_analysis_path, exc) from None
 
-    def read_summary(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.summary_path.read_text())
+    def read_interim_analysis(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.interim_analysis_path.read_text())
         return data

@@ -1,11 +1,14 @@
 """Typed contracts between stages: the run's :class:`Manifest` and its :class:`Analysis`.
 
-Readers (reports, exports, gates, ``compare``, the suite) take these instead of looking keys up
-in the raw JSON dicts. Both are read-only views over the document they were made from, so the
-on-disk format is unchanged: the manifest is still ``manifest.json`` as :class:`isobench.run.runner`
+Readers (reports, exports, gates, ``compare``, the suite) take these instead of looking keys up in
+the raw JSON dicts. Both are read-only views over the document they were made from, so the on-disk
+format is unchanged: the manifest is still ``manifest.json`` as :mod:`isobench.run.orchestrator`
 writes it (``version`` :data:`isobench.results.RESULTS_VERSION`), the analysis still the dict
-:func:`isobench.analysis.stats.analyze` returns (``version`` ``ANALYSIS_VERSION``), and both stay
-``Mapping``s of that document (``m["config"]`` still works) for the writers not moved over yet.
+:func:`isobench.analysis.stats.analyze` returns (``version`` ``ANALYSIS_VERSION``). Only
+the :class:`Manifest` stays a ``Mapping`` of its document (``m["config"]`` still works) for the
+readers not moved over yet (about 30 reads in report/, run/, cli.py and fleet/). An
+:class:`Analysis` is read through its attributes only; the analysis' own functions
+(``isobench.analysis.verdicts``) take its raw document (``Analysis.raw``).
 
 Contract:
     * :meth:`Manifest.from_json` reads every manifest version written so far (1, and manifests
@@ -203,11 +206,13 @@ def as_manifest(manifest: Mapping[str, Any]) -> Manifest:
 
 
 @dataclass(frozen=True)
-class Analysis(_DocView):
+class Analysis:
     """The analysis of one run (or of a before/after pair), computed once per command.
 
     The typed fields are the top level of :func:`isobench.analysis.stats.analyze`'s result;
-    comparisons and per-runtime entries stay the documented dicts (see ``analyze``).
+    comparisons, metrics and per-runtime entries stay the documented dicts (see ``analyze``).
+    ``idle`` is the idle part of a run that had loaded and idle trials, as an analysis of its
+    own (the run's runtimes, baseline, margin and alpha; its own metrics and comparisons).
     """
 
     raw: Mapping[str, Any]
@@ -222,10 +227,18 @@ class Analysis(_DocView):
     per_runtime: Mapping[str, Mapping[str, Any]]
     warnings: Sequence[str]
     method: Mapping[str, Any]
+    metrics: Sequence[Mapping[str, Any]] = ()
+    """The metrics analysed, primary first: ``{"name", "label", "unit", "better", "primary"}``."""
+    scenario: str | None = None
+    """``load``, or ``idle`` for a run with idle trials only."""
+    noise: Mapping[str, Any] = field(default_factory=dict)
+    idle: Analysis | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Analysis:
         primary = data.get("primary")
+        scenario = data.get("scenario")
+        idle = data.get("idle")
         return cls(
             raw=data,
             version=int(data.get("version", 1) or 1),
@@ -239,7 +252,33 @@ class Analysis(_DocView):
             per_runtime=_dict(data.get("per_runtime")),
             warnings=tuple(data.get("warnings") or ()),
             method=_dict(data.get("method")),
+            metrics=tuple(m for m in data.get("metrics") or () if isinstance(m, Mapping)),
+            scenario=None if scenario is None else str(scenario),
+            noise=_dict(data.get("noise")),
+            idle=None if not isinstance(idle, Mapping) else cls.from_json({
+                key: data[key] for key in ("runtimes", "emulated", "baseline", "margin", "alpha")
+                if key in data} | dict(idle) | {"scenario": "idle"}),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as computed (or read): what is written to disk."""
+        return dict(self.raw)
+
+    @property
+    def idle_overhead(self) -> Analysis | None:
+        """The analysis of the idle trials: ``idle``, or this one when the run had only idle
+        trials; None when there were none."""
+        if self.idle is not None:
+            return self.idle
+        return self if self.scenario == "idle" else None
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [str(m["name"]) for m in self.metrics]
+
+    def metric_label(self, name: str | None) -> str:
+        """The label of metric ``name`` ("" when there is no such metric)."""
+        return next((str(m["label"]) for m in self.metrics if m["name"] == name), "")
 
     def comparison(self, runtime: str, metric: str) -> Mapping[str, Any] | None:
         """The comparison of ``runtime`` to the baseline on ``metric``, if there is one."""
@@ -247,3 +286,8 @@ class Analysis(_DocView):
             if c.get("runtime") == runtime and c.get("metric") == metric:
                 return c
         return None
+
+    def primary_comparison(self, runtime: str) -> Mapping[str, Any] | None:
+        """The primary-metric comparison of ``runtime``, if there is one."""
+        return next((c for c in self.comparisons
+                     if c.get("runtime") == runtime and c.get("primary")), None)

@@ -21,7 +21,7 @@ from isobench.run.plan import PlannedTrial
 
 
 class RichEvents:
-    """Implements runner.Events on a rich console."""
+    """Implements orchestrator.Events on a rich console."""
 
     def __init__(self, console: Console, emulated: set[str] | None = None) -> None:
         self.console = console

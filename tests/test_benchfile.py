@@ -69,7 +69,7 @@ def test_arms_define_runtimes_and_baseline() -> None:
     )
     assert bench.runtimes == ["native"]
     assert bench.baseline_runtime == "full"
-    from isobench.run.runner import arms_for, resources_for
+    from isobench.run.orchestrator import arms_for, resources_for
     from isobench.runtimes.base import Resources
 
     assert arms_for(bench) == {"full": "native", "q80": "native"}

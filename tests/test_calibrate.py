@@ -26,7 +26,12 @@ from isobench.run.calibrate import (
     plan_arms,
     truth_range,
 )
-from isobench.run.runner import Runner, arm_options, check_same_rootfs, workload_options_for
+from isobench.run.orchestrator import (
+    RunOrchestrator,
+    arm_options,
+    check_same_rootfs,
+    workload_options_for,
+)
 from isobench.workloads.burn import BurnWorkload
 
 # ----------------------------------------------------------------------------- the maths
@@ -221,19 +226,19 @@ def _prepare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workload: type,
         return workload if family == "workload" else real(family, name)
 
     monkeypatch.setattr(plugins, "load", load)
-    monkeypatch.setattr(Runner, "load_runtimes", lambda self: {})
-    monkeypatch.setattr(Runner, "_check_cpus", staticmethod(lambda resources: None))
+    monkeypatch.setattr(RunOrchestrator, "load_runtimes", lambda self: {})
+    monkeypatch.setattr(RunOrchestrator, "_check_cpus", staticmethod(lambda resources: None))
     monkeypatch.setattr("isobench.images.build.build_artifacts",
                         lambda spec, need, progress=None: Artifacts(key="k", rootfs=tmp_path))
     bench = load_benchfile(None, {"workload": "burn", "duration": "2s", "arms": arms})
-    runner = Runner(bench, RunStore(tmp_path / "run"))
-    return runner, runner.prepare()
+    orchestrator = RunOrchestrator(bench, RunStore(tmp_path / "run"))
+    return orchestrator, orchestrator.prepare()
 
 
 def test_each_arm_gets_its_own_workload_and_scenario(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runner, prep = _prepare(tmp_path, monkeypatch, BurnWorkload, {
+    orchestrator, prep = _prepare(tmp_path, monkeypatch, BurnWorkload, {
         "a": {"runtime": "native", "workload_options": {"work_units": 76}},
         "b": {"runtime": "native", "workload_options": {"work_units": 95}},
         "c": {"runtime": "native"},
@@ -244,7 +249,7 @@ def test_each_arm_gets_its_own_workload_and_scenario(
     assert scenario_b["requests"][0]["path"] == "/work?units=95"
     assert scenario_b["duration"] == "2s"
     assert "/payload" in prep.scenario["requests"][0]["path"]  # arm c: the run's own
-    config = runner.manifest(prep)["config"]
+    config = orchestrator.manifest(prep)["config"]
     assert config["arm_workload_options"] == {"a": {"work_units": 76}, "b": {"work_units": 95}}
     assert config["arm_scenarios"]["a"]["requests"][0]["path"] == "/work?units=76"
 

@@ -5,7 +5,7 @@ from isobench.results import TrialRecord
 
 def _trial(runtime: str, rate: float, user_s: float = 0.5, net: float = 10_000.0) -> TrialRecord:
     return TrialRecord(
-        runtime=runtime, trial=0, position=0, round=0, status="ok", started_at=0, ended_at=1,
+        arm=runtime, trial=0, position=0, round=0, status="ok", started_at=0, ended_at=1,
         load={"metrics": {"http_reqs": {"values": {"rate": rate}},
                           "http_req_duration": {"values": {"avg": 1000.0 / rate}}}},
         telemetry={"cpu_user_seconds": user_s, "cpu_wall_seconds": 10.0,

@@ -147,19 +147,19 @@ def test_a_workload_with_its_own_client_refuses_a_remote_one() -> None:
 def test_the_report_names_each_arms_path_as_the_trials_recorded_it() -> None:
     from isobench.report.rundata import network_paths_text
     from isobench.results import TrialRecord
-    from isobench.run.runner import Runner
+    from isobench.run.orchestrator import RunOrchestrator
 
     manifest: dict[str, object] = {}
-    local = TrialRecord(runtime="native", trial=0, position=0, round=0, status="ok",
+    local = TrialRecord(arm="native", trial=0, position=0, round=0, status="ok",
                         started_at=0.0, ended_at=1.0, facts={"network_path": "loopback",
                                                              "client": "local"})
-    remote = TrialRecord(runtime="docker-bridge-r", trial=0, position=1, round=0, status="ok",
+    remote = TrialRecord(arm="docker-bridge-r", trial=0, position=1, round=0, status="ok",
                          started_at=0.0, ended_at=1.0,
                          facts={"network_path": "dnat", "client": "remote",
                                 "client_target": "198.18.0.1"})
-    assert Runner._note_path(manifest, "native", local)
-    assert Runner._note_path(manifest, "docker-bridge-r", remote)
-    assert not Runner._note_path(manifest, "native", local)  # once per arm
+    assert RunOrchestrator._note_path(manifest, "native", local)
+    assert RunOrchestrator._note_path(manifest, "docker-bridge-r", remote)
+    assert not RunOrchestrator._note_path(manifest, "native", local)  # once per arm
     assert network_paths_text(manifest) == (
         "native: loopback (local client); "
         "docker-bridge-r: dnat (remote client \u2192 198.18.0.1)")
@@ -171,15 +171,16 @@ def test_arms_choose_their_client_and_own_client_workloads_are_refused(tmp_path:
     from isobench.config.benchfile import Benchfile
     from isobench.errors import ConfigError
     from isobench.results import RunStore
-    from isobench.run.runner import Runner
+    from isobench.run.orchestrator import RunOrchestrator
 
     bench = Benchfile(workload="burn", client="remote",
                       arms={"a": {"runtime": "native", "client": "local"},
                             "b": {"runtime": "native"}})
-    assert Runner(bench, RunStore(tmp_path / "r1")).clients() == {"a": "local", "b": "remote"}
+    clients = RunOrchestrator(bench, RunStore(tmp_path / "r1")).clients()
+    assert clients == {"a": "local", "b": "remote"}
     redis = Benchfile(workload="redis", runtimes=["native"], client="remote")
-    runner = Runner(redis, RunStore(tmp_path / "r2"))
+    orchestrator = RunOrchestrator(redis, RunStore(tmp_path / "r2"))
     with pytest.raises(ConfigError, match="runs its own client"):
-        runner._check_clients([plugins.load("workload", "redis")({})])
+        orchestrator._check_clients([plugins.load("workload", "redis")({})])
     with pytest.raises(ValueError):
         Benchfile(client="elsewhere")

@@ -8,6 +8,7 @@ import pytest
 
 from isobench.analysis.gates import evaluate, failed, parse_gate
 from isobench.errors import ConfigError
+from isobench.results_model import Analysis
 
 
 def _comp(rt: str, metric: str, lo: float, hi: float, emulated: bool = False) -> dict[str, Any]:
@@ -15,9 +16,9 @@ def _comp(rt: str, metric: str, lo: float, hi: float, emulated: bool = False) ->
             "change_pct": (lo + hi) / 2}
 
 
-def _analysis(*comps: dict[str, Any]) -> dict[str, Any]:
-    return {"comparisons": list(comps), "metrics": [{"name": "rps"}], "emulated": ["vm"],
-            "primary": "rps"}
+def _analysis(*comps: dict[str, Any]) -> Analysis:
+    return Analysis.from_json({"comparisons": list(comps), "metrics": [{"name": "rps"}],
+                               "emulated": ["vm"], "primary": "rps"})
 
 
 @pytest.mark.parametrize("text", ["docker-bridge:rps<-5%", " *:p95_ms > +10 % ",

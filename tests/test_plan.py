@@ -39,7 +39,7 @@ def test_aa_arms_map_to_one_runtime() -> None:
 
 
 def test_time_budget_stops_between_rounds_only() -> None:
-    from isobench.run.runner import RoundBudget
+    from isobench.run.orchestrator import RoundBudget
 
     arms = {"a": "a", "b": "b"}
     plan = make_plan(arms, trials=5, seed=0)

@@ -1,12 +1,14 @@
 import json
 from pathlib import Path
 
-from isobench.results import RunStore, Sample, TrialRecord, atomic_write_json
+import pytest
+
+from isobench.results import ResultsError, RunStore, Sample, TrialRecord, atomic_write_json
 
 
 def _trial(pos: int) -> TrialRecord:
     return TrialRecord(
-        runtime="native", trial=pos, position=pos, round=pos, status="ok",
+        arm="native", trial=pos, position=pos, round=pos, status="ok",
         started_at=1.0, ended_at=2.0, startup_s=0.3,
         load={"metrics": {"http_reqs": {"count": 10, "rate": 5.0}}},
     )
@@ -84,7 +86,7 @@ def test_damaged_trials_file_is_one_line_error(tmp_path: Path) -> None:
 
 def test_environment_values_stay_out_of_the_manifest(tmp_path: Path) -> None:
     from isobench.results import RunStore
-    from isobench.run.runner import REDACTED, redact_env
+    from isobench.run.orchestrator import REDACTED, redact_env
 
     data = {"workload_options": {"env": ["API_TOKEN=s3cr3t", "MODE=x"]},
             "arms": {"a": {"workload_options": {"env": {"K": "v"}}}}, "k6_env": {"PW": "p"}}
@@ -96,3 +98,32 @@ def test_environment_values_stay_out_of_the_manifest(tmp_path: Path) -> None:
     assert store.private_benchfile_path.stat().st_mode & 0o077 == 0
     store.write_manifest({"benchfile": shown})
     assert store.read_benchfile() == data  # --resume keeps the real values
+
+
+V1_TRIAL_LINE = (
+    '{"version": 1, "runtime": "native-b", "trial": 0, "position": 3, "round": 1, '
+    '"status": "ok", "started_at": 1.0, "ended_at": 2.0, "startup_s": 0.25, "load": {}, '
+    '"telemetry": {}, "facts": {"runtime": "native"}, "error": null, "warmup": false, '
+    '"samples_span": [0, 0]}\n'
+)
+"""A trials.jsonl line as isobench wrote it before trials format 2: the arm was ``runtime``."""
+
+
+def test_an_old_trials_file_reads_runtime_as_the_arm(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    store.trials_path.write_text(V1_TRIAL_LINE + V1_TRIAL_LINE.replace('"version": 1, ', ""))
+    old, unversioned = store.trials()
+    assert old.arm == "native-b" and old.runtime_name == "native"
+    assert (old.position, old.round, old.startup_s) == (3, 1, 0.25)
+    assert unversioned == old  # a line without a version is version 1
+    store.append_trial(_trial(4))  # a resumed old run appends version-2 lines beside them
+    written = json.loads(store.trials_path.read_text().splitlines()[-1])
+    assert written["version"] == 2 and written["arm"] == "native" and "runtime" not in written
+    assert [t.arm for t in store.trials()] == ["native-b", "native-b", "native"]
+
+
+def test_a_newer_trials_file_is_refused(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    store.trials_path.write_text(V1_TRIAL_LINE.replace('"version": 1', '"version": 99'))
+    with pytest.raises(ResultsError, match="version 99 is newer"):
+        store.trials()

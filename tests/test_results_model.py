@@ -12,7 +12,7 @@ from rich.console import Console
 
 from isobench.report import rundata
 from isobench.report.outputs import OutputRequest, write_outputs
-from isobench.report.run_summary import print_run
+from isobench.report.run_terminal import print_run
 from isobench.results import RunStore
 from isobench.results_model import Analysis, Manifest, ManifestError, as_manifest
 from tests.fixtures.make_run import make_run

@@ -142,7 +142,7 @@ def _run(runtime: _FakeRuntime, load: _FakeLoad, warmup: float = 0.0) -> TrialRe
     setup = TrialSetup(workload=load, runtime=runtime, artifacts=Artifacts("k", Path("/")),
                        scenario_name="default", scenario={"duration": "1.2s"},
                        resources=Resources(), warmup_s=warmup, telemetry_samplers=[])
-    record = TrialRecord(runtime=runtime.name, trial=0, position=0, round=0, status="failed",
+    record = TrialRecord(arm=runtime.name, trial=0, position=0, round=0, status="failed",
                          started_at=time.time(), ended_at=0.0)
     return Trial(setup, {"runtime": runtime.name, "trial": 0}, lambda _: None).run(record)
 

@@ -58,7 +58,7 @@ def measured_value(
         return None if size is None else float(size)
     values: list[float] = []
     for trial in trials:
-        if trial.runtime != runtime or trial.status != "ok":
+        if trial.arm != runtime or trial.status != "ok":
             continue
         value: float | None
         if claim.metric.startswith("load:"):

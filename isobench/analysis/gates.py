@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from isobench.errors import ConfigError
+from isobench.results_model import Analysis
 
 GATE_RE = re.compile(
     r"^\s*(?P<runtime>[A-Za-z0-9_.@*-]+)\s*:\s*(?P<metric>[A-Za-z0-9_.()]+)\s*"
@@ -72,12 +73,10 @@ def parse_gates(texts: Iterable[str] | None) -> list[Gate]:
     return [parse_gate(t) for t in (texts or [])]
 
 
-def _primary_of(analysis: Mapping[str, Any]) -> str | None:
-    primary = analysis.get("primary")
-    if isinstance(primary, str):
-        return primary
-    metrics = analysis.get("metrics") or []
-    return metrics[0]["name"] if metrics else None
+def _primary_of(analysis: Analysis) -> str | None:
+    if analysis.primary is not None:
+        return analysis.primary
+    return analysis.metric_names[0] if analysis.metrics else None
 
 
 def _ci_pct(comparison: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -102,11 +101,11 @@ def judge(gate: Gate, comparison: Mapping[str, Any]) -> tuple[Literal["passed", 
                      f"{gate.limit_pct:+g} %"
 
 
-def evaluate(gates: Sequence[Gate], analysis: Mapping[str, Any]) -> list[GateResult]:
+def evaluate(gates: Sequence[Gate], analysis: Analysis) -> list[GateResult]:
     """Every gate against the analysis' comparisons (one result per gate × matching runtime)."""
-    comparisons: list[Mapping[str, Any]] = list(analysis.get("comparisons") or [])
+    comparisons = analysis.comparisons
     primary = _primary_of(analysis)
-    emulated = set(analysis.get("emulated") or [])
+    emulated = set(analysis.emulated)
     compared = list(dict.fromkeys(str(c["runtime"]) for c in comparisons))
     out: list[GateResult] = []
     for gate in gates:

@@ -101,7 +101,7 @@ def _values(trials: Sequence[TrialRecord], spec: MetricSpec) -> dict[str, Values
             continue
         value = spec.extract(t)
         if value is not None and math.isfinite(value):
-            out.setdefault(t.runtime, []).append((t.round, float(value)))
+            out.setdefault(t.arm, []).append((t.round, float(value)))
     return out
 
 

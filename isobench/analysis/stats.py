@@ -180,7 +180,7 @@ def _values_by_runtime(trials: Sequence[TrialRecord], spec: MetricSpec) -> dict[
     for t in trials:
         value = spec.extract(t)
         if value is not None and math.isfinite(value):
-            out.setdefault(t.runtime, []).append((t.round, float(value)))
+            out.setdefault(t.arm, []).append((t.round, float(value)))
     return out
 
 
@@ -214,8 +214,8 @@ def _runtime_order(
     trials: Sequence[TrialRecord], baseline: str, emulated: set[str]
 ) -> list[str]:
     """Baseline first, then the other runtimes by name, emulated ones last."""
-    names = {t.runtime for t in trials} - {baseline}
-    head = [baseline] if any(t.runtime == baseline for t in trials) else []
+    names = {t.arm for t in trials} - {baseline}
+    head = [baseline] if any(t.arm == baseline for t in trials) else []
     return head + sorted(names, key=lambda rt: (rt in emulated, rt))
 
 
@@ -265,7 +265,7 @@ def analyze(
     main = loaded if loaded else idle
     if not loaded:
         metrics = idle_metrics
-    emulated_set = set(emulated) | {t.runtime for t in everything if is_emulated(t)}
+    emulated_set = set(emulated) | {t.arm for t in everything if is_emulated(t)}
     runtimes = _runtime_order(everything, baseline, emulated_set)
     opts: dict[str, Any] = {
         "baseline": baseline, "min_effect": min_effect, "seed": seed, "alpha": alpha,
@@ -274,11 +274,11 @@ def analyze(
     result = _analyze_group(main, runtimes, metrics, primary if loaded else "idle_cpu_percent",
                             **opts)
     for rt in runtimes:
-        mine = [t for t in everything if t.runtime == rt]
+        mine = [t for t in everything if t.arm == rt]
         result["per_runtime"].setdefault(rt, {"metrics": {}})
         result["per_runtime"][rt].update(
-            n_trials=sum(1 for t in main if t.runtime == rt),
-            n_idle=sum(1 for t in idle if t.runtime == rt) if loaded else 0,
+            n_trials=sum(1 for t in main if t.arm == rt),
+            n_idle=sum(1 for t in idle if t.arm == rt) if loaded else 0,
             n_failed=sum(1 for t in mine if t.status != "ok"),
             n_warmup=sum(1 for t in mine if t.warmup),
             emulated=rt in emulated_set,

@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 from scipy import stats as sps
 
-from isobench.analysis.verdicts import holm, primary_comparison, short_verdict
+from isobench.analysis.verdicts import holm, short_verdict
 from isobench.errors import IsobenchError
 from isobench.fleet import layout
 from isobench.fleet.layout import HostStatus
@@ -187,26 +187,26 @@ def load_fleet(fleet_dir: Path) -> Fleet:
                 host.error = f"run directory unreadable: {exc}"
         hosts.append(host)
     runs = [h for h in hosts if h.run is not None]
-    baseline = runs[0].run.analysis["baseline"] if runs and runs[0].run else None
+    baseline = runs[0].run.analysis.baseline if runs and runs[0].run else None
     runtimes: list[str] = []
     for h in runs:
         assert h.run is not None
-        runtimes += [rt for rt in h.run.analysis["runtimes"] if rt not in runtimes]
+        runtimes += [rt for rt in h.run.analysis.runtimes if rt not in runtimes]
     label = None
     margin, alpha = 0.05, 0.05
     for h in runs:
         assert h.run is not None
         a = h.run.analysis
-        margin, alpha = float(a.get("margin", margin)), float(a.get("alpha", alpha))
-        label = label or next((m["label"] for m in a.get("metrics", []) if m.get("primary")), None)
+        margin, alpha = a.margin, a.alpha
+        label = label or next((m["label"] for m in a.metrics if m.get("primary")), None)
     rows: list[dict[str, Any]] = []
     for rt in runtimes:
         if rt == baseline:
             continue
         for hi, hj in itertools.combinations(runs, 2):
             assert hi.run is not None and hj.run is not None
-            ci = primary_comparison(hi.run.analysis, rt)
-            cj = primary_comparison(hj.run.analysis, rt)
+            ci = hi.run.analysis.primary_comparison(rt)
+            cj = hj.run.analysis.primary_comparison(rt)
             if ci is None or cj is None:
                 continue
             row = interaction(ci, cj, margin=margin, alpha=alpha)
@@ -221,9 +221,9 @@ def comparison_cell(host: FleetHost, runtime: str) -> tuple[str, str]:
     if host.run is None:
         return "\u2013", host.error or host.status.reason or host.status.state
     a = host.run.analysis
-    if runtime == a["baseline"]:
+    if runtime == a.baseline:
         return "baseline", ""
-    comp = primary_comparison(a, runtime)
+    comp = a.primary_comparison(runtime)
     if comp is None or comp.get("ratio") is None:
         return "\u2013", "no data"
     lo, hi = comp["ci"]

@@ -36,7 +36,8 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     primary comparison alone, Holm over every secondary (runtime × metric) comparison.
 
     Returns:
-        ``{"run_a", "run_b", "runtimes", "comparisons": [...], "method", "warnings"}`` where each
+        ``{"run_a", "run_b", "runtimes", "primary", "comparisons": [...], "method", "warnings"}``
+        (``primary``: the primary metric the gates' ``primary`` means) where each
         comparison carries ``runtime`` (the plain name), ``metric``, ``ratio``, ``ci``,
         ``change_pct``, ``verdict_kind``, ``significant``, ``direction`` and ``verdict``.
     """
@@ -46,8 +47,8 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     emulated = set(a.analysis.emulated) | set(b.analysis.emulated)
     for tag, data in (("A", a), ("B", b)):
         for t in usable(data.trials):
-            if t.runtime in common:
-                trials.append(_relabel(t, f"{t.runtime}@{tag}"))
+            if t.arm in common:
+                trials.append(_relabel(t, f"{t.arm}@{tag}"))
     comparisons: list[dict[str, Any]] = []
     warnings: list[str] = []
     method: dict[str, Any] = {}
@@ -56,7 +57,7 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     primary = ""
     # One analysis per runtime (its A arm is the baseline), then the verdicts over the union.
     for rt in common:
-        mine = [t for t in trials if t.runtime in (f"{rt}@A", f"{rt}@B")]
+        mine = [t for t in trials if t.arm in (f"{rt}@A", f"{rt}@B")]
         result = analyze(mine, baseline=f"{rt}@A", metrics=DEFAULT_METRICS, seed=seed,
                          min_effect=min_effect, emulated=[f"{rt}@A", f"{rt}@B"]
                          if rt in emulated else [], primary=config.primary,
@@ -70,7 +71,7 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0, min_effect: float =
     warnings = setup_differences(a.manifest, b.manifest) + warnings
     family = assign_verdicts(comparisons, alpha=ALPHA, margin=margin)
     return {
-        "run_a": str(run_a), "run_b": str(run_b), "runtimes": common,
+        "run_a": str(run_a), "run_b": str(run_b), "runtimes": common, "primary": primary or None,
         "only_in_a": [rt for rt in a.analysis.runtimes if rt not in common],
         "only_in_b": [rt for rt in b.analysis.runtimes if rt not in common],
         "comparisons": comparisons, "warnings": warnings,
@@ -107,7 +108,7 @@ def setup_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 
 def _relabel(t: TrialRecord, name: str) -> TrialRecord:
-    return TrialRecord(**{**t.__dict__, "runtime": name})
+    return TrialRecord(**{**t.__dict__, "arm": name})
 
 
 def print_run_comparison(console: Console, result: dict) -> None:

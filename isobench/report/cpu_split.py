@@ -82,7 +82,7 @@ def build(trials: Sequence[TrialRecord], order: Sequence[str] = ()) -> SplitTabl
             continue
         s = split(t.telemetry)
         if s is not None and s.wall > 0:
-            splits.setdefault(t.runtime, []).append(s)
+            splits.setdefault(t.arm, []).append(s)
     if not splits:
         return None
     runtimes = [r for r in order if r in splits] + [r for r in splits if r not in order]

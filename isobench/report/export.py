@@ -20,7 +20,7 @@ from isobench.report.rundata import RunData, load_run
 from isobench.results import atomic_write_json, atomic_write_text
 
 COMPARISON_FIELDS = (
-    "runtime", "baseline", "metric", "label", "unit", "better", "emulated", "n_baseline",
+    "arm", "baseline", "metric", "label", "unit", "better", "emulated", "n_baseline",
     "n_runtime", "ratio", "ci_low", "ci_high", "change_pct", "p", "p_adjusted", "significant",
     "direction", "mde_pct", "verdict", "primary", "verdict_kind", "estimator", "n_pairs",
     "p_tost", "p_tost_adjusted", "rounds_needed",
@@ -38,19 +38,24 @@ def _write(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> Path:
 
 def write_csv(run_dir: Path, data: RunData | None = None) -> list[Path]:
     """Write ``trials.csv`` (one row per trial, every metric and telemetry figure) and
-    ``comparisons.csv`` (one row per runtime × metric) into ``run_dir``; return both paths."""
+    ``comparisons.csv`` (one row per arm × metric) into ``run_dir``; return both paths.
+
+    ``arm`` names the arm (before trials format 2 that column was called ``runtime``);
+    ``trials.csv``'s ``runtime`` column is the runtime the arm ran (the same name unless the
+    arm is a runtime with options of its own)."""
     data = data or load_run(run_dir, with_samples=False)
     specs = {s.name: s for s in (*DEFAULT_METRICS, *IDLE_METRICS)}
     telemetry_keys = sorted({k for t in data.trials for k in t.telemetry})
-    base = ["runtime", "trial", "position", "round", "status", "warmup", "scenario", "emulated",
-            "started_at", "ended_at", "error"]
+    base = ["arm", "runtime", "trial", "position", "round", "status", "warmup", "scenario",
+            "emulated", "started_at", "ended_at", "error"]
     fields = base + list(specs) + [f"telemetry.{k}" for k in telemetry_keys]
     rows = []
     for t in data.trials:
         row: dict[str, Any] = {
-            "runtime": t.runtime, "trial": t.trial, "position": t.position, "round": t.round,
+            "arm": t.arm, "runtime": t.runtime_name, "trial": t.trial, "position": t.position,
+            "round": t.round,
             "status": t.status, "warmup": t.warmup, "scenario": scenario_of(t) or "",
-            "emulated": is_emulated(t) or t.runtime in data.analysis.emulated,
+            "emulated": is_emulated(t) or t.arm in data.analysis.emulated,
             "started_at": t.started_at, "ended_at": t.ended_at, "error": t.error,
         }
         for name, spec in specs.items():
@@ -61,13 +66,14 @@ def write_csv(run_dir: Path, data: RunData | None = None) -> list[Path]:
     trials_csv = _write(run_dir / "trials.csv", fields, rows)
     comps = []
     groups = [("", data.analysis.comparisons)]
-    if "idle" in data.analysis:
-        groups.append(("idle", data.analysis["idle"]["comparisons"]))
+    if data.analysis.idle is not None:
+        groups.append(("idle", data.analysis.idle.comparisons))
     for scope, items in groups:
         for c in items:
             lo, hi = c["ci"] if c["ci"] else (None, None)
             comps.append({
-                **c, "metric": f"{scope}.{c['metric']}" if scope else c["metric"],
+                **c, "arm": c["runtime"],
+                "metric": f"{scope}.{c['metric']}" if scope else c["metric"],
                 "n_baseline": c["n"][0], "n_runtime": c["n"][1], "ci_low": lo, "ci_high": hi,
             })
     comps_csv = _write(run_dir / "comparisons.csv", list(COMPARISON_FIELDS), comps)
@@ -108,13 +114,13 @@ def markdown(data: RunData) -> str:
     change, 95 % CI and verdict, then every other metric's change as ``±x % [lo, hi]``."""
     a = data.analysis
     baseline = a.baseline
-    metrics = list(a.get("metrics") or [])
+    metrics = list(a.metrics)
     primary = a.primary or (metrics[0]["name"] if metrics else None)
     ci = f"{(1 - a.alpha) * 100:g} %"
     lines = [
         f"### isobench: {data.manifest.config.workload or '?'} — runtimes vs {baseline}",
         "",
-        *[f"- {_md(text)}" for text in verdicts.headline(a)],
+        *[f"- {_md(text)}" for text in verdicts.headline(a.raw)],
         "",
     ]
     meta = next((m for m in metrics if m["name"] == primary), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from isobench.analysis.stats import MINUS, pct
@@ -43,7 +44,7 @@ def ratio(x: float) -> str:
     return f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 10 else f"{x:.1f}"
 
 
-def ratio_cell(comp: dict[str, Any] | None) -> str:
+def ratio_cell(comp: Mapping[str, Any] | None) -> str:
     """``×0.91 [0.89, 0.94]`` for a comparison dict, ``–`` when there is none."""
     if comp is None or comp.get("ratio") is None:
         return "\u2013"
@@ -51,7 +52,7 @@ def ratio_cell(comp: dict[str, Any] | None) -> str:
     return f"\u00d7{ratio(comp['ratio'])} [{ratio(lo)}, {ratio(hi)}]"
 
 
-def change_cell(comp: dict[str, Any] | None) -> str:
+def change_cell(comp: Mapping[str, Any] | None) -> str:
     """``−8.8 % [−11.2, −6.3]``."""
     if comp is None or comp.get("change_pct") is None:
         return "\u2013"
@@ -59,7 +60,7 @@ def change_cell(comp: dict[str, Any] | None) -> str:
     return f"{pct(comp['change_pct'])} % [{pct(lo)}, {pct(hi)}]"
 
 
-def status_of(comp: dict[str, Any] | None) -> str:
+def status_of(comp: Mapping[str, Any] | None) -> str:
     """``better``/``worse``/``ns``/``emulated``/``none`` — drives colours."""
     if comp is None:
         return "none"

@@ -11,10 +11,8 @@ from typing import Any
 
 from isobench.analysis.stats import (
     change_text,
-    comparison_for,
     interval,
     pct,
-    primary_comparison,
     runtime_sentence,
 )
 from isobench.analysis.verdicts import level
@@ -22,6 +20,7 @@ from isobench.report import fmt, plots
 from isobench.report.cpu_split import html_cpu_split
 from isobench.report.ladder import ladder_section
 from isobench.report.rundata import RunData, image_size, load_run, network_paths_text
+from isobench.results_model import Analysis
 
 CSS = (Path(__file__).with_name("report.css")).read_text()
 TABLE_METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "block_lag_p95_ms", "startup_s",
@@ -47,7 +46,7 @@ def render(data: RunData) -> str:
     a, m = data.analysis, data.manifest
     config = m.get("config") or {}
     title = f"isobench \u2014 {config.get('workload', 'run')}"
-    sizes = {rt: image_size(m, rt) for rt in a["runtimes"]}
+    sizes = {rt: image_size(m, rt) for rt in a.runtimes}
     body = [
         _header(data, title),
         _banners(a),
@@ -58,7 +57,7 @@ def render(data: RunData) -> str:
             plots.metric_bars(a, "rps", "Throughput (median, 95 % CI)", "requests / s"),
             plots.latency_curves(data.trials, a),
             plots.startup_strip(data.trials, a),
-            plots.size_bars(sizes, a["emulated"]),
+            plots.size_bars(sizes, a.emulated),
         ])),
         _section("Resources per request", _grid([
             plots.metric_bars(a, "cpu_ms_per_req", "Host CPU per request (median, 95 % CI)",
@@ -68,7 +67,7 @@ def render(data: RunData) -> str:
             plots.change_chart(a),
         ])),
         _guest_section(data),
-        _section("Where the CPU goes", html_cpu_split(data.trials, a["runtimes"])),
+        _section("Where the CPU goes", html_cpu_split(data.trials, a.runtimes)),
         _section("Over time (from samples.jsonl)",
                  _grid([svg for _, svg in plots.time_series(data.samples, a)])),
         _idle(a),
@@ -102,9 +101,9 @@ def _header(data: RunData, title: str) -> str:
         ("run", m.get("run_id", data.root.name)),
         ("created", _when(m.get("created_at"))),
         ("scenario", _scenario_text(config)),
-        ("trials / runtime", max((v.get("n_trials", 0) for v in a["per_runtime"].values()),
+        ("trials / runtime", max((v.get("n_trials", 0) for v in a.per_runtime.values()),
                                  default=0)),
-        ("baseline", a["baseline"]),
+        ("baseline", a.baseline),
         ("host", host.get("hostname", "")),
         ("network path", network_paths_text(m)),
     ]
@@ -141,10 +140,10 @@ def _scenario_text(config: Mapping[str, Any]) -> str:
     return f"{name}: {text}" if name else text
 
 
-def _banners(a: Mapping[str, Any]) -> str:
-    if not a["emulated"]:
+def _banners(a: Analysis) -> str:
+    if not a.emulated:
         return ""
-    names = ", ".join(a["emulated"])
+    names = ", ".join(a.emulated)
     return (
         "<div class=\"banner emulated\"><b>Emulated runtime: " + e(names) + "</b> \u2014 ran "
         "without hardware acceleration (e.g. QEMU TCG). Its figures are shown for completeness "
@@ -152,16 +151,16 @@ def _banners(a: Mapping[str, Any]) -> str:
     )
 
 
-def _summary_cards(a: Mapping[str, Any]) -> str:
+def _summary_cards(a: Analysis) -> str:
     """One card per runtime: its primary comparison's change with the real (asymmetric) 95 % CI
     and the sentence that says the verdict."""
     cards = []
-    primary = a.get("primary")
-    label = next((m["label"] for m in a["metrics"] if m["name"] == primary), "")
-    for rt in a["runtimes"]:
-        if rt == a["baseline"] or primary is None:
+    primary = a.primary
+    label = a.metric_label(primary)
+    for rt in a.runtimes:
+        if rt == a.baseline or primary is None:
             continue
-        comp = primary_comparison(a, rt)
+        comp = a.primary_comparison(rt)
         kind = comp["verdict_kind"] if comp else "too_few"
         if kind == "emulated":
             big, ci = "no verdict", ""
@@ -169,34 +168,34 @@ def _summary_cards(a: Mapping[str, Any]) -> str:
             big, ci = "\u2013", ""
         else:
             big, ci = f"{pct(comp['change_pct'])} %", interval(*comp["ci_pct"])
-        line = runtime_sentence(a, rt) or ""
+        line = runtime_sentence(a.raw, rt) or ""
         cards.append(
             f"<div class=\"card {KIND_CLASS[kind]}\"><div class=\"rt\">{e(rt)}</div>"
             f"<div class=\"big\">{e(big)}</div><div class=\"sub\">"
             + (f"{e(ci)} {e(level(comp))} CI \u00b7 " if ci and comp else "")
-            + f"{e(label)} vs {e(a['baseline'])}</div><div class=\"line\">{e(line)}</div></div>"
+            + f"{e(label)} vs {e(a.baseline)}</div><div class=\"line\">{e(line)}</div></div>"
         )
     return f"<div class=\"cards\">{''.join(cards)}</div>" if cards else ""
 
 
-def _headline(a: Mapping[str, Any]) -> str:
+def _headline(a: Analysis) -> str:
     """What the cards below decide on: the primary metric and the equivalence margin."""
-    label = next((m["label"] for m in a["metrics"] if m.get("primary")), "")
+    label = next((str(m["label"]) for m in a.metrics if m.get("primary")), "")
     if not label:
         return ""
-    margin = float(a.get("margin", 0.05)) * 100
+    margin = a.margin * 100
     return (f"<p class=\"note\">Each runtime's verdict on <b>{e(label)}</b>, the primary metric "
             f"(equivalence margin \u00b1{margin:g} %); the other metrics are secondary.</p>")
 
 
-def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
-    metrics = {x["name"]: x for x in a["metrics"]}
+def _verdict_table(a: Analysis, sizes: Mapping[str, int | None]) -> str:
+    metrics = {x["name"]: x for x in a.metrics}
     cols = [metrics[n] for n in TABLE_METRICS if n in metrics]
     head = "".join(f"<th>{e(c['label'])}<small>{e(c['unit'])}</small></th>" for c in cols)
     rows = []
-    base_size = sizes.get(a["baseline"])
-    for rt in a["runtimes"]:
-        info = a["per_runtime"].get(rt, {})
+    base_size = sizes.get(a.baseline)
+    for rt in a.runtimes:
+        info = a.per_runtime.get(rt, {})
         emu = info.get("emulated")
         name = e(rt) + (" <span class=\"tag emulated\">emulated</span>" if emu else "")
         n = f"<small>n={info.get('n_trials', 0)}"
@@ -208,9 +207,9 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
             if entry is None:
                 cells.append("<td class=\"none\">\u2013</td>")
                 continue
-            comp = comparison_for(a, rt, c["name"])
+            comp = a.comparison(rt, c["name"])
             val = fmt.value(entry["median"])
-            if rt == a["baseline"]:
+            if rt == a.baseline:
                 sub = "<small>baseline</small>"
                 cls = "base"
             else:
@@ -221,12 +220,12 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
             cells.append(f"<td class=\"{cls}\" title=\"{title}\">{val}{sub}</td>")
         size = sizes.get(rt)
         ratio = (f"<small>\u00d7{size / base_size:.2f}</small>"
-                 if size and base_size and rt != a["baseline"] else "<small>&nbsp;</small>")
+                 if size and base_size and rt != a.baseline else "<small>&nbsp;</small>")
         cells.append(f"<td>{e(fmt.human_bytes(size))}{ratio}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     legend = (
         "<p class=\"legend\">Median of the trials; below it the ratio to "
-        f"<b>{e(a['baseline'])}</b> with its {(1 - a.get('alpha', 0.05)) * 100:g} % CI. "
+        f"<b>{e(a.baseline)}</b> with its {(1 - a.alpha) * 100:g} % CI. "
         "<span class=\"better\">green</span> "
         "better, <span class=\"worse\">red</span> worse (primary: CI excludes 1; secondaries: "
         "also after Holm), <span class=\"ns\">grey</span> equivalent or inconclusive, "
@@ -234,20 +233,20 @@ def _verdict_table(a: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str
         "its verdict.</p>"
     )
     verdicts = "".join(
-        f"<li class=\"{fmt.status_of(c)}\">{e(c['verdict'])}</li>" for c in a["comparisons"]
+        f"<li class=\"{fmt.status_of(c)}\">{e(c['verdict'])}</li>" for c in a.comparisons
         if not c["emulated"]
     )
-    listing = (f"<details><summary>All verdicts ({len(a['comparisons'])})</summary>"
+    listing = (f"<details><summary>All verdicts ({len(a.comparisons)})</summary>"
                f"<ul class=\"verdicts\">{verdicts}</ul></details>") if verdicts else ""
     return (f"<div class=\"scroll\"><table class=\"verdict\"><thead><tr><th>runtime</th>{head}"
             f"<th>image<small>size</small></th></tr></thead><tbody>{''.join(rows)}</tbody>"
             "</table></div>" + legend + listing)
 
 
-def _warnings(a: Mapping[str, Any]) -> str:
-    noise = a.get("noise", {})
+def _warnings(a: Analysis) -> str:
+    noise = a.noise
     parts = []
-    for rt in a["runtimes"]:
+    for rt in a.runtimes:
         cv = noise.get(rt, {}).get("primary_cv")
         if cv is not None:
             parts.append(f"{e(rt)} <b>{cv * 100:.1f} %</b>")
@@ -257,7 +256,7 @@ def _warnings(a: Mapping[str, Any]) -> str:
     if parts:
         out += (f"<p class=\"noise\">Host noise (coefficient of variation of {e(metric)}): "
                 + ", ".join(parts) + "</p>")
-    for w in a.get("warnings", []):
+    for w in a.warnings:
         out += f"<div class=\"banner warn\">{e(w)}</div>"
     return out
 
@@ -282,7 +281,7 @@ def _claims(data: RunData) -> str:
         return ""
     sizes = {rt: size for rt in preset.sides.values()
              if (size := image_size(data.manifest, rt)) is not None}
-    emulated = {rt: True for rt in data.analysis["emulated"]}
+    emulated = {rt: True for rt in data.analysis.emulated}
     checks = check_claims(preset, data.trials, sizes, emulated)
 
     def val(v: float | None, unit: str) -> str:
@@ -308,12 +307,9 @@ def _claims(data: RunData) -> str:
     return _section(f"The article's claims ({preset.name}: {preset.title})", table)
 
 
-def _idle(a: Mapping[str, Any]) -> str:
-    if "idle" in a:
-        idle = {"runtimes": a["runtimes"], "emulated": a["emulated"], **a["idle"]}
-    elif a.get("scenario") == "idle":
-        idle = dict(a)
-    else:
+def _idle(a: Analysis) -> str:
+    idle = a.idle_overhead
+    if idle is None:
         return ""
     return _section("Idle overhead (runtime up, no load)", _grid([
         plots.metric_bars(idle, "idle_cpu_percent", "Idle CPU (median, 95 % CI)", "% of a CPU"),
@@ -345,12 +341,12 @@ def _host(m: Mapping[str, Any]) -> str:
     return f"<div class=\"cols\">{''.join(blocks)}</div>"
 
 
-def _plan(m: Mapping[str, Any], a: Mapping[str, Any]) -> str:
+def _plan(m: Mapping[str, Any], a: Analysis) -> str:
     plan = m.get("plan") or {}
     order = plan.get("order") or []
     if not order:
         return ""
-    col = plots.colors(a["runtimes"], a["emulated"])
+    col = plots.colors(a.runtimes, a.emulated)
     chips = "".join(
         f"<span class=\"chip\" style=\"border-color:{col.get(str(o.get('runtime')), '#999')}\" "
         f"title=\"position {e(o.get('position', i))}, round {e(o.get('round', ''))}\">"
@@ -361,8 +357,8 @@ def _plan(m: Mapping[str, Any], a: Mapping[str, Any]) -> str:
             f"<div class=\"plan\">{chips}</div>")
 
 
-def _method(a: Mapping[str, Any]) -> str:
-    method = a.get("method", {})
+def _method(a: Analysis) -> str:
+    method = a.method
     keys = ("ci", "ratio", "verdicts", "multiple_comparisons", "noise")
     rows = {k: method[k] for k in keys if k in method}
     return _kv_table(rows)

@@ -34,7 +34,7 @@ def read_ladder(run_dir: Path) -> dict[str, Any] | None:
 
 def ladder_result(data: RunData, ladder: Mapping[str, Any]) -> LadderResult | None:
     """The ladder's effects on the run's primary metric, from the run's trials."""
-    primary = data.analysis.get("primary")
+    primary = data.analysis.primary
     specs = {s.name: s for s in (*metric_specs_from_manifest(data.manifest), *IDLE_METRICS)}
     spec = specs.get(str(primary))
     steps = [Step(s["arm"], s["label"], s.get("note", "")) for s in ladder.get("steps", [])]

@@ -8,10 +8,9 @@ results are printed and written to ``gates.json``. Returns the exit code the gat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -20,6 +19,7 @@ from isobench.analysis import gates
 from isobench.report.export import export_to, write_csv, write_json, write_markdown
 from isobench.report.rundata import RunData, load_run
 from isobench.results import atomic_write_json
+from isobench.results_model import Analysis
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def write_outputs(
 
 
 def judge_gates(
-    console: Console, checked: Sequence[gates.Gate], analysis: Mapping[str, Any], out: Path | None
+    console: Console, checked: Sequence[gates.Gate], analysis: Analysis, out: Path | None
 ) -> int:
     """Print each gate's outcome (and write them to ``out``); GATE_FAILED if any failed."""
     if not checked:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from isobench.load.hdr import LogHistogram
 from isobench.report import fmt
 from isobench.results import Sample, TrialRecord
+from isobench.results_model import Analysis
 
 PALETTE = ("#1f5fa8", "#d1495b", "#2e933c", "#b07a16", "#6f4aa1", "#00798c", "#8c564b")
 EMULATED_COLOR = "#9a9a9a"
@@ -52,16 +53,16 @@ def to_svg(fig: Figure) -> str:
     return re.sub(r'(<svg[^>]*?) width="[^"]*" height="[^"]*"', r"\1", svg, count=1)
 
 
-def metric_bars(analysis: Mapping[str, Any], metric: str, title: str, unit: str) -> str | None:
+def metric_bars(analysis: Analysis, metric: str, title: str, unit: str) -> str | None:
     """Median per runtime with its bootstrap 95 % CI as an error bar."""
-    runtimes = [rt for rt in analysis["runtimes"]
-                if metric in analysis["per_runtime"].get(rt, {}).get("metrics", {})]
+    runtimes = [rt for rt in analysis.runtimes
+                if metric in analysis.per_runtime.get(rt, {}).get("metrics", {})]
     if not runtimes:
         return None
-    col = colors(analysis["runtimes"], analysis["emulated"])
+    col = colors(analysis.runtimes, analysis.emulated)
     med, err_lo, err_hi = [], [], []
     for rt in runtimes:
-        entry = analysis["per_runtime"][rt]["metrics"][metric]
+        entry = analysis.per_runtime[rt]["metrics"][metric]
         m = entry["median"]
         lo, hi = entry["ci"] or (m, m)
         med.append(m)
@@ -72,10 +73,10 @@ def metric_bars(analysis: Mapping[str, Any], metric: str, title: str, unit: str)
     bars = ax.barh(list(y), med, xerr=[err_lo, err_hi], color=[col[r] for r in runtimes],
                    capsize=4, height=0.6, error_kw={"ecolor": "#333", "lw": 1})
     for bar, rt in zip(bars, runtimes, strict=True):
-        if rt in analysis["emulated"]:
+        if rt in analysis.emulated:
             bar.set_hatch("///")
             bar.set_edgecolor("#666")
-    ax.set_yticks(list(y), [f"{r} (emulated)" if r in analysis["emulated"] else r
+    ax.set_yticks(list(y), [f"{r} (emulated)" if r in analysis.emulated else r
                             for r in runtimes])
     ax.invert_yaxis()
     ax.set_xlabel(unit)
@@ -127,10 +128,10 @@ def merged_latency(trials: Sequence[TrialRecord]) -> dict[str, LogHistogram]:
         if not wire or not wire.get("count"):
             continue
         hist = LogHistogram.from_dict(wire)
-        if t.runtime in out:
-            out[t.runtime].merge(hist)
+        if t.arm in out:
+            out[t.arm].merge(hist)
         else:
-            out[t.runtime] = hist
+            out[t.arm] = hist
     return out
 
 
@@ -143,11 +144,11 @@ def _curve_from_summaries(trials: Sequence[TrialRecord]) -> dict[str, dict[float
         for stat, v in dur.items():
             q = _percentile_key(stat)
             if q is not None and v is not None:
-                per_rt[t.runtime][q].append(float(v))
+                per_rt[t.arm][q].append(float(v))
     return {rt: {q: sorted(v)[len(v) // 2] for q, v in qs.items()} for rt, qs in per_rt.items()}
 
 
-def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -> str | None:
+def latency_curves(trials: Sequence[TrialRecord], analysis: Analysis) -> str | None:
     """Latency percentiles p50 … p99.99, one line per runtime, log-scaled "nines" x-axis.
 
     From the merged histograms of each runtime's trials (every request counts once); a
@@ -168,18 +169,18 @@ def latency_curves(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -
     curves = {rt: c for rt, c in curves.items() if c}
     if not curves:
         return None
-    col = colors(analysis["runtimes"], analysis["emulated"])
+    col = colors(analysis.runtimes, analysis.emulated)
     fig, ax = plt.subplots(figsize=(5.6, 3.3))
     ticks: set[float] = set()
-    for rt in analysis["runtimes"]:
+    for rt in analysis.runtimes:
         if rt not in curves:
             continue
         qs = sorted(curves[rt])
         xs = [-_log10(100 - q) for q in qs]
         ys = [curves[rt][q] for q in qs]
         ticks.update(qs)
-        style = "--" if rt in analysis["emulated"] else "-"
-        label = f"{rt} (emulated)" if rt in analysis["emulated"] else rt
+        style = "--" if rt in analysis.emulated else "-"
+        label = f"{rt} (emulated)" if rt in analysis.emulated else rt
         ax.plot(xs, ys, style, marker="o", ms=3.5, color=col.get(rt), label=label)
     ordered = sorted(ticks)
     ax.set_xticks([-_log10(100 - q) for q in ordered], [f"p{q:g}" for q in ordered])
@@ -197,16 +198,16 @@ def _log10(x: float) -> float:
     return math.log10(max(x, 1e-6))
 
 
-def startup_strip(trials: Sequence[TrialRecord], analysis: Mapping[str, Any]) -> str | None:
+def startup_strip(trials: Sequence[TrialRecord], analysis: Analysis) -> str | None:
     """Every trial's startup time as a dot, the median as a bar."""
-    runtimes = [rt for rt in analysis["runtimes"]
-                if any(t.runtime == rt and t.startup_s is not None for t in trials)]
+    runtimes = [rt for rt in analysis.runtimes
+                if any(t.arm == rt and t.startup_s is not None for t in trials)]
     if not runtimes:
         return None
-    col = colors(analysis["runtimes"], analysis["emulated"])
+    col = colors(analysis.runtimes, analysis.emulated)
     fig, ax = plt.subplots(figsize=(5.2, 0.55 * len(runtimes) + 0.9))
     for i, rt in enumerate(runtimes):
-        vals = sorted(t.startup_s for t in trials if t.runtime == rt and t.startup_s is not None)
+        vals = sorted(t.startup_s for t in trials if t.arm == rt and t.startup_s is not None)
         ax.scatter(vals, [i] * len(vals), color=col[rt], s=18, alpha=0.75, zorder=3)
         mid = vals[len(vals) // 2]
         ax.plot([mid, mid], [i - 0.3, i + 0.3], color="#222", lw=2, zorder=4)
@@ -255,7 +256,7 @@ def _by_second(items: Sequence[Sample]) -> dict[int, float]:
 
 
 def time_series(
-    samples: Sequence[Sample], analysis: Mapping[str, Any], max_metrics: int = 8
+    samples: Sequence[Sample], analysis: Analysis, max_metrics: int = 8
 ) -> list[tuple[str, str]]:
     """One chart per time-series metric: per runtime the median over its trials second by
     second, with a band from the lowest to the highest trial. Host view where a sample has a
@@ -271,7 +272,7 @@ def time_series(
               if max(len(v) for v in g.values()) >= 3
               and any(s.value != 0 for v in g.values() for s in v)}
     chosen = sorted(series, key=lambda m: list(SERIES).index(m))[:max_metrics]
-    col = colors(analysis["runtimes"], analysis["emulated"])
+    col = colors(analysis.runtimes, analysis.emulated)
     out = []
     for metric in chosen:
         title, unit = SERIES[metric]
@@ -281,16 +282,16 @@ def time_series(
         for (rt, _trial), items in series[metric].items():
             per_rt[rt].append(_by_second(items))
         fig, ax = plt.subplots(figsize=(5.6, 2.9))
-        for rt in [r for r in analysis["runtimes"] if r in per_rt]:
+        for rt in [r for r in analysis.runtimes if r in per_rt]:
             seconds = sorted({t for trial in per_rt[rt] for t in trial})
             rows = [[trial[t] / div for trial in per_rt[rt] if t in trial] for t in seconds]
             med = [float(np.median(r)) for r in rows]
-            label = f"{rt} (emulated)" if rt in analysis["emulated"] else rt
+            label = f"{rt} (emulated)" if rt in analysis.emulated else rt
             color = col.get(rt, "#444")
             ax.fill_between(seconds, [min(r) for r in rows], [max(r) for r in rows],
                             color=color, alpha=0.15, lw=0)
             ax.plot(seconds, med, color=color, lw=1.4, label=label,
-                    ls="--" if rt in analysis["emulated"] else "-")
+                    ls="--" if rt in analysis.emulated else "-")
         ax.set_xlabel("seconds since the trial's measurement started")
         ax.set_ylabel(shown)
         ax.set_ylim(bottom=0)
@@ -300,24 +301,24 @@ def time_series(
     return out
 
 
-def change_chart(analysis: Mapping[str, Any]) -> str | None:
+def change_chart(analysis: Analysis) -> str | None:
     """Every comparison as % change vs the baseline with its 95 % CI, the primary metric first.
 
     Red: worse, green: better, blue: equivalent within the margin (shaded band), grey:
     inconclusive. Emulated runtimes are left out (they decide nothing).
     """
-    comps = [c for c in analysis["comparisons"]
+    comps = [c for c in analysis.comparisons
              if not c["emulated"] and c.get("ratio") is not None and c.get("ci_pct")]
     if not comps:
         return None
-    comps.sort(key=lambda c: (not c.get("primary"), c["metric"] != analysis.get("primary"),
-                              [m["name"] for m in analysis["metrics"]].index(c["metric"])
-                              if c["metric"] in [m["name"] for m in analysis["metrics"]] else 99,
+    names = analysis.metric_names
+    comps.sort(key=lambda c: (not c.get("primary"), c["metric"] != analysis.primary,
+                              names.index(c["metric"]) if c["metric"] in names else 99,
                               c["runtime"]))
     palette = {"better": "#2e933c", "worse": "#c0392b", "equivalent": "#1f5fa8",
                "none": "#8a8a8a"}
     fig, ax = plt.subplots(figsize=(6.0, 0.3 * len(comps) + 1.1))
-    margin = 100.0 * float(analysis.get("margin", 0.05))
+    margin = 100.0 * analysis.margin
     ax.axvspan(-margin, margin, color="#1f5fa8", alpha=0.08, lw=0)
     for i, c in enumerate(comps):
         lo, hi = c["ci_pct"]
@@ -332,8 +333,8 @@ def change_chart(analysis: Mapping[str, Any]) -> str | None:
     ax.set_yticks(range(len(comps)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+g} %"))
-    ci = f"{(1 - float(analysis.get('alpha', 0.05))) * 100:g} %"
-    ax.set_xlabel(f"change vs {analysis['baseline']}, % ({ci} CI; band: \u00b1{margin:g} % "
+    ci = f"{(1 - analysis.alpha) * 100:g} %"
+    ax.set_xlabel(f"change vs {analysis.baseline}, % ({ci} CI; band: \u00b1{margin:g} % "
                   "margin)")
     ax.set_title("Every comparison: change vs the baseline", loc="left")
     ax.grid(axis="y", visible=False)

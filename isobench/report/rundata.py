@@ -65,8 +65,8 @@ def load_run(run_dir: Path, *, with_samples: bool = True) -> RunData:
 def usable_samples(samples: list[Sample], trials: list[TrialRecord]) -> list[Sample]:
     """Samples of usable trials only (ok, not warm-up), like the statistics: a failed trial's
     time series is never drawn as data. Samples that belong to no trial are kept."""
-    ok = {(t.runtime, t.trial) for t in trials if t.status == "ok" and not t.warmup}
-    known = {(t.runtime, t.trial) for t in trials}
+    ok = {(t.arm, t.trial) for t in trials if t.status == "ok" and not t.warmup}
+    known = {(t.arm, t.trial) for t in trials}
     out = []
     for s in samples:
         key = (s.metadata.get("runtime"), s.metadata.get("trial"))

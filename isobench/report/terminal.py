@@ -11,14 +11,14 @@ from rich.text import Text
 
 from isobench.analysis.stats import (
     EMULATED_VERDICT,
-    comparison_for,
-    primary_comparison,
     runtime_sentence,
     short_verdict,
 )
+from isobench.analysis.sequential import half_width_pct
+from isobench.analysis.verdicts import level
 from isobench.report import fmt
 from isobench.report.rundata import network_paths_text
-from isobench.results_model import as_manifest
+from isobench.results_model import Analysis, as_manifest
 
 STYLES = {"better": "green", "worse": "red", "ns": "grey50", "emulated": "yellow", "none": ""}
 KIND_STYLES = {"slower": "red", "faster": "green", "equivalent": "cyan", "inconclusive": "grey50",
@@ -29,15 +29,15 @@ COLUMNS = (
 )
 
 
-def _metric_cell(analysis: Mapping[str, Any], runtime: str, metric: str, unit: str) -> Text:
-    entry = analysis["per_runtime"].get(runtime, {}).get("metrics", {}).get(metric)
+def _metric_cell(analysis: Analysis, runtime: str, metric: str, unit: str) -> Text:
+    entry = analysis.per_runtime.get(runtime, {}).get("metrics", {}).get(metric)
     if entry is None:
         return Text("\u2013", style="grey50")
     text = Text(fmt.value(entry["median"]))
-    if runtime == analysis["baseline"]:
+    if runtime == analysis.baseline:
         text.append("\nbaseline\n", style="grey50")
         return text
-    comp = comparison_for(analysis, runtime, metric)
+    comp = analysis.comparison(runtime, metric)
     if comp is not None and comp.get("ratio") is not None:
         style = STYLES[fmt.status_of(comp)]
         lo, hi = comp["ci"]
@@ -46,17 +46,17 @@ def _metric_cell(analysis: Mapping[str, Any], runtime: str, metric: str, unit: s
     return text
 
 
-def _verdict(analysis: Mapping[str, Any], runtime: str) -> Text:
+def _verdict(analysis: Analysis, runtime: str) -> Text:
     """The primary verdict, then the secondary metrics that differ after Holm."""
-    if runtime == analysis["baseline"]:
+    if runtime == analysis.baseline:
         return Text("baseline", style="grey50")
-    comps = [c for c in analysis["comparisons"] if c["runtime"] == runtime]
+    comps = [c for c in analysis.comparisons if c["runtime"] == runtime]
     if not comps:
         return Text("no data to compare", style="grey50")
     if any(c["emulated"] for c in comps):
         return Text(EMULATED_VERDICT, style="bold yellow")
     out = Text()
-    main = primary_comparison(analysis, runtime)
+    main = analysis.primary_comparison(runtime)
     if main is not None:
         out.append(short_verdict(main), style=KIND_STYLES.get(main["verdict_kind"], ""))
     for c in comps:
@@ -66,45 +66,61 @@ def _verdict(analysis: Mapping[str, Any], runtime: str) -> Text:
     return out
 
 
-def print_headline(console: Console, analysis: Mapping[str, Any]) -> None:
+def print_headline(console: Console, analysis: Analysis) -> None:
     """One plain sentence per runtime: its primary comparison's verdict."""
-    primary = next((m for m in analysis.get("metrics", []) if m.get("primary")), None)
+    primary = next((m for m in analysis.metrics if m.get("primary")), None)
     if primary is None:
         return
-    margin = float(analysis.get("margin", 0.05)) * 100
+    margin = analysis.margin * 100
     console.print(f"[bold]verdict[/] on {primary['label']} (primary metric; equivalence margin "
                   f"\u00b1{margin:g} %):")
-    for rt in analysis["runtimes"]:
-        text = runtime_sentence(analysis, rt)
+    for rt in analysis.runtimes:
+        text = runtime_sentence(analysis.raw, rt)
         if text is None:
             continue
-        comp = primary_comparison(analysis, rt)
+        comp = analysis.primary_comparison(rt)
         kind = comp["verdict_kind"] if comp else "too_few"
         console.print(Text("  " + text, style=KIND_STYLES.get(kind, "")))
+    widths = half_widths(analysis)
+    if widths:
+        console.print("  CI half-width (precision of each verdict): " + ", ".join(widths))
+
+
+def half_widths(analysis: Analysis) -> list[str]:
+    """``docker-bridge ±4.1 % (95 % CI)`` per compared, non-emulated runtime: half the width
+    of its primary ratio's CI on the log scale (what ``--precision`` targets)."""
+    out = []
+    for rt in analysis.runtimes:
+        comp = analysis.primary_comparison(rt)
+        if comp is None or comp.get("emulated"):
+            continue
+        hw = half_width_pct(comp.get("ci"))
+        if hw is not None:
+            out.append(f"{rt} \u00b1{hw:.1f} % ({level(comp)} CI)")
+    return out
 
 
 def print_comparison(
-    console: Console, analysis: Mapping[str, Any], manifest: Mapping[str, Any]
+    console: Console, analysis: Analysis, manifest: Mapping[str, Any]
 ) -> None:
     """Print the one comparison table, the host-noise line and the method lines.
 
     Args:
         console: where to print.
-        analysis: the result of :func:`isobench.analysis.stats.analyze`.
+        analysis: the run's analysis (:func:`isobench.analysis.stats.analyze`, typed).
         manifest: the run's manifest (for image sizes and the workload name).
     """
-    baseline = analysis["baseline"]
+    baseline = analysis.baseline
     print_headline(console, analysis)
-    units = {m["name"]: m["unit"] for m in analysis["metrics"]}
+    units = {m["name"]: m["unit"] for m in analysis.metrics}
     run = as_manifest(manifest)
     title = f"isobench \u2014 {run.config.workload or 'workload'} vs {baseline}"
     table = Table(title=title, title_style="bold", show_lines=True, header_style="bold")
     table.add_column("runtime", no_wrap=True)
     shown = [(m, label) for m, label in COLUMNS if m in units]
-    primary = analysis.get("primary")
+    primary = analysis.primary
     if primary in units and all(m != primary for m, _ in shown):
-        labels = {x["name"]: x["label"] for x in analysis["metrics"]}
-        shown.insert(0, (str(primary), labels[primary]))
+        shown.insert(0, (str(primary), analysis.metric_label(primary)))
     for m, label in shown:
         unit = "" if units[m] == label else f" {units[m]}"
         star = " (primary)" if m == primary else ""
@@ -112,8 +128,8 @@ def print_comparison(
     table.add_column("image", justify="right", no_wrap=True)
     table.add_column("verdict: primary; secondaries that differ (Holm)", min_width=22)
     base_size = run.image_size(baseline)
-    for rt in analysis["runtimes"]:
-        info = analysis["per_runtime"].get(rt, {})
+    for rt in analysis.runtimes:
+        info = analysis.per_runtime.get(rt, {})
         name = Text(rt, style="bold")
         if info.get("emulated"):
             name.append(" (emulated)", style="yellow")
@@ -127,9 +143,9 @@ def print_comparison(
             size_text.append(f"\n\u00d7{size / base_size:.2f}", style="grey50")
         table.add_row(name, *cells, size_text, _verdict(analysis, rt))
     console.print(table)
-    noise = analysis.get("noise", {})
+    noise = analysis.noise
     parts = []
-    for rt in analysis["runtimes"]:
+    for rt in analysis.runtimes:
         cv = noise.get(rt, {}).get("primary_cv")
         if cv is not None:
             parts.append(f"{rt} {cv * 100:.1f} %")
@@ -139,9 +155,9 @@ def print_comparison(
     paths = network_paths_text(manifest)
     if paths:
         console.print(f"[bold]network path[/]: {paths}")
-    for warning in analysis.get("warnings", []):
+    for warning in analysis.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    method = analysis.get("method", {})
+    method = analysis.method
     console.print(f"[grey50]verdicts: {method.get('verdicts', '')}[/]")
     console.print(f"[grey50]multiple comparisons: {method.get('multiple_comparisons', '')}[/]")
     console.print(f"[grey50]CIs: {method.get('ratio', '')}[/]")

@@ -310,23 +310,23 @@ class Calibration:
 
 # ----------------------------------------------------------------------------- measurement
 EventsFactory = Callable[[], AbstractContextManager[Any]]
-"""Makes the runner's event sink (``runner.Events``) afresh for each of a calibration's runs."""
+"""Makes the orchestrator's event sink (``orchestrator.Events``) afresh for each of a
+calibration's runs."""
 
 
 def _run(bench_data: dict[str, Any], out: Path, events: EventsFactory | None) -> dict[str, Any]:
     from isobench.config.benchfile import load_benchfile
     from isobench.results import RunStore
-    from isobench.run.runner import NullEvents, Runner
+    from isobench.run.orchestrator import NullEvents, RunOrchestrator
 
     bench = load_benchfile(None, bench_data)
     affinity = os.sched_getaffinity(0)
     try:
         with events() if events else nullcontext(NullEvents()) as sink:
-            store = Runner(bench, RunStore(out), sink).run()
+            store = RunOrchestrator(bench, RunStore(out), sink).run()
     finally:
-        os.sched_setaffinity(0, affinity)  # the runner pins this process to the load CPUs
-    summary: dict[str, Any] = json.loads(store.summary_path.read_text())
-    return summary
+        os.sched_setaffinity(0, affinity)  # the orchestrator pins this process to the load CPUs
+    return store.read_interim_analysis()
 
 
 def _median_rps(summary: Mapping[str, Any], arm: str) -> float:

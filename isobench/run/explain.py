@@ -115,7 +115,7 @@ def run_explain(source: str, target: str, out: Path, overrides: Mapping[str, Any
                 events: EventsFactory | None = None) -> RunStore:
     """Run the ladder into ``out`` (a run directory with ``ladder.json``); returns its store.
     Nothing is made when the pair or the settings are refused (ConfigError)."""
-    from isobench.run.runner import NullEvents, Runner
+    from isobench.run.orchestrator import NullEvents, RunOrchestrator
 
     steps, notes = ladder(source, target)
     bench = explain_benchfile(steps, overrides)
@@ -125,11 +125,11 @@ def run_explain(source: str, target: str, out: Path, overrides: Mapping[str, Any
     affinity = os.sched_getaffinity(0)
     try:
         with events() if events else nullcontext(NullEvents()) as sink:
-            Runner(bench, store, sink).run()
+            RunOrchestrator(bench, store, sink).run()
     except IsobenchError:
         if made and not store.manifest_path.exists():  # refused before the run began
             shutil.rmtree(store.root, ignore_errors=True)
         raise
     finally:
-        os.sched_setaffinity(0, affinity)  # the runner pins this process to the load CPUs
+        os.sched_setaffinity(0, affinity)  # the orchestrator pins this process to the load CPUs
     return store

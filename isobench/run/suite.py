@@ -1,12 +1,12 @@
 """``isobench suite micro``: the classic native/container/VM micro-benchmark table, one command.
 
-Each benchmark (a workload plug-in of ``isobench.workloads.micro``) is its own interleaved run
-into ``<out>/<benchmark>/`` (the ordinary :class:`isobench.run.runner.Runner`: same trials, pinning,
-statistics). The suite then reads every run back (``isobench.report.rundata.load_run``, which
-analyses each with its workload's own metrics) and builds ONE table: a row per benchmark metric,
-a column per runtime holding the ratio of medians to the baseline with its 95 % CI and the
-verdict; emulated runtimes (a VM under TCG) are labelled and make no claim. The table is printed
-and written as ``<out>/suite.md`` and ``<out>/suite.json``.
+Each benchmark (a workload plug-in of ``isobench.workloads.micro``) is its own interleaved run into
+``<out>/<benchmark>/`` (the ordinary :class:`isobench.run.orchestrator.RunOrchestrator`: same
+trials, pinning, statistics). The suite then reads every run back
+(``isobench.report.rundata.load_run``, which analyses each with its workload's own metrics) and
+builds ONE table: a row per benchmark metric, a column per runtime holding the ratio of medians to
+the baseline with its 95 % CI and the verdict; emulated runtimes (a VM under TCG) are labelled and
+make no claim. The table is printed and written as ``<out>/suite.md`` and ``<out>/suite.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from isobench.config.presets import MICRO_BENCHMARKS
 from isobench.config.presets import SUITE_DEFAULT_RUNTIMES as DEFAULT_RUNTIMES
 from isobench.errors import ConfigError, IsobenchError
+from isobench.results_model import Analysis
 
 SUITES = {"micro": MICRO_BENCHMARKS}
 FULL = {"duration": "10s", "warmup": "2s", "trials": 5}
@@ -109,7 +110,7 @@ def build_table(
     """The suite table from each benchmark's analysis (pure).
 
     Args:
-        runs: benchmark → ``{"analysis": <stats.analyze result>, "dir": str}`` or
+        runs: benchmark → ``{"analysis": <its Analysis>, "dir": str}`` or
             ``{"error": "<one line>"}`` when the benchmark could not run at all.
         runtimes: the columns, in order (the baseline's is its median, the others' ratios).
         baseline: the runtime the ratios are to.
@@ -126,15 +127,15 @@ def build_table(
         if "error" in run:
             errors[bench] = str(run["error"])
             continue
-        analysis = run["analysis"]
-        emulated |= set(analysis.get("emulated") or [])
-        per_runtime = analysis.get("per_runtime") or {}
+        analysis: Analysis = run["analysis"]
+        emulated |= set(analysis.emulated)
+        per_runtime = analysis.per_runtime
         for rt, info in per_runtime.items():
             if info.get("n_failed"):
                 failed.setdefault(bench, {})[rt] = int(info["n_failed"])
-        if not analysis.get("metrics"):
+        if not analysis.metrics:
             errors[bench] = "no trial produced a figure"
-        for metric in analysis.get("metrics") or []:
+        for metric in analysis.metrics:
             name = metric["name"]
             base = ((per_runtime.get(baseline) or {}).get("metrics") or {}).get(name)
             row: dict[str, Any] = {
@@ -147,8 +148,7 @@ def build_table(
             for rt in runtimes:
                 if rt == baseline:
                     continue
-                comp = next((c for c in analysis.get("comparisons") or []
-                             if c["runtime"] == rt and c["metric"] == name), None)
+                comp = analysis.comparison(rt, name)
                 if comp is None:
                     n_failed = (per_runtime.get(rt) or {}).get("n_failed", 0)
                     note = f"{n_failed} trials failed" if n_failed else "no trials"
@@ -232,16 +232,17 @@ EventsFactory = Callable[[str], Any]
 def run_suite(
     plan: SuitePlan, events_for: EventsFactory, say: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Run every benchmark of ``plan`` (one Runner each), then write and return the table.
+    """Run every benchmark of ``plan`` (one RunOrchestrator each), then write and return the table.
 
     A benchmark that cannot run at all (its build or a runtime check fails) is recorded in the
     table's ``errors`` and the suite goes on; failed trials stay in their run directories and
-    show as such in their cells. Ctrl-C propagates (the Runner has already stopped everything).
+    show as such in their cells. Ctrl-C propagates (the orchestrator has already stopped
+    everything).
     """
     from isobench.config.benchfile import load_benchfile
     from isobench.report.rundata import load_run
     from isobench.results import RunStore, atomic_write_json, atomic_write_text
-    from isobench.run.runner import Runner
+    from isobench.run.orchestrator import RunOrchestrator
 
     plan.out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, dict[str, Any]] = {}
@@ -254,10 +255,10 @@ def run_suite(
         run_dir = plan.out / bench
         say(f"{bench}: {', '.join(plan.runtimes)} → {run_dir}")
         t0 = time.time()
-        affinity = os.sched_getaffinity(0)  # a Runner pins this process to its load-gen CPUs
+        affinity = os.sched_getaffinity(0)  # the orchestrator pins this process to its load CPUs
         try:
             with events_for(bench) as events:
-                Runner(bench_file, RunStore(run_dir), events).run()
+                RunOrchestrator(bench_file, RunStore(run_dir), events).run()
             data = load_run(run_dir, with_samples=False)
             runs[bench] = {"analysis": data.analysis, "dir": str(run_dir)}
         except IsobenchError as exc:

@@ -1,6 +1,6 @@
 """One trial: start the instance(s), wait until ready, warm up, measure, judge, stop — always stop.
 
-The runner decides which trial runs when; this module knows what one trial does::
+The orchestrator decides which trial runs when; this module knows what one trial does::
 
     start N replicas → each ready (startup time) and still alive → warm-up load (discarded)
     → telemetry on → load → telemetry off → every replica still alive? → judge

@@ -28,20 +28,20 @@ def test_quick_run_all_four_runtimes(tmp_path: Path, need_docker: None, need_qem
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     trials = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
     assert len(trials) == 8
-    assert {t["runtime"] for t in trials} == {"native", "docker-bridge", "docker-host", "vm"}
+    assert {t["arm"] for t in trials} == {"native", "docker-bridge", "docker-host", "vm"}
     assert all(t["status"] == "ok" for t in trials), [t["error"] for t in trials]
     for t in trials:
         assert t["startup_s"] > 0
         rate = t["load"]["metrics"]["http_reqs"]["values"]["rate"]
-        assert rate > 0.5, (t["runtime"], rate)
+        assert rate > 0.5, (t["arm"], rate)
         assert t["load"]["metrics"]["http_req_failed"]["values"]["rate"] == 0
         assert t["telemetry"]["cpu_seconds"] > 0
-    vm = [t for t in trials if t["runtime"] == "vm"]
+    vm = [t for t in trials if t["arm"] == "vm"]
     assert all(t["facts"]["emulated"] == (t["facts"]["accel"] == "tcg") for t in vm)
     # interleaved: each round holds every runtime once
     rounds = {t["round"] for t in trials}
     for r in rounds:
-        assert len({t["runtime"] for t in trials if t["round"] == r}) == 4
+        assert len({t["arm"] for t in trials if t["round"] == r}) == 4
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["pinning"] == {"workload": [0], "load_generator": [1], "isobench": [1]}

@@ -84,7 +84,7 @@ def test_remote_quick_run_takes_the_veth_and_leaves_nothing(tmp_path: Path,
     remote = manifest["config"]["remote_client"]
     assert manifest["config"]["arm_clients"] == {"native": "remote", "docker-bridge": "remote"}
     trials = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
-    paths = {t["runtime"]: t["facts"]["network_path"] for t in trials}
+    paths = {t["arm"]: t["facts"]["network_path"] for t in trials}
     assert paths == {"native": "veth-host", "docker-bridge": "dnat"}
     assert all(t["status"] == "ok" for t in trials), [t["error"] for t in trials]
     for t in trials:

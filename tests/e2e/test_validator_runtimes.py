@@ -32,10 +32,10 @@ def test_node_in_every_runtime_20s(tmp_path: Path, need_docker: None, need_qemu:
         tmp_path / "run", "--runtimes", "native,docker-bridge,docker-host,vm", "--trials", "1",
         "--duration", "20s", "--warmup", "2s",
     )
-    assert {t["runtime"] for t in trials} == {"native", "docker-bridge", "docker-host", "vm"}
+    assert {t["arm"] for t in trials} == {"native", "docker-bridge", "docker-host", "vm"}
     for t in trials:
         assert t["status"] == "ok", t["error"]
-        who = t["runtime"]
+        who = t["arm"]
         assert _value(t, "validator_blocks_applied") >= 19, who
         assert _value(t, "validator_blocks_missed") == 0, who
         forged = _value(t, "validator_forged_sent")

@@ -88,7 +88,7 @@ def test_kill_9_of_isobench_then_clean_then_resume(tmp_path: Path, need_docker: 
     data = trials.read_bytes()
     assert data.startswith(first)
     records = [json.loads(line) for line in data.splitlines()]
-    assert sorted((r["runtime"], r["status"]) for r in records) == [
+    assert sorted((r["arm"], r["status"]) for r in records) == [
         ("docker-bridge", "ok"), ("native", "ok")]
     spans = [r["samples_span"] for r in records]
     assert spans[0][1] == spans[1][0], spans  # the killed trial's samples were dropped

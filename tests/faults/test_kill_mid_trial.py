@@ -203,7 +203,7 @@ def assert_failed_then_ok(rc: int, output: str, out: Path, death: str) -> dict[s
     assert not re.search(r"ok \S+ #1:", output), output[-3000:]
     # the statistics use trial 2 only
     summary = json.loads((out / "summary.json").read_text())
-    runtime = first["runtime"]
+    runtime = first["arm"]
     assert summary["per_runtime"][runtime]["metrics"]["rps"]["n"] == 1
     assert summary["per_runtime"][runtime]["metrics"]["rps"]["values"] == [
         second["load"]["metrics"]["http_reqs"]["values"]["rate"]]

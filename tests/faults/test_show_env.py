@@ -1,7 +1,7 @@
 """Environment values stay out of the manifest and every report unless ``--show-env`` asks.
 
-The manifest a run writes (``Runner.manifest``) is built with a secret in ``--env`` and ``k6_env``;
-then every output ``isobench report`` writes from it is searched for the secret. With
+The manifest a run writes (``RunOrchestrator.manifest``) is built with a secret in ``--env`` and
+``k6_env``; then every output ``isobench report`` writes from it is searched for the secret. With
 ``show_env`` the values are shown (the user asked); the private 0600 benchfile that ``--resume``
 reads always has them.
 """
@@ -19,7 +19,7 @@ from isobench.cli import _run_overrides, build_parser, main
 from isobench.config.benchfile import Benchfile, load_benchfile
 from isobench.images.spec import Artifacts
 from isobench.results import RunStore
-from isobench.run.runner import REDACTED, Prepared, Runner
+from isobench.run.orchestrator import REDACTED, Prepared, RunOrchestrator
 from isobench.runtimes.base import Resources
 from tests.fixtures.make_run import make_run
 
@@ -34,7 +34,7 @@ def _manifest(tmp_path: Path, show_env: bool) -> dict[str, Any]:
                                primary_metric_for=lambda scenario: "rps")
     prep = Prepared(workload=workload, runtimes={}, artifacts=Artifacts("k", Path("/")),  # type: ignore[arg-type]
                     scenario_name="default", scenario={}, resources=Resources())
-    return Runner(bench, RunStore(tmp_path / "unused")).manifest(prep)
+    return RunOrchestrator(bench, RunStore(tmp_path / "unused")).manifest(prep)
 
 
 def test_show_env_flag_reaches_the_benchfile() -> None:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fixtures.procs import stop
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -70,12 +72,7 @@ def running_sshd(tmp: Path) -> Iterator[Sshd]:
             time.sleep(0.1)
         yield Sshd(port, key, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         if made_privsep:
             shutil.rmtree("/run/sshd", ignore_errors=True)
         for path in (host_key, key):

@@ -87,7 +87,7 @@ def test_fleet_over_ssh_with_an_unreachable_host(tmp_path: Path, need_root: None
         assert [h.name for h in fleet.hosts if h.run is not None] == ["hostA", "hostB"]
         for host in fleet.hosts[:2]:
             assert host.run is not None
-            comp = next(c for c in host.run.analysis["comparisons"]
+            comp = next(c for c in host.run.analysis.comparisons
                         if c["runtime"] == "native-x2" and c["primary"])
             assert comp["ratio"] < 1.0  # twice the work per request: fewer requests per second
         (row,) = fleet.interactions

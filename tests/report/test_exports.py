@@ -20,7 +20,7 @@ def test_export_to_paths(run_dir: Path, tmp_path: Path) -> None:
     assert doc["run"]["config"]["workload"] and doc["analysis"]["comparisons"]
     for c in doc["analysis"]["comparisons"]:
         assert {"ci", "verdict", "runtime", "metric"} <= set(c)
-    assert (tmp_path / "c.csv").read_text().startswith("runtime,baseline,metric")
+    assert (tmp_path / "c.csv").read_text().startswith("arm,baseline,metric")
 
 
 def test_markdown_table(run_dir: Path) -> None:
@@ -81,7 +81,7 @@ def test_merged_latency_counts_every_request(run_dir: Path) -> None:
     data = load_run(run_dir, with_samples=False)
     merged = merged_latency(data.trials)
     native = [t for t in data.trials
-              if t.runtime == "native" and t.status == "ok" and "histograms" in t.load]
+              if t.arm == "native" and t.status == "ok" and "histograms" in t.load]
     assert native
     assert merged["native"].count == sum(
         t.load["histograms"]["http_req_duration"]["count"] for t in native)

@@ -36,7 +36,7 @@ def test_terminal_table_names_runtimes_verdicts_and_method(run_dir: Path) -> Non
     assert "req/s \u22128.7 % [\u221211.3 %, \u22126.0 %]" in out  # the real interval
     assert "host noise" in out
     # the secondary family: 2 comparable runtimes (vm is emulated) x every metric but the primary
-    n_metrics = len(load_run(run_dir, with_samples=False).analysis["metrics"])
+    n_metrics = len(load_run(run_dir, with_samples=False).analysis.metrics)
     assert n_metrics == 9
     assert f"Holm\u2013Bonferroni over the {2 * (n_metrics - 1)} secondary comparisons" in out
     assert "258.9 MiB" in out  # docker image size from the manifest
@@ -59,12 +59,12 @@ def test_csv_exports_read_by_pandas(run_dir: Path) -> None:
     assert {"runtime", "rps", "p95_ms", "telemetry.cpu_seconds"} <= set(trials.columns)
     native = trials[(trials.runtime == "native") & (trials.scenario == "default")]
     assert native.rps.median() == pytest.approx(
-        load_run(run_dir).analysis["per_runtime"]["native"]["metrics"]["rps"]["median"])
+        load_run(run_dir).analysis.per_runtime["native"]["metrics"]["rps"]["median"])
     comps = pd.read_csv(comps_csv)
-    row = comps[(comps.runtime == "docker-bridge") & (comps.metric == "rps")].iloc[0]
+    row = comps[(comps.arm == "docker-bridge") & (comps.metric == "rps")].iloc[0]
     assert row.ci_low < row.ratio < row.ci_high < 1
     assert bool(row.significant) and row.direction == "worse"
-    assert set(comps[comps.runtime == "vm"].verdict) == {"vm: emulated \u2014 no verdict"}
+    assert set(comps[comps.arm == "vm"].verdict) == {"vm: emulated \u2014 no verdict"}
     assert comps.metric.str.startswith("idle.").any()
     doc = json.loads(write_json(run_dir).read_text())
     assert doc["analysis"]["baseline"] == "native"
@@ -84,6 +84,22 @@ def test_compare_detects_slowdown_and_not_identity(tmp_path: Path, run_dir: Path
     buf = io.StringIO()
     print_run_comparison(Console(file=buf, width=160, color_system=None), result)
     assert "vm (emulated)" in buf.getvalue() and "significant" in buf.getvalue()
+
+
+def test_compare_gates_on_the_primary_metric(tmp_path: Path, run_dir: Path) -> None:
+    """``compare A B --fail-if "*:primary<-5%"`` (the README's example) judges each runtime's
+    primary metric; before ``primary`` was in the result it failed every gate ("no comparison
+    of None"). The fixture's runs are fixed by their seeds (B is 20 % slower), so the outcome
+    is exactly known."""
+    from isobench.analysis.gates import evaluate, parse_gate
+    from isobench.results_model import Analysis
+
+    result = compare_runs(run_dir, make_run(tmp_path / "slower", seed=1, slowdown=0.8))
+    assert result["primary"] == "rps"
+    gated = evaluate([parse_gate("*:primary<-5%")], Analysis.from_json({**result, "emulated": []}))
+    assert {(g.runtime, g.metric, g.status) for g in gated} == {
+        ("native", "rps", "failed"), ("docker-bridge", "rps", "failed"),
+        ("docker-host", "rps", "failed"), ("vm", "rps", "skipped")}
 
 
 def test_not_a_run_dir_is_a_clear_error(tmp_path: Path) -> None:

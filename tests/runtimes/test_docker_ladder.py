@@ -14,7 +14,7 @@ from isobench.errors import ConfigError, StartError
 from isobench.images.spec import Artifacts
 from isobench.results import RunStore
 from isobench.run import explain
-from isobench.run.runner import Runner
+from isobench.run.orchestrator import RunOrchestrator
 from isobench.runtimes.base import LadderStep, Resources, RuntimeContext
 from isobench.runtimes.docker import DockerBridgeRuntime, DockerHostRuntime, GvisorRuntime
 from isobench.runtimes.docker.runtime import DockerRuntime
@@ -156,12 +156,12 @@ def test_the_explain_benchfile_and_the_runner_give_each_arm_its_options(tmp_path
                                               "runtimes": ["vm"]})
     assert bench.baseline_runtime == "native" and bench.runtimes == ["native", "docker-host",
                                                                       "docker-bridge"]
-    runner = Runner(bench, RunStore(tmp_path / "run"))
-    own = runner.load_arm_runtimes()
+    orchestrator = RunOrchestrator(bench, RunStore(tmp_path / "run"))
+    own = orchestrator.load_arm_runtimes()
     assert sorted(own) == ["bare-container", "cgroups", "seccomp"]
     assert own["cgroups"].options == {"log_driver": "none"} and own["cgroups"].name == \
         "docker-host"
     bad = load_benchfile(None, {"arms": {"a": {"runtime": "docker-host", "runtime_options": {
         "limits": "none"}}}})
     with pytest.raises(ConfigError, match="limits"):
-        Runner(bad, RunStore(tmp_path / "bad")).load_arm_runtimes()
+        RunOrchestrator(bad, RunStore(tmp_path / "bad")).load_arm_runtimes()

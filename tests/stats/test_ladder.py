@@ -27,7 +27,7 @@ DRIFT = [1.0, 0.93, 1.08, 0.97, 1.12, 0.89]
 
 
 def _trial(arm: str, rnd: int, rps: float, status: str = "ok") -> TrialRecord:
-    return TrialRecord(runtime=arm, trial=rnd, position=0, round=rnd, status=status,
+    return TrialRecord(arm=arm, trial=rnd, position=0, round=rnd, status=status,
                        started_at=0.0, ended_at=1.0,
                        load={"metrics": {"http_reqs": {"rate": rps, "count": rps * 10},
                                          "http_req_duration": {"p(95)": 1000.0 / rps}}})
@@ -102,7 +102,7 @@ def test_the_check_says_when_product_and_total_disagree() -> None:
 
 
 def test_a_step_with_no_usable_trial_has_no_ratio_and_no_product() -> None:
-    trials = [t for t in _trials() if t.runtime != "c"]
+    trials = [t for t in _trials() if t.arm != "c"]
     result = analyze_ladder(trials, STEPS, RPS)
     assert result.steps[2].ratio is None and result.steps[2].verdict == "too_few"
     assert result.steps[3].ratio is None  # c → d has no c either

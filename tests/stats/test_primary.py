@@ -64,7 +64,7 @@ def test_benchfile_and_cli_take_primary_and_margin(tmp_path: Path) -> None:
 
 def _trial(runtime: str, rnd: int, rps: float, p95: float) -> TrialRecord:
     return TrialRecord(
-        runtime=runtime, trial=rnd, position=rnd, round=rnd, status="ok", started_at=0.0,
+        arm=runtime, trial=rnd, position=rnd, round=rnd, status="ok", started_at=0.0,
         ended_at=1.0,
         load={"metrics": {"http_reqs": {"count": rps, "rate": rps},
                           "http_req_duration": {"med": p95 / 2, "p(95)": p95, "p(99)": p95}}},

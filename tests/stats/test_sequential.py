@@ -1,4 +1,4 @@
-"""--precision: the stopping rule judged at α/10 per look, and the runner's use of it."""
+"""--precision: the stopping rule judged at α/10 per look, and the orchestrator's use of it."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_equal_arms_become_equivalent_at_the_look_level() -> None:
 
 def test_runner_stops_after_a_complete_round(tmp_path: Path) -> None:
     from isobench.config.benchfile import load_benchfile
-    from isobench.run.runner import Runner
+    from isobench.run.orchestrator import RunOrchestrator
 
     bench = load_benchfile(None, {"workload": "burn", "runtimes": ["native", "docker-host"],
                                   "precision": "3%", "trials": 3})
@@ -61,15 +61,15 @@ def test_runner_stops_after_a_complete_round(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run")
     for t in _trials(3, 0.7, 0.01):
         store.append_trial(t)
-    runner = Runner(bench, store)
-    runner.primary = "rps"
-    assert runner._precise_after(2, set())  # after the minimum rounds, decided: stop
-    assert not runner._precise_after(1, set())  # never before the minimum rounds
+    orchestrator = RunOrchestrator(bench, store)
+    orchestrator.primary = "rps"
+    assert orchestrator._precise_after(2, set())  # after the minimum rounds, decided: stop
+    assert not orchestrator._precise_after(1, set())  # never before the minimum rounds
 
 
 def test_decided_and_emulated_arms_sit_out_later_rounds(tmp_path: Path) -> None:
     from isobench.config.benchfile import load_benchfile
-    from isobench.run.runner import Runner
+    from isobench.run.orchestrator import RunOrchestrator
 
     bench = load_benchfile(None, {"workload": "burn", "precision": "1%", "trials": 3,
                                   "runtimes": ["native", "docker-host", "docker-bridge", "vm"]})
@@ -80,15 +80,15 @@ def test_decided_and_emulated_arms_sit_out_later_rounds(tmp_path: Path) -> None:
             load = {"metrics": {"http_reqs": {"values": {"rate": rps}}}}
             store.append_trial(TrialRecord(rt, i, 4 * i, i, "ok", 0.0, 1.0, startup_s=0.5,
                                            load=load))
-    runner = Runner(bench, store)
-    runner.primary = "rps"
-    assert not runner._precise_after(2, {"vm"})
-    assert runner.settled == {"docker-host", "vm"}  # never the baseline, never an open arm
+    orchestrator = RunOrchestrator(bench, store)
+    orchestrator.primary = "rps"
+    assert not orchestrator._precise_after(2, {"vm"})
+    assert orchestrator.settled == {"docker-host", "vm"}  # never the baseline, never an open arm
 
 
 def test_the_budget_counts_only_the_arms_that_still_run() -> None:
+    from isobench.run.orchestrator import RoundBudget
     from isobench.run.plan import PlannedTrial
-    from isobench.run.runner import RoundBudget
 
     budget = RoundBudget(100.0, 4)
     for _ in range(4):

@@ -20,7 +20,7 @@ RPS = [m for m in DEFAULT_METRICS if m.name == "rps"]
 def trial(runtime: str, i: int, rps: float, p50: float = 5.0, emulated: bool = False,
           **extra: float) -> TrialRecord:
     return TrialRecord(
-        runtime=runtime, trial=i, position=i, round=i, status="ok", started_at=0.0, ended_at=1.0,
+        arm=runtime, trial=i, position=i, round=i, status="ok", started_at=0.0, ended_at=1.0,
         startup_s=extra.get("startup_s"),
         load={"metrics": {"http_reqs": {"count": rps * 20, "rate": rps},
                           "http_req_duration": {"med": p50, "p(95)": p50 * 2, "p(99)": p50 * 3}}},

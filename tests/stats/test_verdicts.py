@@ -29,7 +29,7 @@ WIGGLE = [1.004, 0.996, 1.002, 0.998, 1.0]
 def trial(runtime: str, rnd: int, rps: float, p95: float = 10.0, emulated: bool = False,
           status: str = "ok") -> TrialRecord:
     return TrialRecord(
-        runtime=runtime, trial=rnd, position=rnd, round=rnd, status=status, started_at=0.0,
+        arm=runtime, trial=rnd, position=rnd, round=rnd, status=status, started_at=0.0,
         ended_at=1.0,
         load={"metrics": {"http_reqs": {"count": rps * 20, "rate": rps},
                           "http_req_duration": {"med": p95 / 2, "p(95)": p95, "p(99)": p95 * 2}}},
@@ -175,17 +175,21 @@ def test_html_card_and_terminal_say_the_same_sentence(tmp_path) -> None:  # type
     buf = io.StringIO()
     print_comparison(Console(file=buf, width=300, color_system=None), data.analysis,
                      data.manifest)
-    for text in data.analysis["headline"]:
+    for text in data.analysis.raw["headline"]:
         assert text in buf.getvalue()
         assert text.replace("'", "&#x27;") in page
-    bridge = primary({"comparisons": data.analysis["comparisons"]}, "docker-bridge")
+    bridge = primary({"comparisons": data.analysis.comparisons}, "docker-bridge")
     assert interval(*bridge["ci_pct"]) in page
+    # the precision of each verdict: half the log-scale width of its primary CI
+    lo, hi = bridge["ci"]
+    width = (math.log(hi) - math.log(lo)) / 2 * 100
+    assert f"docker-bridge \u00b1{width:.1f} % (95 % CI)" in buf.getvalue()
 
 
 def _host_trial(runtime: str, rnd: int, rps: float, startup: float, mem_mib: float
                 ) -> TrialRecord:
     return TrialRecord(
-        runtime=runtime, trial=rnd, position=rnd, round=rnd, status="ok", started_at=0.0,
+        arm=runtime, trial=rnd, position=rnd, round=rnd, status="ok", started_at=0.0,
         ended_at=1.0, startup_s=startup,
         load={"metrics": {"http_reqs": {"count": rps * 20, "rate": rps},
                           "http_req_duration": {"med": 5.0, "p(95)": 9.0, "p(99)": 13.0}}},

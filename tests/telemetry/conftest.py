@@ -13,6 +13,7 @@ import pytest
 from isobench.runtimes.base import Instance
 from isobench.util.netutil import free_port
 from isobench.workloads.burn import APP_DIR
+from tests.fixtures.procs import stop
 
 
 def get(port: int, path: str, timeout: float = 30.0) -> bytes:
@@ -43,9 +44,4 @@ def burn_app() -> Iterator[Instance]:
                 time.sleep(0.05)
         yield Instance(runtime="native", host_port=port, launched_at=t0, pids=[proc.pid])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -24,7 +24,7 @@ def test_docker_bridge_helpers_and_the_load_generator_appear_and_parts_add_up(
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     trials = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
-    assert {t["runtime"] for t in trials} == {"native", "docker-bridge"}
+    assert {t["arm"] for t in trials} == {"native", "docker-bridge"}
     for t in trials:
         assert t["status"] == "ok", t["error"]
         s = cpusplit.split(t["telemetry"])
@@ -33,8 +33,8 @@ def test_docker_bridge_helpers_and_the_load_generator_appear_and_parts_add_up(
         # every request crosses the load generator and the workload: both far above zero
         assert parts["load generator"] > 0.05 and parts["workload"] > 0.05, parts
         assert math.fsum(parts.values()) == pytest.approx(s.busy, abs=1e-6)
-        assert s.ok, (t["runtime"], s.rest, s.tolerance)
-        if t["runtime"] == "docker-bridge":
+        assert s.ok, (t["arm"], s.rest, s.tolerance)
+        if t["arm"] == "docker-bridge":
             # docker-proxy relays every byte; containerd-shim lives through the trial
             assert parts["helper: docker-proxy"] > 0.0, parts
             assert "helper: containerd-shim" in parts, parts

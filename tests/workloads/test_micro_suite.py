@@ -16,6 +16,7 @@ from isobench.analysis.stats import DEFAULT_METRICS, analyze
 from isobench.errors import ConfigError, StartError
 from isobench.report.rundata import metric_specs_from_manifest
 from isobench.results import TrialRecord
+from isobench.results_model import Analysis
 from isobench.run.suite import MICRO_BENCHMARKS, build_table, markdown, plan_suite
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.burn import BurnWorkload
@@ -37,7 +38,7 @@ def trial(runtime: str, i: int, value: float, emulated: bool = False) -> TrialRe
                        facts={"emulated": emulated})
 
 
-def cpu_analysis() -> dict[str, object]:
+def cpu_analysis() -> Analysis:
     trials = []
     for i in range(5):
         trials.append(trial("native", i, 1000.0 + i))
@@ -45,7 +46,7 @@ def cpu_analysis() -> dict[str, object]:
         trials.append(trial("gvisor", i, 800.0 + i))  # 20 % slower, no overlap
         trials.append(trial("vm", i, 50.0 + i, emulated=True))
     trials.append(TrialRecord("gvisor", 9, 9, 9, "failed", 0.0, 1.0, error="boom"))
-    return analyze(trials, metrics=SysbenchCpuWorkload().metric_specs())
+    return Analysis.from_json(analyze(trials, metrics=SysbenchCpuWorkload().metric_specs()))
 
 
 def test_table_rows_cells_and_emulated_column() -> None:

@@ -26,6 +26,7 @@ import pytest
 
 from isobench.workloads.records_api.app import generator, loaders
 from tests.conftest import require
+from tests.fixtures.procs import stop
 
 # fmt: off
 SEED_FIELDS = [
@@ -88,12 +89,7 @@ def serve(env: dict[str, str], timeout: float = 30.0, ready: int = 200) -> Itera
                 time.sleep(0.1)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop(proc, timeout=10)
 
 
 @pytest.fixture(scope="module")

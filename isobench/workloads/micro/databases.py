@@ -27,27 +27,21 @@ import math
 import socket
 import struct
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from isobench.util.clientnet import ClientPath, require_local
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.micro import parsers
 from isobench.workloads.micro.common import (
     DB_SCRIPT,
     PATH,
-    MicroWorkload,
     client_version,
     figure,
     gauge,
     run_client,
-    seconds_of,
-    summary,
-    wait_probe,
 )
-from isobench.workloads.micro.servers import port_of
+from isobench.workloads.micro.servers import Measured, ServerWorkload
 
 PG_SCALE = 10
 """pgbench's scaling factor of the cluster made at build time (db.sh PG_SCALE)."""
@@ -108,7 +102,7 @@ def pg_ready(port: int) -> bool:
     return pg_hello(port) is not None
 
 
-class PostgresWorkload(MicroWorkload):
+class PostgresWorkload(ServerWorkload):
     """PostgreSQL inside (user ``postgres``), ``pgbench`` TPC-B-like on the host.
 
     Options: ``clients`` (default 8 connections, ``-c``; one pgbench thread, ``-j 1``, on the
@@ -125,6 +119,8 @@ class PostgresWorkload(MicroWorkload):
         figure("pgbench_latency_p50_ms", "ms", "lower", "pgbench latency p50"),
         figure("pgbench_latency_p99_ms", "ms", "lower", "pgbench latency p99"),
     )
+    probe = staticmethod(pg_ready)
+    probe_what = "PostgreSQL startup"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -148,24 +144,7 @@ class PostgresWorkload(MicroWorkload):
         return LaunchSpec(argv=("/bin/sh", DB_SCRIPT, "pg-serve", "{bind}", "{port}"),
                           env={"PATH": PATH}, workdir="/tmp", user="postgres")
 
-    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(host, self.name)
-        return wait_probe(port, pg_ready, "PostgreSQL startup", launched_at=launched_at,
-                          deadline_s=deadline_s, exited=exited)
-
-    def drive(
-        self,
-        endpoint: str,
-        scenario: Mapping[str, Any],
-        *,
-        cpus: tuple[int, ...] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        client: ClientPath | None = None,
-    ) -> dict[str, Any]:
-        require_local(client, self.name)
-        port, seconds = port_of(endpoint), seconds_of(scenario)
-        t0 = time.monotonic()
+    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
         with tempfile.TemporaryDirectory(prefix="isobench-pgbench-") as logs:
             argv = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
                     "-c", str(self.options["clients"]), "-j", "1", "-T", str(seconds),
@@ -186,7 +165,7 @@ class PostgresWorkload(MicroWorkload):
                  "server_version": server.get("server_version", "unknown"),
                  "client_version": client_version(["pgbench", "--version"]),
                  "percentiles": "nearest rank over pgbench's per-transaction log (-l)"}
-        return summary(metrics, {"pgbench": out}, facts, time.monotonic() - t0)
+        return metrics, {"pgbench": out}, facts
 
 
 def nearest_rank(values: list[float], q: float) -> float:
@@ -229,7 +208,7 @@ def mysql_ready(port: int) -> bool:
     return mysql_handshake(port) is not None
 
 
-class MariadbWorkload(MicroWorkload):
+class MariadbWorkload(ServerWorkload):
     """MariaDB inside (``mariadbd`` as root, dropping to ``mysql``), ``sysbench
     oltp_read_write`` on the host over TCP (sysbench's mysql driver).
 
@@ -248,6 +227,8 @@ class MariadbWorkload(MicroWorkload):
         figure("oltp_latency_p95_ms", "ms", "lower", "sysbench OLTP latency p95"),
         figure("oltp_latency_avg_ms", "ms", "lower", "sysbench OLTP latency avg"),
     )
+    probe = staticmethod(mysql_ready)
+    probe_what = "MariaDB handshake"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -271,30 +252,13 @@ class MariadbWorkload(MicroWorkload):
         return LaunchSpec(argv=("/bin/sh", DB_SCRIPT, "maria-serve", "{bind}", "{port}"),
                           env={"PATH": PATH}, workdir="/tmp")
 
-    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(host, self.name)
-        return wait_probe(port, mysql_ready, "MariaDB handshake", launched_at=launched_at,
-                          deadline_s=deadline_s, exited=exited)
-
-    def drive(
-        self,
-        endpoint: str,
-        scenario: Mapping[str, Any],
-        *,
-        cpus: tuple[int, ...] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        client: ClientPath | None = None,
-    ) -> dict[str, Any]:
-        require_local(client, self.name)
-        port, seconds = port_of(endpoint), seconds_of(scenario)
+    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
         argv = ["sysbench", "oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1",
                 f"--mysql-port={port}", f"--mysql-user={SB_USER}",
                 f"--mysql-password={SB_USER}", f"--mysql-db={SB_USER}",
                 f"--tables={SB_TABLES}", f"--table-size={SB_TABLE_SIZE}",
                 f"--threads={self.options['threads']}", f"--time={seconds}",
                 "--percentile=95", "run"]
-        t0 = time.monotonic()
         out = run_client(argv, cpus=cpus, timeout=seconds * 6 + 300,
                          what="sysbench oltp_read_write")
         fig = parsers.sysbench_oltp(out)
@@ -304,4 +268,4 @@ class MariadbWorkload(MicroWorkload):
         facts = {"argv": argv, "ignored_errors": fig["ignored_errors"],
                  "server_version": mysql_handshake(port, timeout=2.0) or "unknown",
                  "client_version": client_version(["sysbench", "--version"])}
-        return summary(metrics, {"oltp_read_write": out}, facts, time.monotonic() - t0)
+        return metrics, {"oltp_read_write": out}, facts

@@ -19,6 +19,7 @@ from isobench.workloads.micro import parsers
 from isobench.workloads.micro.common import (
     PATH,
     MicroWorkload,
+    Probe,
     client_version,
     figure,
     gauge,
@@ -34,6 +35,50 @@ from isobench.workloads.micro.common import (
 def port_of(endpoint: str) -> int:
     """``http://127.0.0.1:PORT`` → PORT."""
     return int(endpoint.rsplit(":", 1)[1].rstrip("/"))
+
+
+Measured = tuple[dict[str, Any], dict[str, str], dict[str, Any]]
+"""What a server benchmark's client run gives: its metrics, the clients' raw output, facts."""
+
+
+class ServerWorkload(MicroWorkload):
+    """A server benchmark: the server inside the runtime, its real client on the host.
+
+    ``ready`` waits until ``probe(port)`` (a function of the host port, true once the server
+    answers; ``probe_what`` names it in a timeout) and ``drive`` runs ``measure`` (the client
+    against 127.0.0.1, on the load-generator CPUs), recording its wall time in the summary.
+    Both refuse a remote client: the clients here run on the host only (``require_local``).
+    """
+
+    probe: Probe
+    """Each benchmark's own: an answer in the server's protocol (a TCP connect alone is
+    accepted by QEMU's user network before the guest has booted)."""
+    probe_what: str
+
+    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
+              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
+        require_local(host, self.name)
+        return wait_probe(port, self.probe, self.probe_what, launched_at=launched_at,
+                          deadline_s=deadline_s, exited=exited)
+
+    def drive(
+        self,
+        endpoint: str,
+        scenario: Mapping[str, Any],
+        *,
+        cpus: tuple[int, ...] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        client: ClientPath | None = None,
+    ) -> dict[str, Any]:
+        require_local(client, self.name)
+        port, seconds = port_of(endpoint), seconds_of(scenario)
+        t0 = time.monotonic()
+        metrics, raw, facts = self.measure(port, seconds, cpus)
+        return summary(metrics, raw, facts, time.monotonic() - t0)
+
+    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
+        """Run the client against the server on ``port`` for about ``seconds``."""
+        raise NotImplementedError
 
 
 # --- redis ----------------------------------------------------------------------------------------
@@ -85,7 +130,7 @@ def _redis_metrics() -> tuple[Any, ...]:
     return tuple(specs)
 
 
-class RedisWorkload(MicroWorkload):
+class RedisWorkload(ServerWorkload):
     """``redis-server`` inside (no persistence), ``redis-benchmark`` on the host.
 
     Two client runs a trial: ``-t set,get`` without and with ``-P 16``; each test sends
@@ -102,6 +147,8 @@ class RedisWorkload(MicroWorkload):
     name = "redis"
     description = "redis-server inside the runtime, redis-benchmark GET/SET on the host"
     metrics = _redis_metrics()
+    probe = staticmethod(redis_pong)
+    probe_what = "redis PING"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -128,25 +175,7 @@ class RedisWorkload(MicroWorkload):
             workdir="/tmp",
         )
 
-    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(host, self.name)
-        return wait_probe(port, redis_pong, "redis PING", launched_at=launched_at,
-                          deadline_s=deadline_s, exited=exited)
-
-    def drive(
-        self,
-        endpoint: str,
-        scenario: Mapping[str, Any],
-        *,
-        cpus: tuple[int, ...] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        client: ClientPath | None = None,
-    ) -> dict[str, Any]:
-        require_local(client, self.name)
-        port = port_of(endpoint)
-        seconds = seconds_of(scenario)
-        t0 = time.monotonic()
+    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
         n = max(1000, int(self.options["requests_per_s"]) * seconds)
         metrics: dict[str, Any] = {}
         raw: dict[str, str] = {}
@@ -182,13 +211,13 @@ class RedisWorkload(MicroWorkload):
         facts = {"argv": argvs, "requests": requests, "probe_rps": probes,
                  "server_version": redis_version(port),
                  "client_version": client_version(["redis-benchmark", "--version"])}
-        return summary(metrics, raw, facts, time.monotonic() - t0)
+        return metrics, raw, facts
 
 
 # --- iperf3 ---------------------------------------------------------------------------------------
 
 
-class Iperf3Workload(MicroWorkload):
+class Iperf3Workload(ServerWorkload):
     """``iperf3 -s`` inside, ``iperf3 -c 127.0.0.1 -J`` on the host, both directions.
 
     ``iperf3_to_runtime_gbit_s``: the host sends, the runtime receives; ``..._from_runtime``:
@@ -214,6 +243,8 @@ class Iperf3Workload(MicroWorkload):
         figure("iperf3_from_runtime_retransmits", "", "lower",
                "iperf3 runtime→host retransmits"),
     )
+    probe = staticmethod(iperf3_answers)
+    probe_what = "iperf3 cookie answer"
 
     def check(self) -> str | None:
         version = client_version(["iperf3", "--version"])
@@ -226,25 +257,7 @@ class Iperf3Workload(MicroWorkload):
         return LaunchSpec(argv=("/usr/bin/iperf3", "-s", "-B", "{bind}", "-p", "{port}"),
                           env={"PATH": PATH}, workdir="/tmp")
 
-    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        """Ready when iperf3 answers a test cookie (not when a connection is accepted)."""
-        require_local(host, self.name)
-        return wait_probe(port, iperf3_answers, "iperf3 cookie answer", launched_at=launched_at,
-                          deadline_s=deadline_s, exited=exited)
-
-    def drive(
-        self,
-        endpoint: str,
-        scenario: Mapping[str, Any],
-        *,
-        cpus: tuple[int, ...] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        client: ClientPath | None = None,
-    ) -> dict[str, Any]:
-        require_local(client, self.name)
-        port, seconds = port_of(endpoint), seconds_of(scenario)
-        t0 = time.monotonic()
+    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
         metrics: dict[str, Any] = {}
         raw: dict[str, str] = {}
         argvs: dict[str, list[str]] = {}
@@ -258,13 +271,13 @@ class Iperf3Workload(MicroWorkload):
             metrics[f"iperf3_{way}_gbit_s"] = gauge(fig["gbit_per_s"])
             metrics[f"iperf3_{way}_retransmits"] = gauge(fig["retransmits"])
         facts = {"argv": argvs, "client_version": client_version(["iperf3", "--version"])}
-        return summary(metrics, raw, facts, time.monotonic() - t0)
+        return metrics, raw, facts
 
 
 # --- sockperf -------------------------------------------------------------------------------------
 
 
-class SockperfWorkload(MicroWorkload):
+class SockperfWorkload(ServerWorkload):
     """``sockperf server --tcp`` inside, ``sockperf ping-pong --tcp`` on the host.
 
     Figures are sockperf's own: one-way latency (half the round trip) in µs, p50 and p99.
@@ -286,6 +299,8 @@ class SockperfWorkload(MicroWorkload):
         figure("sockperf_p99_us", "µs", "lower", "sockperf TCP latency p99"),
         figure("sockperf_avg_us", "µs", "lower", "sockperf TCP latency avg"),
     )
+    probe = staticmethod(sockperf_answers)
+    probe_what = "sockperf ping answer"
 
     def check(self) -> str | None:
         if client_version(["sockperf", "--version"]) == "absent":
@@ -296,31 +311,12 @@ class SockperfWorkload(MicroWorkload):
         return LaunchSpec(argv=("/usr/bin/sockperf", "server", "--tcp", "-i", "{bind}",
                                 "-p", "{port}"), env={"PATH": PATH}, workdir="/tmp")
 
-    def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
-              exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        """Ready when sockperf answers one ping-pong message (not when a connection is
-        accepted)."""
-        require_local(host, self.name)
-        return wait_probe(port, sockperf_answers, "sockperf ping answer",
-                          launched_at=launched_at, deadline_s=deadline_s, exited=exited)
-
-    def drive(
-        self,
-        endpoint: str,
-        scenario: Mapping[str, Any],
-        *,
-        cpus: tuple[int, ...] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        client: ClientPath | None = None,
-    ) -> dict[str, Any]:
-        require_local(client, self.name)
-        port, seconds = port_of(endpoint), seconds_of(scenario)
+    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
         argv = ["sockperf", "ping-pong", "--tcp", "-i", "127.0.0.1", "-p", str(port),
                 "-t", str(seconds)]
-        t0 = time.monotonic()
         out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what="sockperf ping-pong")
         fig = parsers.sockperf_pingpong(out)
         metrics = {f"sockperf_{k}": gauge(fig[k]) for k in ("p50_us", "p99_us", "avg_us")}
         facts = {"argv": argv, "latency": "one-way (half round trip), sockperf's own",
                  "client_version": client_version(["sockperf", "--version"])}
-        return summary(metrics, {"ping-pong": out}, facts, time.monotonic() - t0)
+        return metrics, {"ping-pong": out}, facts

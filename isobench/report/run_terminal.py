@@ -1,5 +1,6 @@
-"""What ``isobench run`` prints at the end: a k6 summary per runtime, the comparison table, and,
-for an article preset, the article's figures beside the measured ones."""
+"""What ``isobench run`` and ``report`` print to the terminal for one run: the comparison table,
+resources, failed trials, ``-v``'s k6 end-of-test summary per arm, and, for an article preset, the
+article's figures beside the measured ones (the analysis tables themselves: ``terminal``)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def median_trial(trials: list[TrialRecord]) -> TrialRecord | None:
 def print_k6_summaries(console: Console, trials: list[TrialRecord], emulated: set[str]) -> None:
     from isobench.load.summary import render_summary
 
-    for runtime in dict.fromkeys(t.runtime for t in trials):
-        trial = median_trial([t for t in trials if t.runtime == runtime])
+    for runtime in dict.fromkeys(t.arm for t in trials):
+        trial = median_trial([t for t in trials if t.arm == runtime])
         if trial is None or not trial.load.get("metrics"):
             continue
         tag = f"  [yellow]({EMULATED_VERDICT})[/]" if runtime in emulated else ""
@@ -122,9 +123,9 @@ def print_resources(console: Console, trials: list[TrialRecord], emulated: set[s
     cols = [c for c in RESOURCE_COLUMNS if any(_resource_value(t, c[1]) is not None for t in ok)]
     for label, *_ in cols:
         table.add_column(label, justify="right")
-    present = list(dict.fromkeys(t.runtime for t in ok))
+    present = list(dict.fromkeys(t.arm for t in ok))
     for runtime in [r for r in order if r in present] + [r for r in present if r not in order]:
-        mine = [t for t in ok if t.runtime == runtime]
+        mine = [t for t in ok if t.arm == runtime]
         cells = []
         for _, key, form in cols:
             values = [v for t in mine if (v := _resource_value(t, key)) is not None]
@@ -148,7 +149,7 @@ def print_run(console: Console, run_dir: Path, *, verbose: bool = False,
 
     data = data or load_run(run_dir)
     trials = data.trials
-    emulated = {t.runtime for t in trials if t.facts.get("emulated")}
+    emulated = {t.arm for t in trials if t.facts.get("emulated")}
     if verbose:
         print_k6_summaries(console, trials, emulated)
     print_comparison(console, data.analysis, data.manifest)
@@ -158,7 +159,7 @@ def print_run(console: Console, run_dir: Path, *, verbose: bool = False,
         print_claims(console, data.manifest.config.preset, data, emulated)
     failed = [t for t in trials if t.status != "ok"]
     for t in failed:
-        console.print(f"[red]failed[/] {t.runtime} #{t.trial + 1}: {escape(t.error or '')}")
+        console.print(f"[red]failed[/] {t.arm} #{t.trial + 1}: {escape(t.error or '')}")
     thresholds_failed = any(
         not outcome.get("ok", True)
         for t in trials

@@ -2,8 +2,9 @@
 
 benchfile → plan → artifacts → for each planned trial (interleaved): ``trial.Trial`` (start →
 ready → warm-up → telemetry on → load → telemetry off → stop) → trial record + samples appended
-→ summary rewritten. Every started instance is stopped on success, failure, timeout and
-Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path runs).
+→ interim analysis (``summary.json``) rewritten. Every started instance is stopped on success,
+failure, timeout and Ctrl-C/SIGTERM (SIGTERM is turned into KeyboardInterrupt so the same path
+runs).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ MIN_EFFECT = 0.05
 
 
 class Events(Protocol):
-    """What the runner tells the user interface while it works."""
+    """What the orchestrator tells the user interface while it works."""
 
     def step(self, text: str) -> None: ...
 
@@ -164,7 +165,7 @@ class Prepared:
     """Arms with runtime options of their own → their runtime, those options set."""
 
 
-class Runner:
+class RunOrchestrator:
     """Runs one benchmark into a run directory."""
 
     def __init__(
@@ -403,7 +404,7 @@ class Runner:
             client=self.client_of(planned.arm),
         )
         record = TrialRecord(
-            runtime=planned.arm,
+            arm=planned.arm,
             trial=planned.trial,
             position=planned.position,
             round=planned.round,
@@ -461,7 +462,7 @@ class Runner:
                         self.store.append_trial(record, samples)
                         if self._note_path(manifest, planned.arm, record):
                             self.store.write_manifest(manifest)
-                        self._write_summary()
+                        self._write_interim_analysis()
                         self.events.trial_finished(planned, record)
                     if round_ends and self._precise_after(planned.round, emulated):
                         status = "precise"
@@ -519,13 +520,14 @@ class Runner:
             self.settled |= newly
         return False
 
-    def _write_summary(self) -> None:
+    def _write_interim_analysis(self) -> None:
+        """Rewrite ``summary.json``: the analysis of the trials so far."""
         try:
             from isobench.analysis.stats import analyze
         except ImportError:
             return
         trials = [t for t in self.store.trials() if t.status == "ok" and not t.warmup]
-        self.store.write_summary(
+        self.store.write_interim_analysis(
             analyze(
                 trials,
                 baseline=self.bench.baseline_runtime,
