@@ -30,6 +30,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -44,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scipy.stats import t as scipy_t
 
 from isobench import plugins
 from isobench.run.suite import MICRO_BENCHMARKS
@@ -342,19 +345,45 @@ def main() -> int:
             print(f"round {r + 1} {bench}: " + ", ".join(
                 f"{n} suite {info['values'][n]:,.4g} by hand {v:,.4g}"
                 for n, v in figures.items()), flush=True)
-    print(f"\n{'figure':32} {'suite (median)':>16} {'by hand (median)':>17} {'hand/suite':>10}")
-    bad = 0
-    results = {}
-    for name in suite:
-        s, h = statistics.median(suite[name]), statistics.median(hand[name])
-        ratio = h / s
-        ok = abs(ratio - 1) <= 0.05
-        bad += not ok
-        print(f"{name:32} {s:16,.4g} {h:17,.4g} {ratio:10.3f} {'' if ok else 'BEYOND 5 %'}")
-        results[name] = {"suite": suite[name], "by_hand": hand[name], "ratio": ratio}
+    print(f"\n{'figure':28} {'suite (median)':>14} {'by hand (median)':>16} "
+          f"{'hand/suite [95 % CI]':>24}  verdict (margin ±5 %)")
+    results = {name: agreement(suite[name], hand[name]) for name in suite}
+    for name, res in results.items():
+        lo, hi = res["ci95"]
+        print(f"{name:28} {statistics.median(suite[name]):14,.4g} "
+              f"{statistics.median(hand[name]):16,.4g} "
+              f"{res['ratio']:9.3f} [{lo:.3f}, {hi:.3f}]  {res['verdict']}")
     (args.out / "byhand.json").write_text(json.dumps(results, indent=1))
-    print(f"{len(results) - bad}/{len(results)} figures within 5 %; rounds in {args.out}")
-    return 1 if bad else 0
+    kinds = [r["verdict"].split(" ")[0] for r in results.values()]
+    print(f"{kinds.count('agrees')}/{len(results)} figures agree within ±5 % "
+          f"(90 % CI inside), {kinds.count('differs')} differ, {kinds.count('inconclusive')} "
+          f"inconclusive with {args.rounds} rounds; rounds in {args.out}")
+    return 1 if "differs" in kinds else 0
+
+
+def agreement(suite: list[float], hand: list[float], margin: float = 0.05) -> dict[str, Any]:
+    """Paired within rounds: the geometric mean of by-hand ÷ suite, its 95 % and 90 % Student-t
+    intervals on the log ratios, and the verdict the tool itself would give: ``agrees`` (the
+    90 % CI inside ±margin, two one-sided tests), ``differs`` (the 95 % CI excludes 1 and the
+    estimate is beyond the margin), else ``inconclusive`` (the host's noise hides it)."""
+    logs = [math.log(h / s) for s, h in zip(suite, hand, strict=True)]
+    n = len(logs)
+    mean = statistics.fmean(logs)
+    se = statistics.stdev(logs) / math.sqrt(n) if n > 1 else math.inf
+    ci = {}
+    for level in (0.95, 0.90):
+        t = scipy_t.ppf(1 - (1 - level) / 2, n - 1) if n > 1 else math.inf
+        ci[level] = (math.exp(mean - t * se), math.exp(mean + t * se))
+    ratio = math.exp(mean)
+    if 1 - margin <= ci[0.90][0] and ci[0.90][1] <= 1 + margin:
+        verdict = "agrees"
+    elif (ci[0.95][0] > 1 or ci[0.95][1] < 1) and abs(ratio - 1) > margin:
+        verdict = "differs"
+    else:
+        verdict = "inconclusive (noise)"
+    return {"suite": suite, "by_hand": hand, "ratio": ratio, "ci95": ci[0.95],
+            "ci90": ci[0.90], "verdict": verdict,
+            "per_round": [h / s for s, h in zip(suite, hand, strict=True)]}
 
 
 if __name__ == "__main__":
