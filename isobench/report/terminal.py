@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from isobench.analysis.sequential import half_width_pct
 from isobench.analysis.stats import (
     EMULATED_VERDICT,
     runtime_sentence,
     short_verdict,
 )
-from isobench.analysis.sequential import half_width_pct
 from isobench.analysis.verdicts import level
 from isobench.report import fmt
 from isobench.report.rundata import network_paths_text
