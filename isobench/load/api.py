@@ -1,4 +1,4 @@
-"""What the runner calls: :func:`run_load` and its :class:`LoadResult`.
+"""What a trial (run/trial.py) calls: :func:`run_load` and its :class:`LoadResult`.
 
 The engine runs in a subprocess (``python -m isobench.load --config - --jsonl``) pinned to the
 given CPUs, so the load generator never shares a core or an interpreter with the tool itself.

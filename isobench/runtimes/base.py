@@ -1,11 +1,11 @@
 """The runtime contract.
 
-Lifecycle, called by the runner in this order for every trial::
+Lifecycle, called by a trial (run/trial.py) in this order for every trial::
 
     runtime = RuntimeClass(ctx)
     reason = runtime.check()                     # None, or why it cannot run here (doctor uses it)
     instance = runtime.start(artifacts, spec, resources, host_port)
-    ... runner polls http://<resources.host_address>:<host_port><ready_path>;
+    ... the trial polls http://<resources.host_address>:<host_port><ready_path>;
         runtime.exited(instance) is polled beside it, so a dead process or VM fails fast
         instead of waiting for the deadline ...
     ... samplers read instance.pids / cgroups / net_iface / vmm_pid ...
@@ -93,7 +93,7 @@ class Resources:
 
 @dataclass
 class Instance:
-    """A running workload, as the runner and the samplers see it.
+    """A running workload, as the trial and the samplers see it.
 
     Attributes:
         runtime: the runtime's name.

@@ -9,7 +9,7 @@ Additive parts (their seconds add up to the host's busy time, by construction of
 * ``daemon:<name>``: the shared daemons (``Instance.daemon_pids`` and their descendants: dockerd,
   containerd), by process name;
 * ``loadgen``: the load generator's process trees (:mod:`isobench.load.tracking`);
-* ``tool``: isobench's own process (all its threads: the runner, the samplers; not its children);
+* ``tool``: isobench's own process (all its threads: orchestrator, samplers; not its children);
 * ``rest``: the host's busy time minus all of the above (other processes, kernel threads,
   interrupts that no process was charged with).
 

@@ -1,4 +1,4 @@
-"""All samplers of one trial, driven by ONE polling thread: what the runner uses.
+"""All samplers of one trial, driven by ONE polling thread: what the trial (run/trial.py) uses.
 
 Usage::
 

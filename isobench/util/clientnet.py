@@ -320,7 +320,7 @@ def check_clients(clients: Sequence[str]) -> None:
 
 def require_local(client: ClientPath | str | None, what: str) -> None:
     """Raise a one-line ConfigError when ``what`` (a workload running its own client) is asked
-    to use a remote client it cannot start in the namespace yet (the runner refuses it earlier;
+    to use a remote client it cannot start in the namespace yet (the orchestrator refuses it first;
     this keeps a direct caller from measuring the local path under a remote label). ``client``
     is the path, or the host a readiness probe was told to reach (anything but 127.0.0.1 is a
     remote client's address)."""

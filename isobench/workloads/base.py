@@ -38,7 +38,7 @@ class LaunchSpec:
         port: a fixed port the workload listens on inside (a user's image that ignores
             ``{port}``); None means it listens on ``{port}``, the same number as on the host.
             Runtimes with their own network (bridge, VM) map ``127.0.0.1:host_port`` to it; on
-            the host network the runner makes ``host_port`` equal to it.
+            the host network the trial makes ``host_port`` equal to it.
         volumes: absolute paths inside the runtime that must each be a dedicated volume on the
             host's disk: an empty directory (owned by root, mode 0755: writable by a workload
             running as root; name a path the rootfs does not hold) on a filesystem
@@ -217,7 +217,7 @@ class Workload(ABC):
         ``cpus``. The runner passes it only when it is remote.
 
         Returns the k6-style summary (``{"metrics": {...}, "thresholds": {...}, ...}``), with the
-        1 s time series under ``"timeseries"`` (the runner moves it into samples). The
+        1 s time series under ``"timeseries"`` (the trial moves it into samples). The
         default drives HTTP with the built-in load engine; workloads with a protocol of their own
         (the validator's gossip, a peer client such as pgbench) override it.
         """

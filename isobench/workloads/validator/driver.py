@@ -99,7 +99,7 @@ class ChainDriver:
     """Drives one node for one scenario; ``await run()`` returns the k6-style summary.
 
     After the run, ``ledger`` holds the expected chain state (tests compare the node to it).
-    Given the ``ledger`` of an earlier drive of the same node (the runner's warm-up), the
+    Given the ``ledger`` of an earlier drive of the same node (the trial's warm-up), the
     driver continues that chain; a node that holds blocks it does not know is refused.
     """
 
@@ -414,7 +414,7 @@ def run_driver(endpoint: str, scenario: Mapping[str, Any] | ChainScenario, *,
     """Drive the node at ``endpoint`` (``http://127.0.0.1:PORT``) and return the summary.
 
     ``ledgers`` (endpoint → chain model) carries the chain from one drive of a node to the
-    next, as the runner's warm-up and measured drives of one instance: the driver continues
+    next, as the trial's warm-up and measured drives of one instance: the driver continues
     the chain it finds there and leaves its own in it.
 
     Raises:
