@@ -93,6 +93,7 @@ def host_facts() -> dict[str, Any]:
         "cgroup": cgroup_version(),
         "kvm_device": Path("/dev/kvm").exists(),
         "busy_processes": busy_processes(),
+        "sched_autogroup": autogroup_enabled(),
         "time": time.time(),
     }
 
@@ -109,6 +110,23 @@ class DoctorReport:
     def runnable(self, names: list[str]) -> list[str]:
         """Names among ``names`` that cannot run here."""
         return [n for n in names if self.runtimes.get(n) is not None]
+
+
+def autogroup_enabled() -> bool | None:
+    """``kernel.sched_autogroup_enabled`` (None where the kernel has no autogroups). When on,
+    ``nice`` acts only within a session: a niced job in another terminal still gets a whole
+    session's CPU share beside the measured workload."""
+    value = _read("/proc/sys/kernel/sched_autogroup_enabled")
+    return None if value is None else value.strip() == "1"
+
+
+def _autogroup_check() -> Check:
+    on = autogroup_enabled()
+    if not on:
+        return Check("scheduler", True, "no autogroups: nice works across sessions")
+    return Check("scheduler", True, "autogroups on: a niced job in another session competes with "
+                 "the workload as if not niced (to quiet the host while measuring: sysctl "
+                 "kernel.sched_autogroup_enabled=0)")
 
 
 def _resources_checks() -> list[Check]:
@@ -147,6 +165,7 @@ def _resources_checks() -> list[Check]:
             "builds the one rootfs",
             None if shutil.which("debootstrap") else "apt-get install debootstrap",
         ),
+        _autogroup_check(),
     ]
 
 
