@@ -10,9 +10,10 @@ For every benchmark of the micro suite (or ``--only``), in ``--rounds`` interlea
    workload CPU, in a memory cgroup made by hand with the suite's memory limit (the native
    runtime's, whose page cache it bounds), no isobench process in between; local benchmarks
    (sysbench, fio, xz) run by hand in such a chroot with the argv the suite's agent ran.
-   A server gets the warm-up the suite gives it: one discarded pass of the same client
-   before the measured one (the suite drives a warm-up before every measured trial; a cold
-   PostgreSQL or Redis measured by hand against a warm one in the suite is not "the same").
+   Every benchmark gets the warm-up the suite gives it: one discarded pass of the same client
+   or command before the measured one (the suite drives a warm-up before every measured trial;
+   a cold PostgreSQL, or a fio file laid out just before it is read, measured by hand against
+   a warm one in the suite is not "the same").
 
 Alternating the two in the same minutes puts the host's drift on both alike: a suite figure
 and a by-hand figure taken at different times on this busy 2-core host can differ by 30 %
@@ -262,11 +263,13 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
     box = Chroot(rootfs, memory_mb)
     try:
         if bench == "sysbench-cpu":
+            box.run(facts["sysbench-cpu"]["argv"])  # the warm-up pass, discarded
             text = box.run(facts["sysbench-cpu"]["argv"])
             return {"sysbench_cpu_events": re_float(r"events per second:\s+([\d.]+)", text)}
         if bench == "sysbench-memory":
             out = {}
             for oper in ("read", "write"):
+                box.run(facts[f"sysbench-memory-{oper}"]["argv"])  # warm-up, discarded
                 text = box.run(facts[f"sysbench-memory-{oper}"]["argv"])
                 out[f"sysbench_mem_{oper}_mib_s"] = re_float(r"\(([\d.]+) MiB/sec\)", text)
             return out
@@ -276,6 +279,7 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
                     "vol-seqwrite", "vol-randread", "vol-randwrite")
             for job in jobs:
                 script += " && " + " ".join(facts[f"fio-{job}"]["argv"]) + " && echo ==="
+            box.run(["/bin/sh", "-c", script])  # the warm-up pass (lays the files out), discarded
             parts = [p for p in box.run(["/bin/sh", "-c", script]).split("===") if "{" in p]
             out = {}
             for name, text in zip(jobs, parts, strict=True):
@@ -293,6 +297,7 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
                     "agent.xz_input()")
             script = (f"mkdir -p /var/tmp/isobench-micro && /usr/bin/python3 -c \"{make}\" && "
                       f"date +%s.%N && {' '.join(argv)} > /dev/null && date +%s.%N")
+            box.run(["/bin/sh", "-c", script])  # the warm-up pass, discarded
             stamps = [float(x) for x in box.run(["/bin/sh", "-c", script]).split()]
             return {"xz_seconds": stamps[1] - stamps[0]}
     finally:
