@@ -22,14 +22,29 @@ def test_plan_is_seeded_and_orders_vary() -> None:
     assert make_plan(arms, 6, seed=1) != make_plan(arms, 6, seed=2)
 
 
-def test_round_does_not_start_with_previous_rounds_last_arm() -> None:
+def test_a_new_pair_does_not_start_with_the_previous_pairs_last_arm() -> None:
     arms = {a: a for a in ("a", "b", "c")}
     for seed in range(30):
         plan = make_plan(arms, 8, seed=seed)
-        for r in range(1, 8):
+        for r in range(2, 8, 2):  # the first round of each pair
             prev_last = [p for p in plan if p.round == r - 1][-1].arm
             first = next(p for p in plan if p.round == r).arm
             assert first != prev_last
+
+
+def test_every_arm_gets_every_position_equally_in_each_pair_of_rounds() -> None:
+    """Position drift within a round cancels in the paired ratios: a pair of rounds is an order
+    and its reverse. Two arms used to run in the same order in every round."""
+    for arms in ({"native": "native", "native-b": "native"}, {a: a for a in "abcd"}):
+        for seed in range(20):
+            plan = make_plan(arms, 6, seed=seed)
+            for r in range(0, 6, 2):
+                first = [p.arm for p in plan if p.round == r]
+                second = [p.arm for p in plan if p.round == r + 1]
+                assert second == first[::-1]
+            firsts = Counter(next(p.arm for p in plan if p.round == r) for r in range(6))
+            if len(arms) == 2:
+                assert set(firsts.values()) == {3}  # each arm first in 3 of 6 rounds
 
 
 def test_aa_arms_map_to_one_runtime() -> None:
