@@ -27,6 +27,7 @@ from typing import Any
 
 from isobench.errors import StartError
 from isobench.images.spec import Artifacts
+from isobench.results import atomic_write_json
 from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime, RuntimeContext
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.qemu.image import VmArtifacts
@@ -440,9 +441,8 @@ class QemuRuntime(Runtime):
 
     @staticmethod
     def _write_record(vm_id: str, record: dict[str, Any]) -> None:
-        tmp = vm_dir() / f".{vm_id}.json.tmp"
-        tmp.write_text(json.dumps(record))
-        tmp.replace(vm_dir() / f"{vm_id}.json")  # atomic: `clean` never reads half a record
+        # atomic (its temporary name does not match `*.json`): `clean` never reads half a record
+        atomic_write_json(vm_dir() / f"{vm_id}.json", record)
 
     def exited(self, instance: Instance) -> str | None:
         handle = instance.handle or {}

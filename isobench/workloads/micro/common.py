@@ -148,34 +148,13 @@ def wait_probe(
         time.sleep(interval)
 
 
-def tcp_connects(port: int, timeout: float = 0.5) -> bool:
-    """Whether a TCP connection to 127.0.0.1:port is accepted and not reset at once.
-
-    Not a readiness check on its own: a forwarder that accepts on the server's behalf (QEMU's
-    user network accepts on the host before the guest has even booted, and holds the
-    connection open while it retries the guest) looks the same as a server. Servers with a
-    protocol answer a probe instead (:func:`answers`).
-    """
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.settimeout(0.05)
-            try:
-                data = sock.recv(1)
-            except TimeoutError:
-                return True  # still open: something is there and waits for us
-            except OSError:
-                return False
-            return data != b""
-    except OSError:
-        return False
-
-
 def answers(port: int, send: bytes, expect: Callable[[bytes], bool], size: int,
             timeout: float = 0.5) -> bool:
     """Readiness by the server's own protocol: send ``send`` to 127.0.0.1:port and read up to
-    ``size`` bytes within ``timeout``; True when ``expect(reply)``. A forwarder holding the
-    connection for a server that is not there yet answers nothing, so this is False until the
-    server itself replies."""
+    ``size`` bytes within ``timeout``; True when ``expect(reply)``. Not a TCP connect: a
+    forwarder accepts on the server's behalf (QEMU's user network accepts on the host before
+    the guest has even booted, and holds the connection while it retries the guest) but
+    answers nothing, so this is False until the server itself replies."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(send)

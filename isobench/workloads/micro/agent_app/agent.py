@@ -165,8 +165,8 @@ def run_bench(name: str, seconds: int) -> dict[str, object]:
                     "stderr": str(exc), "elapsed_s": 0.0, "facts": facts}
         if name.startswith("fio-"):
             facts["direct"] = "--direct=1" in argv
-            facts["workdir"] = fio_dir(name)
-            facts["filesystem"] = filesystem_of(fio_dir(name))
+            facts["workdir"] = where = fio_dir(name)
+            facts["filesystem"] = filesystem_of(where)
         t0 = time.monotonic()
         ru0 = os.times()
         try:
