@@ -1,8 +1,8 @@
 """Check: the micro suite's native figures are the benchmarks' own, with nothing in between.
 
-For every benchmark of the micro suite (or ``--only``), in ``--rounds`` interleaved rounds:
+For every benchmark of the micro suite (or ``--only``), in ``--rounds`` rounds, back to back:
 
-1. ``isobench suite micro --runtimes native --quick --trials 1`` (one native trial of each);
+1. ``isobench suite micro --only B --runtimes native --quick --trials 1`` (one native trial);
 2. the same client by hand, with the very argv of that round's trial (only the port and
    pgbench's log directory differ), against the same server command started by hand from the
    suite's rootfs: ``chroot`` into a private overlay of it (writes go to a scratch upper layer
@@ -11,15 +11,19 @@ For every benchmark of the micro suite (or ``--only``), in ``--rounds`` interlea
    runtime's, whose page cache it bounds), no isobench process in between; local benchmarks
    (sysbench, fio, xz) run by hand in such a chroot with the argv the suite's agent ran.
    Every benchmark gets the warm-up the suite gives it: one discarded pass of the same client
-   or command before the measured one (the suite drives a warm-up before every measured trial;
-   a cold PostgreSQL, or a fio file laid out just before it is read, measured by hand against
-   a warm one in the suite is not "the same").
+   or command before the measured one, for the suite's warm-up time (``--quick``: 1 s, where
+   the measured pass is 3 s; :func:`warmup_argv`). A cold PostgreSQL, or a fio file laid out
+   just before it is read, measured by hand against a warm one in the suite is not "the
+   same"; nor is a disk read after 24 s of warm-up I/O instead of the suite's 8 s.
 
-Alternating the two in the same minutes puts the host's drift on both alike: a suite figure
-and a by-hand figure taken at different times on this busy 2-core host can differ by 30 %
-from noise alone. The by-hand side parses the clients' output with its own few lines (not
-isobench's parsers). It prints, per figure, both medians and the ratio (target: within 5 %),
-and exits 1 when one is beyond.
+The two sides of one benchmark run back to back, and their order alternates from round to
+round (suite first, then by hand first, ...), so the host's drift falls on both alike and a
+steady drift cancels in the paired ratio: a suite figure and a by-hand figure taken minutes
+apart on a busy 2-core host can differ by 30 % from noise alone. The by-hand side needs the
+argv of a suite trial, so round 1 runs the suite first; later rounds reuse the newest trial's
+argv (they are the same every trial, but for the port). The by-hand side parses the clients'
+output with its own few lines (not isobench's parsers). It prints, per figure, both medians
+and the ratio (target: within 5 %), and exits 1 when one is beyond.
 
     flock /tmp/isobench-heavy.lock .venv/bin/python benchmarks/micro_byhand.py --rounds 3
     ... --only redis,postgres
@@ -35,6 +39,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -50,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scipy.stats import t as scipy_t
 
 from isobench import plugins
-from isobench.run.suite import MICRO_BENCHMARKS
+from isobench.run.suite import MICRO_BENCHMARKS, QUICK
 from isobench.util import paths
 
 WORKLOAD_CPU, LOADGEN_CPU = "0", "1"
@@ -125,6 +130,40 @@ def make_memcg(name: str, memory_mb: int) -> Path:
     (group / "memory.max").write_text(limit)
     (group / "memory.swap.max").write_text("0")
     return group
+
+
+MEASURED_S = int(str(QUICK["duration"]).rstrip("s"))
+WARMUP_S = int(str(QUICK["warmup"]).rstrip("s"))
+
+
+def warmup_argv(argv: list[str]) -> list[str]:
+    """The argv the suite's warm-up runs: its duration flags (``--runtime=``, ``--time=``,
+    ``-t``/``-T`` with a number) set to the warm-up time, a request count (``-n``) scaled by
+    warm-up ÷ measured time, as the suite sizes it from the same probe rate."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        for flag in ("--runtime=", "--time="):
+            if arg.startswith(flag) and arg[len(flag):].isdigit():
+                out[i] = f"{flag}{WARMUP_S}"
+        if i + 1 < len(out) and out[i + 1].isdigit():
+            if arg in ("-t", "-T"):
+                out[i + 1] = str(WARMUP_S)
+            elif arg == "-n":
+                out[i + 1] = str(max(1, int(out[i + 1]) * WARMUP_S // MEASURED_S))
+    return out
+
+
+def warm_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """``facts`` with every argv in it (``facts["argv"]``, or ``facts[bench]["argv"]``, or a
+    dict of them) made the warm-up's."""
+    def warm(value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(a, str) for a in value):
+            return warmup_argv(value)
+        if isinstance(value, dict):
+            return {k: warm(v) if k == "argv" or isinstance(v, dict | list) else v
+                    for k, v in value.items()}
+        return value
+    return {k: warm(v) for k, v in facts.items()}
 
 
 def free_port() -> int:
@@ -246,7 +285,7 @@ def by_hand_server(bench: str, rootfs: Path, facts: dict[str, Any],
             time.sleep(0.1)
         if bench in ("iperf3", "sockperf"):
             time.sleep(0.3)
-        drive_server(bench, facts, port)  # the warm-up pass, discarded
+        drive_server(bench, warm_facts(facts), port)  # the warm-up pass, discarded
         return drive_server(bench, facts, port)
     finally:
         os.killpg(server.pid, 15)
@@ -263,24 +302,28 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
     box = Chroot(rootfs, memory_mb)
     try:
         if bench == "sysbench-cpu":
-            box.run(facts["sysbench-cpu"]["argv"])  # the warm-up pass, discarded
+            box.run(warmup_argv(facts["sysbench-cpu"]["argv"]))  # the warm-up, discarded
             text = box.run(facts["sysbench-cpu"]["argv"])
             return {"sysbench_cpu_events": re_float(r"events per second:\s+([\d.]+)", text)}
         if bench == "sysbench-memory":
             out = {}
             for oper in ("read", "write"):
-                box.run(facts[f"sysbench-memory-{oper}"]["argv"])  # warm-up, discarded
+                box.run(warmup_argv(facts[f"sysbench-memory-{oper}"]["argv"]))  # warm-up
                 text = box.run(facts[f"sysbench-memory-{oper}"]["argv"])
                 out[f"sysbench_mem_{oper}_mib_s"] = re_float(r"\(([\d.]+) MiB/sec\)", text)
             return out
         if bench == "fio":
-            script = "mkdir -p /var/tmp/isobench-micro"
+            def chain(argv_of: Callable[[list[str]], list[str]]) -> list[str]:
+                script = "mkdir -p /var/tmp/isobench-micro"
+                for job in jobs:
+                    script += " && " + " ".join(argv_of(facts[f"fio-{job}"]["argv"]))
+                    script += " && echo ==="
+                return ["/bin/sh", "-c", script]
+
             jobs = ("seqread", "seqwrite", "randread", "randwrite", "vol-seqread",
                     "vol-seqwrite", "vol-randread", "vol-randwrite")
-            for job in jobs:
-                script += " && " + " ".join(facts[f"fio-{job}"]["argv"]) + " && echo ==="
-            box.run(["/bin/sh", "-c", script])  # the warm-up pass (lays the files out), discarded
-            parts = [p for p in box.run(["/bin/sh", "-c", script]).split("===") if "{" in p]
+            box.run(chain(warmup_argv))  # the warm-up pass (lays the files out), discarded
+            parts = [p for p in box.run(chain(list)).split("===") if "{" in p]
             out = {}
             for name, text in zip(jobs, parts, strict=True):
                 job = name.replace("-", "_")
@@ -305,26 +348,27 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
     raise AssertionError(bench)
 
 
-def suite_round(benchmarks: list[str], out: Path) -> dict[str, dict[str, Any]]:
-    """One native trial of each benchmark through isobench; {bench: {"values", "facts",
-    "rootfs"}}."""
-    subprocess.run([sys.executable, "-m", "isobench.cli", "suite", "micro", "--only",
-                    ",".join(benchmarks), "--runtimes", "native", "--quick", "--trials", "1",
-                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
-    found = {}
-    for bench in benchmarks:
-        manifest = json.loads((out / bench / "manifest.json").read_text())
-        trials = [json.loads(line) for line in (out / bench / "trials.jsonl").open()
-                  if line.strip()]
-        ok = [t for t in trials if t.get("status") == "ok" and t.get("load")]
-        if not ok:
-            raise SystemExit(f"suite: no ok native trial of {bench} in {out / bench}")
-        metrics = ok[-1]["load"]["metrics"]
-        found[bench] = {"values": {k: v["values"]["value"] for k, v in metrics.items()},
-                        "facts": ok[-1]["load"]["facts"],
-                        "rootfs": paths.cache_dir() / "rootfs" / manifest["artifacts"]["key"],
-                        "memory_mb": int(manifest["resources"]["memory_mb"])}
-    return found
+def suite_trial(bench: str, out: Path) -> dict[str, Any]:
+    """One native trial of ``bench`` through isobench into ``out``; {"values", "facts",
+    "rootfs", "memory_mb"} of its ok trial."""
+    subprocess.run([sys.executable, "-m", "isobench.cli", "suite", "micro", "--only", bench,
+                    "--runtimes", "native", "--quick", "--trials", "1", "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    manifest = json.loads((out / bench / "manifest.json").read_text())
+    trials = [json.loads(line) for line in (out / bench / "trials.jsonl").open() if line.strip()]
+    ok = [t for t in trials if t.get("status") == "ok" and t.get("load")]
+    if not ok:
+        raise SystemExit(f"suite: no ok native trial of {bench} in {out / bench}")
+    metrics = ok[-1]["load"]["metrics"]
+    return {"values": {k: v["values"]["value"] for k, v in metrics.items()},
+            "facts": ok[-1]["load"]["facts"],
+            "rootfs": paths.cache_dir() / "rootfs" / manifest["artifacts"]["key"],
+            "memory_mb": int(manifest["resources"]["memory_mb"])}
+
+
+def by_hand(bench: str, info: dict[str, Any]) -> dict[str, float]:
+    fn = by_hand_server if bench in SERVERS else by_hand_local
+    return fn(bench, info["rootfs"], info["facts"], info["memory_mb"])
 
 
 def main() -> int:
@@ -332,24 +376,43 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(MICRO_BENCHMARKS),
                         help="comma-separated benchmarks (default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="suite/by-hand rounds")
+    parser.add_argument("--pause", type=float, default=5.0,
+                        help="idle seconds before each side (default 5): the first side's load "
+                             "(a database's fsyncs, fio's writes) should not slow the second")
     parser.add_argument("--out", type=Path, default=Path("/tmp/isobench-byhand"),
                         help="where the suite's rounds go")
     args = parser.parse_args()
+    # a SIGTERM unwinds like Ctrl-C, so each by-hand server and box is removed on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     benchmarks = [b for b in args.only.split(",") if b]
     suite: dict[str, list[float]] = {}
     hand: dict[str, list[float]] = {}
+    last: dict[str, dict[str, Any]] = {}  # bench → its newest suite trial (for the argv)
     for r in range(args.rounds):
-        found = suite_round(benchmarks, args.out / f"round-{r + 1}")
         for bench in benchmarks:
-            info = found[bench]
-            fn = by_hand_server if bench in SERVERS else by_hand_local
-            figures = fn(bench, info["rootfs"], info["facts"], info["memory_mb"])
+            out = args.out / f"round-{r + 1}" / bench
+            if r % 2 == 0 or bench not in last:  # suite first, then by hand
+                time.sleep(args.pause)
+                last[bench] = suite_trial(bench, out)
+                time.sleep(args.pause)
+                figures = by_hand(bench, last[bench])
+                first = "suite"
+            else:  # by hand first, with the argv of the previous round's trial
+                time.sleep(args.pause)
+                figures = by_hand(bench, last[bench])
+                time.sleep(args.pause)
+                last[bench] = suite_trial(bench, out)
+                first = "by hand"
+            info = last[bench]
             for name, value in figures.items():
                 suite.setdefault(name, []).append(float(info["values"][name]))
                 hand.setdefault(name, []).append(float(value))
-            print(f"round {r + 1} {bench}: " + ", ".join(
+            print(f"round {r + 1} {bench} ({first} first): " + ", ".join(
                 f"{n} suite {info['values'][n]:,.4g} by hand {v:,.4g}"
                 for n, v in figures.items()), flush=True)
+        if r >= 1:  # what is known so far, in case the run is cut short
+            partial = {name: agreement(suite[name], hand[name]) for name in suite}
+            (args.out / "byhand.json").write_text(json.dumps(partial, indent=1))
     print(f"\n{'figure':28} {'suite (median)':>14} {'by hand (median)':>16} "
           f"{'hand/suite [95 % CI]':>24}  verdict (margin ±5 %)")
     results = {name: agreement(suite[name], hand[name]) for name in suite}
