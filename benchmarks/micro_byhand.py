@@ -297,37 +297,44 @@ def by_hand_server(bench: str, rootfs: Path, facts: dict[str, Any],
         box.remove()
 
 
+def warm_then_measured(box: Chroot, warmup: str, measured: str) -> str:
+    """Run the shell command ``warmup`` (output discarded), then ``measured``, in ONE run of
+    the box: one overlay mount for both, as the suite's instance keeps one mount from its
+    warm-up to its measured pass (a box's mount ends with its run, and unmounting an overlay
+    syncs its upper filesystem). The measured command's stdout."""
+    marker = "@@isobench-byhand-measured@@"
+    text = box.run(["/bin/sh", "-c", f"{{ {warmup} ; }} > /dev/null && echo {marker} && "
+                                     f"{measured}"])
+    return text.split(marker, 1)[1]
+
+
 def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
                   memory_mb: int) -> dict[str, float]:
     box = Chroot(rootfs, memory_mb)
     try:
         if bench == "sysbench-cpu":
-            box.run(warmup_argv(facts["sysbench-cpu"]["argv"]))  # the warm-up, discarded
-            text = box.run(facts["sysbench-cpu"]["argv"])
+            argv = facts["sysbench-cpu"]["argv"]
+            text = warm_then_measured(box, " ".join(warmup_argv(argv)), " ".join(argv))
             return {"sysbench_cpu_events": re_float(r"events per second:\s+([\d.]+)", text)}
         if bench == "sysbench-memory":
-            out = {}
-            for oper in ("read", "write"):
-                box.run(warmup_argv(facts[f"sysbench-memory-{oper}"]["argv"]))  # warm-up
-                text = box.run(facts[f"sysbench-memory-{oper}"]["argv"])
-                out[f"sysbench_mem_{oper}_mib_s"] = re_float(r"\(([\d.]+) MiB/sec\)", text)
-            return out
+            opers = ("read", "write")
+            argvs = [facts[f"sysbench-memory-{oper}"]["argv"] for oper in opers]
+            text = warm_then_measured(box, " && ".join(" ".join(warmup_argv(a)) for a in argvs),
+                                      " && echo === && ".join(" ".join(a) for a in argvs))
+            return {f"sysbench_mem_{oper}_mib_s": re_float(r"\(([\d.]+) MiB/sec\)", part)
+                    for oper, part in zip(opers, text.split("==="), strict=True)}
         if bench == "fio":
-            def chain(argv_of: Callable[[list[str]], list[str]]) -> list[str]:
-                script = "mkdir -p /var/tmp/isobench-micro"
-                for job in jobs:
-                    script += " && " + " ".join(argv_of(facts[f"fio-{job}"]["argv"]))
-                    script += " && echo ==="
-                return ["/bin/sh", "-c", script]
-
             jobs = ("seqread", "seqwrite", "randread", "randwrite", "vol-seqread",
                     "vol-seqwrite", "vol-randread", "vol-randwrite")
-            box.run(chain(warmup_argv))  # the warm-up pass (lays the files out), discarded
-            parts = [p for p in box.run(chain(list)).split("===") if "{" in p]
+            argvs = [facts[f"fio-{job}"]["argv"] for job in jobs]
+            text = warm_then_measured(  # the warm-up pass lays the files out
+                box, "mkdir -p /var/tmp/isobench-micro && "
+                + " && ".join(" ".join(warmup_argv(a)) + " > /dev/null" for a in argvs),
+                " && echo === && ".join(" ".join(a) for a in argvs))
             out = {}
-            for name, text in zip(jobs, parts, strict=True):
+            for name, part in zip(jobs, text.split("==="), strict=True):
                 job = name.replace("-", "_")
-                data = json.loads(text[text.index("{"):])["jobs"][0]
+                data = json.loads(part[part.index("{"):])["jobs"][0]
                 side = data["read"] if "read" in job else data["write"]
                 if "seq" in job:
                     out[f"fio_{job}_mb_s"] = side["bw_bytes"] / 1e6
@@ -338,10 +345,11 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
             argv = facts["xz"]["argv"]
             make = ("import sys; sys.path.insert(0, '/opt/isobench/workload'); import agent; "
                     "agent.xz_input()")
-            script = (f"mkdir -p /var/tmp/isobench-micro && /usr/bin/python3 -c \"{make}\" && "
-                      f"date +%s.%N && {' '.join(argv)} > /dev/null && date +%s.%N")
-            box.run(["/bin/sh", "-c", script])  # the warm-up pass, discarded
-            stamps = [float(x) for x in box.run(["/bin/sh", "-c", script]).split()]
+            timed = f"date +%s.%N && {' '.join(argv)} > /dev/null && date +%s.%N"
+            text = warm_then_measured(
+                box, f"mkdir -p /var/tmp/isobench-micro && /usr/bin/python3 -c \"{make}\" && "
+                f"{' '.join(argv)} > /dev/null", timed)
+            stamps = [float(x) for x in text.split()]
             return {"xz_seconds": stamps[1] - stamps[0]}
     finally:
         box.remove()
