@@ -55,8 +55,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scipy.stats import t as scipy_t
 
 from isobench import plugins
+from isobench.config.durations import parse_duration
 from isobench.run.suite import MICRO_BENCHMARKS, QUICK
 from isobench.util import paths
+from isobench.workloads.micro.local import FIO_JOBS
 
 WORKLOAD_CPU, LOADGEN_CPU = "0", "1"
 SERVERS = {"redis", "postgres", "mariadb", "iperf3", "sockperf"}
@@ -132,8 +134,8 @@ def make_memcg(name: str, memory_mb: int) -> Path:
     return group
 
 
-MEASURED_S = int(str(QUICK["duration"]).rstrip("s"))
-WARMUP_S = int(str(QUICK["warmup"]).rstrip("s"))
+MEASURED_S = int(parse_duration(QUICK["duration"]))
+WARMUP_S = int(parse_duration(QUICK["warmup"]))
 
 
 def warmup_argv(argv: list[str]) -> list[str]:
@@ -153,17 +155,14 @@ def warmup_argv(argv: list[str]) -> list[str]:
     return out
 
 
-def warm_facts(facts: dict[str, Any]) -> dict[str, Any]:
-    """``facts`` with every argv in it (``facts["argv"]``, or ``facts[bench]["argv"]``, or a
-    dict of them) made the warm-up's."""
-    def warm(value: Any) -> Any:
-        if isinstance(value, list) and all(isinstance(a, str) for a in value):
-            return warmup_argv(value)
-        if isinstance(value, dict):
-            return {k: warm(v) if k == "argv" or isinstance(v, dict | list) else v
-                    for k, v in value.items()}
-        return value
-    return {k: warm(v) for k, v in facts.items()}
+def warm_facts(value: Any) -> Any:
+    """A trial's facts with every argv in them (``facts["argv"]``, or a dict of them) made the
+    warm-up's (:func:`warmup_argv` on every list of strings; other values as they are)."""
+    if isinstance(value, list) and all(isinstance(a, str) for a in value):
+        return warmup_argv(value)
+    if isinstance(value, dict):
+        return {k: warm_facts(v) for k, v in value.items()}
+    return value
 
 
 def free_port() -> int:
@@ -324,16 +323,13 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
             return {f"sysbench_mem_{oper}_mib_s": re_float(r"\(([\d.]+) MiB/sec\)", part)
                     for oper, part in zip(opers, text.split("==="), strict=True)}
         if bench == "fio":
-            jobs = ("seqread", "seqwrite", "randread", "randwrite", "vol-seqread",
-                    "vol-seqwrite", "vol-randread", "vol-randwrite")
-            argvs = [facts[f"fio-{job}"]["argv"] for job in jobs]
+            argvs = [facts[bench]["argv"] for bench in FIO_JOBS]
             text = warm_then_measured(  # the warm-up pass lays the files out
                 box, "mkdir -p /var/tmp/isobench-micro && "
                 + " && ".join(" ".join(warmup_argv(a)) + " > /dev/null" for a in argvs),
                 " && echo === && ".join(" ".join(a) for a in argvs))
             out = {}
-            for name, part in zip(jobs, text.split("==="), strict=True):
-                job = name.replace("-", "_")
+            for job, part in zip(FIO_JOBS.values(), text.split("==="), strict=True):
                 data = json.loads(part[part.index("{"):])["jobs"][0]
                 side = data["read"] if "read" in job else data["write"]
                 if "seq" in job:
@@ -399,18 +395,15 @@ def main() -> int:
     for r in range(args.rounds):
         for bench in benchmarks:
             out = args.out / f"round-{r + 1}" / bench
-            if r % 2 == 0 or bench not in last:  # suite first, then by hand
+            # suite first in odd rounds (and whenever no trial's argv is known yet), else by hand
+            # first, with the argv of the previous round's trial
+            first = "suite" if r % 2 == 0 or bench not in last else "by hand"
+            for side in (("suite", "by hand") if first == "suite" else ("by hand", "suite")):
                 time.sleep(args.pause)
-                last[bench] = suite_trial(bench, out)
-                time.sleep(args.pause)
-                figures = by_hand(bench, last[bench])
-                first = "suite"
-            else:  # by hand first, with the argv of the previous round's trial
-                time.sleep(args.pause)
-                figures = by_hand(bench, last[bench])
-                time.sleep(args.pause)
-                last[bench] = suite_trial(bench, out)
-                first = "by hand"
+                if side == "suite":
+                    last[bench] = suite_trial(bench, out)
+                else:
+                    figures = by_hand(bench, last[bench])
             info = last[bench]
             for name, value in figures.items():
                 suite.setdefault(name, []).append(float(info["values"][name]))
