@@ -25,6 +25,13 @@ argv (they are the same every trial, but for the port). The by-hand side parses 
 output with its own few lines (not isobench's parsers). It prints, per figure, both medians
 and the ratio (target: within 5 %), and exits 1 when one is beyond.
 
+fio's 1 MiB sequential figures depend on the physical layout of fio's buffer (how many
+contiguous pieces the kernel gave it, which differs with what ran before fio on that CPU;
+``benchmarks/fio_buffer.py`` measures by how much). So the script reads the layout of every
+sequential run on both sides (:class:`buffer_layout.PieceWatch`, root) and also compares those
+figures at the same layout: a fit over both sides' runs of µs per request = a + b × pieces +
+c × [suite run], whose ``c`` is what the suite adds (:func:`layout_matched`).
+
     flock /tmp/isobench-heavy.lock .venv/bin/python benchmarks/micro_byhand.py --rounds 3
     ... --only redis,postgres
 """
@@ -52,6 +59,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np
+from buffer_layout import PieceWatch
 from scipy.stats import t as scipy_t
 
 from isobench import plugins
@@ -392,24 +401,32 @@ def main() -> int:
     suite: dict[str, list[float]] = {}
     hand: dict[str, list[float]] = {}
     last: dict[str, dict[str, Any]] = {}  # bench → its newest suite trial (for the argv)
+    pieces: dict[str, dict[str, list[int | None]]] = {}  # fio figure → side → per round
     for r in range(args.rounds):
         for bench in benchmarks:
             out = args.out / f"round-{r + 1}" / bench
             # suite first in odd rounds (and whenever no trial's argv is known yet), else by hand
             # first, with the argv of the previous round's trial
             first = "suite" if r % 2 == 0 or bench not in last else "by hand"
+            layouts: dict[str, dict[str, int | None]] = {}
             for side in (("suite", "by hand") if first == "suite" else ("by hand", "suite")):
                 time.sleep(args.pause)
-                if side == "suite":
-                    last[bench] = suite_trial(bench, out)
-                else:
-                    figures = by_hand(bench, last[bench])
+                with PieceWatch({int(LOADGEN_CPU)}) as watch:
+                    if side == "suite":
+                        last[bench] = suite_trial(bench, out)
+                    else:
+                        figures = by_hand(bench, last[bench])
+                if bench == "fio":
+                    layouts[side] = fio_layouts(watch, last[bench]["facts"])
             info = last[bench]
             for name, value in figures.items():
                 suite.setdefault(name, []).append(float(info["values"][name]))
                 hand.setdefault(name, []).append(float(value))
+                for side, layout in layouts.items():
+                    pieces.setdefault(name, {}).setdefault(side, []).append(layout.get(name))
             print(f"round {r + 1} {bench} ({first} first): " + ", ".join(
-                f"{n} suite {info['values'][n]:,.4g} by hand {v:,.4g}"
+                f"{n} suite {info['values'][n]:,.4g}{piece_text(layouts, 'suite', n)} "
+                f"by hand {v:,.4g}{piece_text(layouts, 'by hand', n)}"
                 for n, v in figures.items()), flush=True)
         if r >= 1:  # what is known so far, in case the run is cut short
             partial = {name: agreement(suite[name], hand[name]) for name in suite}
@@ -422,6 +439,20 @@ def main() -> int:
         print(f"{name:28} {statistics.median(suite[name]):14,.4g} "
               f"{statistics.median(hand[name]):16,.4g} "
               f"{res['ratio']:9.3f} [{lo:.3f}, {hi:.3f}]  {res['verdict']}")
+    fits = {name: layout_matched(suite[name], hand[name], by["suite"], by["by hand"])
+            for name, by in pieces.items() if name.endswith("_mb_s")}
+    matched = {name: res for name, res in fits.items() if res is not None}
+    if matched:
+        print("\nfio's sequential figures at the same buffer layout (each fio job's I/O buffer is "
+              "1 to 256 physically contiguous pieces, see benchmarks/fio_buffer.py; fit over both "
+              "sides: µs per request = a + b × pieces + c × [suite])")
+        for name, res in matched.items():
+            lo, hi = res["ci95"]
+            print(f"{name:28} pieces suite {res['pieces_suite']} by hand {res['pieces_hand']}: "
+                  f"b = {res['b_us_per_piece']:.2f} µs per piece, hand/suite at "
+                  f"{res['at_pieces']:.0f} pieces {res['ratio']:.3f} [{lo:.3f}, {hi:.3f}]  "
+                  f"{res['verdict']}")
+            results[name]["same_layout"] = res
     (args.out / "byhand.json").write_text(json.dumps(results, indent=1))
     kinds = [r["verdict"].split(" ")[0] for r in results.values()]
     print(f"{kinds.count('agrees')}/{len(results)} figures agree within ±5 % "
@@ -430,11 +461,67 @@ def main() -> int:
     return 1 if "differs" in kinds else 0
 
 
+def fio_layouts(watch: PieceWatch, facts: dict[str, Any]) -> dict[str, int | None]:
+    """{fio sequential figure: pieces of the buffer of its measured run} (None: not seen)."""
+    return {f"fio_{job}_mb_s": watch.pieces(facts[bench]["argv"])
+            for bench, job in FIO_JOBS.items() if "seq" in job}
+
+
+def piece_text(layouts: dict[str, dict[str, int | None]], side: str, name: str) -> str:
+    found = layouts.get(side, {}).get(name)
+    return f" ({found} pieces)" if found is not None else ""
+
+
+def layout_matched(suite: list[float], hand: list[float], suite_pieces: list[int | None],
+                   hand_pieces: list[int | None], margin: float = 0.05) -> dict[str, Any] | None:
+    """By hand ÷ suite for a fio sequential figure (MB/s) at the same buffer layout.
+
+    Least squares over every run of both sides: µs per 1 MiB request = a + b × pieces +
+    c × [suite run]; ``c`` is what the suite adds once the layout is accounted for. The ratio
+    is the by-hand throughput over the suite's at the median layout of the by-hand runs,
+    (y + c) / y with y = a + b × that median, with its Student-t intervals from c's (n − 3
+    degrees of freedom) and :func:`verdict`. None without the layout of
+    every run or with fewer than 5 runs."""
+    on_suite = [float(p) for p in suite_pieces if p is not None]
+    on_hand = [float(p) for p in hand_pieces if p is not None]
+    if len(on_suite) < len(suite) or len(on_hand) < len(hand) or len(suite) + len(hand) < 5:
+        return None
+    us = [2**20 / v for v in suite + hand]  # MB/s = 1e6 B/s: µs per 1 MiB request
+    x = np.array([[1.0, p, 1.0] for p in on_suite] + [[1.0, p, 0.0] for p in on_hand])
+    y = np.array(us)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    dof = len(y) - 3
+    resid = y - x @ coef
+    cov = float(resid @ resid) / dof * np.linalg.pinv(x.T @ x)
+    se = math.sqrt(max(float(cov[2, 2]), 0.0))
+    at = statistics.median(on_hand)
+    base = float(coef[0] + coef[1] * at)
+    ci: dict[float, tuple[float, float]] = {}
+    for level in (0.95, 0.90):
+        t = float(scipy_t.ppf(1 - (1 - level) / 2, dof))
+        ci[level] = ((base + coef[2] - t * se) / base, (base + coef[2] + t * se) / base)
+    ratio = float((base + coef[2]) / base)
+    return {"ratio": ratio, "ci95": ci[0.95], "ci90": ci[0.90],
+            "verdict": verdict(ratio, ci[0.95], ci[0.90], margin),
+            "a_us": float(coef[0]), "b_us_per_piece": float(coef[1]), "c_us": float(coef[2]),
+            "at_pieces": at, "pieces_suite": suite_pieces, "pieces_hand": hand_pieces}
+
+
+def verdict(ratio: float, ci95: tuple[float, float], ci90: tuple[float, float],
+            margin: float) -> str:
+    """``agrees`` (the 90 % CI inside ±margin, two one-sided tests), ``differs`` (the 95 % CI
+    excludes 1 and the estimate is beyond the margin), else ``inconclusive (noise)``."""
+    if 1 - margin <= ci90[0] and ci90[1] <= 1 + margin:
+        return "agrees"
+    if (ci95[0] > 1 or ci95[1] < 1) and abs(ratio - 1) > margin:
+        return "differs"
+    return "inconclusive (noise)"
+
+
 def agreement(suite: list[float], hand: list[float], margin: float = 0.05) -> dict[str, Any]:
     """Paired within rounds: the geometric mean of by-hand ÷ suite, its 95 % and 90 % Student-t
-    intervals on the log ratios, and the verdict the tool itself would give: ``agrees`` (the
-    90 % CI inside ±margin, two one-sided tests), ``differs`` (the 95 % CI excludes 1 and the
-    estimate is beyond the margin), else ``inconclusive`` (the host's noise hides it)."""
+    intervals on the log ratios, and the verdict the tool itself would give (:func:`verdict`;
+    ``inconclusive``: the host's noise hides it)."""
     logs = [math.log(h / s) for s, h in zip(suite, hand, strict=True)]
     n = len(logs)
     mean = statistics.fmean(logs)
@@ -444,14 +531,8 @@ def agreement(suite: list[float], hand: list[float], margin: float = 0.05) -> di
         t = scipy_t.ppf(1 - (1 - level) / 2, n - 1) if n > 1 else math.inf
         ci[level] = (math.exp(mean - t * se), math.exp(mean + t * se))
     ratio = math.exp(mean)
-    if 1 - margin <= ci[0.90][0] and ci[0.90][1] <= 1 + margin:
-        verdict = "agrees"
-    elif (ci[0.95][0] > 1 or ci[0.95][1] < 1) and abs(ratio - 1) > margin:
-        verdict = "differs"
-    else:
-        verdict = "inconclusive (noise)"
     return {"suite": suite, "by_hand": hand, "ratio": ratio, "ci95": ci[0.95],
-            "ci90": ci[0.90], "verdict": verdict,
+            "ci90": ci[0.90], "verdict": verdict(ratio, ci[0.95], ci[0.90], margin),
             "per_round": [h / s for s, h in zip(suite, hand, strict=True)]}
 
 

@@ -1,0 +1,117 @@
+"""What the physical layout of a running fio job's I/O buffer is: the number of physically
+contiguous pieces it is made of, read from ``/proc/PID/pagemap`` (page frame numbers need root).
+
+A 1 MiB ``O_DIRECT`` request goes to the disk as one scatter-gather entry per piece, so where a
+piece has a cost of its own (a virtual disk whose host handles each piece separately) a sequential
+fio figure depends on this layout (``benchmarks/fio_buffer.py`` measures by how much). Used by
+``fio_buffer.py`` and ``micro_byhand.py`` (both run as root).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import struct
+import threading
+from pathlib import Path
+
+PAGE = 4096
+PFN_MASK = (1 << 55) - 1
+
+
+def buffer_pieces(pid: int) -> int | None:
+    """Physically contiguous pieces of the I/O buffer of fio job process ``pid``: its largest
+    present writable private mapping of 1 to 4 MiB (fio's ``bs × iodepth`` buffer plus
+    alignment), counted from ``/proc/PID/pagemap`` (page frame numbers need root). None when the
+    process has no such mapping (fio's parent process, or a buffer of huge pages, which
+    ``/proc/PID/maps`` shows as a file mapping: :func:`shm_huge_pieces`)."""
+    best: tuple[int, int] | None = None  # (present pages, pieces)
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            for line in maps:
+                parts = line.split()
+                start, end = (int(x, 16) for x in parts[0].split("-"))
+                if len(parts) != 5 or not parts[1].startswith("rw") or not (
+                        1 << 20 <= end - start <= 4 << 20):
+                    continue
+                pagemap.seek(start // PAGE * 8)
+                frames = [e & PFN_MASK for (e,) in struct.iter_unpack(
+                    "<Q", pagemap.read((end - start) // PAGE * 8)) if e >> 63]
+                if not frames or not any(frames):
+                    continue
+                pieces = 1 + sum(1 for a, b in itertools.pairwise(frames) if b != a + 1)
+                if best is None or len(frames) > best[0]:
+                    best = (len(frames), pieces)
+    except OSError:
+        return None
+    return best[1] if best and best[0] >= 200 else None
+
+
+def shm_huge_pieces(pid: int) -> int | None:
+    """1 when process ``pid`` maps a SysV shared memory segment of huge pages (fio's
+    ``--iomem=shmhuge``: the buffer is one physically contiguous piece), else None."""
+    try:
+        smaps = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return None
+    for block in re.split(r"\n(?=[0-9a-f]+-[0-9a-f]+ )", smaps):
+        if "SYSV" in block.splitlines()[0] and re.search(r"KernelPageSize:\s+2048 kB", block):
+            return 1
+    return None
+
+
+class PieceWatch:
+    """Watches the host's processes for fio jobs with ``--bs=1M``; for each, about half a second
+    after it starts, the pieces of its buffer (:func:`buffer_pieces`). ``seen`` maps
+    ``(--name, --filename, --runtime)`` of every job process to its pieces (the newest when a
+    job runs twice). fio forks one process per job; the parent holds no buffer and is skipped.
+    ``cpus``: the CPUs the watching thread runs on (None: any)."""
+
+    def __init__(self, cpus: set[int] | None = None) -> None:
+        self.cpus = cpus
+        self.seen: dict[tuple[str, str, str], int] = {}
+        self._done: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="piece-watch", daemon=True)
+
+    def __enter__(self) -> PieceWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def pieces(self, argv: list[str]) -> int | None:
+        """The pieces of the job run with ``argv`` (as the suite's facts hold it), or None."""
+        return self.seen.get(job_key([a.encode() for a in argv]))
+
+    def _loop(self) -> None:
+        if self.cpus:  # this thread only (Linux affinity is per thread): off the workload's CPU
+            os.sched_setaffinity(0, self.cpus)
+        while not self._stop.wait(0.1):
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit() or int(entry.name) in self._done:
+                    continue
+                pid = int(entry.name)
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if not argv[0].endswith(b"fio") or b"--bs=1M" not in argv:
+                    self._done.add(pid)
+                    continue
+                if self._stop.wait(0.5):  # the job has faulted its buffer in by then
+                    return
+                self._done.add(pid)
+                found = buffer_pieces(pid) or shm_huge_pieces(pid)
+                if found is not None:
+                    self.seen[job_key(argv)] = found
+
+
+def job_key(argv: list[bytes]) -> tuple[str, str, str]:
+    def value(flag: bytes) -> str:
+        return next((a[len(flag):].decode() for a in argv if a.startswith(flag)), "")
+
+    return value(b"--name="), value(b"--filename="), value(b"--runtime=")
