@@ -3,49 +3,24 @@ contiguous pieces it is made of, read from ``/proc/PID/pagemap`` (page frame num
 
 A 1 MiB ``O_DIRECT`` request goes to the disk as one scatter-gather entry per piece, so where a
 piece has a cost of its own (a virtual disk whose host handles each piece separately) a sequential
-fio figure depends on this layout (``benchmarks/fio_buffer.py`` measures by how much). Used by
-``fio_buffer.py`` and ``micro_byhand.py`` (both run as root).
+fio figure depends on this layout (``benchmarks/fio_buffer.py`` measures by how much). The
+suite's agent records it for its own 1 MiB jobs (``facts.buffer_pieces``); this module watches
+any fio from the host, for the by-hand runs of ``fio_buffer.py`` and ``micro_byhand.py``
+(both run as root).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
-import struct
+import sys
 import threading
 from pathlib import Path
 
-PAGE = 4096
-PFN_MASK = (1 << 55) - 1
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "isobench" / "workloads" / "micro"
+                       / "agent_app"))
 
-
-def buffer_pieces(pid: int) -> int | None:
-    """Physically contiguous pieces of the I/O buffer of fio job process ``pid``: its largest
-    present writable private mapping of 1 to 4 MiB (fio's ``bs × iodepth`` buffer plus
-    alignment), counted from ``/proc/PID/pagemap`` (page frame numbers need root). None when the
-    process has no such mapping (fio's parent process, or a buffer of huge pages, which
-    ``/proc/PID/maps`` shows as a file mapping: :func:`shm_huge_pieces`)."""
-    best: tuple[int, int] | None = None  # (present pages, pieces)
-    try:
-        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
-            for line in maps:
-                parts = line.split()
-                start, end = (int(x, 16) for x in parts[0].split("-"))
-                if len(parts) != 5 or not parts[1].startswith("rw") or not (
-                        1 << 20 <= end - start <= 4 << 20):
-                    continue
-                pagemap.seek(start // PAGE * 8)
-                frames = [e & PFN_MASK for (e,) in struct.iter_unpack(
-                    "<Q", pagemap.read((end - start) // PAGE * 8)) if e >> 63]
-                if not frames or not any(frames):
-                    continue
-                pieces = 1 + sum(1 for a, b in itertools.pairwise(frames) if b != a + 1)
-                if best is None or len(frames) > best[0]:
-                    best = (len(frames), pieces)
-    except OSError:
-        return None
-    return best[1] if best and best[0] >= 200 else None
+from agent import buffer_pieces  # the micro agent's own count, as the suite's trials record it
 
 
 def shm_huge_pieces(pid: int) -> int | None:

@@ -66,9 +66,7 @@ def suite_jobs(seconds: int) -> dict[str, list[str]]:
     """The micro suite's fio sequential jobs on the root filesystem, as its agent builds them
     (``agent.BENCHES``), for ``seconds`` seconds, with direct I/O (as the suite's run has it on
     an overlay of a disk filesystem; the host side cannot probe the box's directory)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "isobench" / "workloads"
-                           / "micro" / "agent_app"))
-    import agent
+    import agent  # on the path through buffer_layout
 
     agent.direct_io_works = lambda directory: True
     return {job: agent.BENCHES[bench](seconds) for bench, job in SEQ_JOBS.items()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
 import sys
 import threading
 import urllib.error
@@ -181,3 +184,50 @@ def test_xz_is_timed_by_the_agent(agent: tuple[ModuleType, str], tmp_path: Path)
     figures = local.XzWorkload().parse("xz", body)
     assert figures["xz_seconds"] > 0
     assert (tmp_path / "work" / "xz.input").stat().st_size == 2**20
+
+
+def test_frame_pieces_counts_physically_contiguous_runs() -> None:
+    module = load_agent()
+    assert module.frame_pieces([]) == 0
+    assert module.frame_pieces([7]) == 1
+    assert module.frame_pieces([5, 6, 7, 10, 11, 20]) == 3
+    assert module.frame_pieces(list(range(100, 356))) == 1  # one huge page's worth
+    assert module.frame_pieces(list(range(256, 0, -1))) == 256  # each page on its own
+
+
+BUFFER_CHILD = (  # private, and executable so that the kernel merges it with no neighbour
+    "import mmap, sys, time\n"
+    "buf = mmap.mmap(-1, 2**20 + 8192, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,\n"
+    "                prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+    "for i in range(0, len(buf), 4096): buf[i] = 1\n"
+    "print('ready', flush=True); time.sleep(30)\n"
+)
+
+
+def test_the_layout_of_a_real_buffer_is_read_from_pagemap(need_root: None) -> None:
+    """A real process with a touched 1 MiB buffer, the way fio's job process holds one: found
+    through its parent (fio forks its job), counted from /proc/PID/pagemap (root)."""
+    module = load_agent()
+    parent = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0"; true', BUFFER_CHILD],
+                              stdout=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "ready"
+        pieces = module.job_pieces(parent.pid)
+        assert isinstance(pieces, int) and 1 <= pieces <= 258, pieces
+        assert module.buffer_pieces(parent.pid) is None  # the parent holds no such buffer
+    finally:
+        for child in children.read_text().split() if children.exists() else []:
+            os.kill(int(child), signal.SIGKILL)
+        parent.wait()
+    assert module.job_pieces(parent.pid) is None  # gone: nothing to read, no error
+
+
+def test_run_command_exit_codes_and_timeout() -> None:
+    module = load_agent()
+    assert module.run_command(["sh", "-c", "echo out; echo err >&2; exit 3"], False, 10,
+                              layout_within=2.0) == (3, b"out\n", b"err\n", None)
+    code, out, err, pieces = module.run_command(["sleep", "30"], True, 0.3, None)
+    assert (code, out, pieces) == (127, b"", None) and b"timed out" in err
+    code, _, err, _ = module.run_command(["/nonexistent/fio"], False, 10, None)
+    assert code == 127 and b"nonexistent" in err

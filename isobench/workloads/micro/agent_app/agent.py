@@ -11,7 +11,10 @@ and ``seconds`` (an integer from 1 to 600); an unknown name is answered 404 and 
 One benchmark runs at a time. The fio and xz files live under ``--workdir`` (on the runtime's
 root filesystem, not on a tmpfs), are created on first use and kept for the instance's life;
 the ``fio-vol-*`` jobs put theirs under ``--volume-dir`` (a dedicated volume the runtime
-mounted there). Each fio job decides direct I/O and records the filesystem for its own directory.
+mounted there). Each fio job decides direct I/O and records the filesystem for its own directory;
+a 1 MiB job also records how many physically contiguous pieces its buffer got
+(``buffer_pieces``, where the runtime lets the agent read page frame numbers): a sequential
+figure depends on it where the disk path has a cost per piece (``benchmarks/fio_buffer.py``).
 """
 
 from __future__ import annotations
@@ -151,6 +154,91 @@ BENCHES: dict[str, Callable[[int], list[str]]] = {
 }
 
 DISCARD_STDOUT = {"xz"}  # the compressed stream is not a result
+LAYOUT_AFTER_S = 0.5  # a fio job has faulted its buffer in by then
+PAGE = 4096
+PFN_MASK = (1 << 55) - 1
+BUFFER_MIN, BUFFER_MAX = 1 << 20, (1 << 20) + (64 << 10)  # a 1 MiB job's buffer mapping
+
+
+def frame_pieces(frames: list[int]) -> int:
+    """Physically contiguous runs in page frame numbers listed in virtual address order."""
+    if not frames:
+        return 0
+    return 1 + sum(1 for i in range(1, len(frames)) if frames[i] != frames[i - 1] + 1)
+
+
+def buffer_pieces(pid: int) -> int | None:
+    """Physically contiguous pieces of the I/O buffer of fio job process ``pid``: of its writable
+    private anonymous mappings of 1 MiB to 1 MiB + 64 KiB (fio's ``bs × iodepth`` buffer plus
+    alignment), the one with the most pages present (at least 200), from ``/proc/PID/pagemap``.
+    None where that cannot be read: page frame numbers need CAP_SYS_ADMIN (a container's root
+    reads zeros), gVisor has no pagemap. A 1 MiB ``O_DIRECT`` request goes to the disk as one
+    scatter-gather entry per piece (1 to 256), which a virtual disk can pay for per piece."""
+    best: tuple[int, int] | None = None  # (present pages, pieces)
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            for line in maps:
+                parts = line.split()
+                start, end = (int(x, 16) for x in parts[0].split("-"))
+                if len(parts) != 5 or not parts[1].startswith("rw") or not (
+                        BUFFER_MIN <= end - start <= BUFFER_MAX):
+                    continue
+                pagemap.seek(start // PAGE * 8)
+                data = pagemap.read((end - start) // PAGE * 8)
+                entries = (int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data), 8))
+                frames = [e & PFN_MASK for e in entries if e >> 63]
+                if frames and any(frames) and (best is None or len(frames) > best[0]):
+                    best = (len(frames), frame_pieces(frames))
+    except (OSError, ValueError):
+        return None
+    return best[1] if best and best[0] >= 200 else None
+
+
+def job_pieces(pid: int) -> int | None:
+    """:func:`buffer_pieces` of the job process fio ``pid`` forked (its first child that has
+    such a buffer), or None."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(x) for x in fh.read().split()]
+    except (OSError, ValueError):
+        return None
+    for child in children:
+        found = buffer_pieces(child)
+        if found is not None:
+            return found
+    return None
+
+
+def run_command(argv: list[str], discard_stdout: bool, timeout: float,
+                layout_within: float | None) -> tuple[int, bytes, bytes, int | None]:
+    """(exit code, stdout, stderr, pieces of a fio job's buffer or None). With
+    ``layout_within`` (seconds), the buffer is read :data:`LAYOUT_AFTER_S` into the run, and
+    again every quarter second up to that time while fio has not started its job yet (an
+    emulated VM starts it late). A command that cannot start or outlives ``timeout`` is exit
+    code 127 with the reason as stderr (it is killed)."""
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL if discard_stdout
+                                else subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        return 127, b"", str(exc).encode(), None
+    pieces = None
+    if layout_within is not None:
+        until = time.monotonic() + max(layout_within, LAYOUT_AFTER_S)
+        wait = LAYOUT_AFTER_S
+        while pieces is None and time.monotonic() < until:
+            try:
+                proc.wait(timeout=wait)  # fio prints nothing before it ends
+                break
+            except subprocess.TimeoutExpired:
+                pieces = job_pieces(proc.pid)
+            wait = 0.25
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.communicate()
+        return 127, b"", str(exc).encode(), pieces
+    return proc.returncode, out or b"", err or b"", pieces
 
 
 def run_bench(name: str, seconds: int) -> dict[str, object]:
@@ -169,18 +257,12 @@ def run_bench(name: str, seconds: int) -> dict[str, object]:
             facts["filesystem"] = filesystem_of(where)
         t0 = time.monotonic()
         ru0 = os.times()
-        try:
-            proc = subprocess.run(
-                argv,
-                stdout=subprocess.DEVNULL if name in DISCARD_STDOUT else subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                timeout=max(seconds, 1) * 4 + 300,
-                check=False,
-            )
-            code, out, err = proc.returncode, proc.stdout or b"", proc.stderr
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            code, out, err = 127, b"", str(exc).encode()
+        code, out, err, pieces = run_command(
+            argv, name in DISCARD_STDOUT, max(seconds, 1) * 4 + 300,
+            seconds / 2 if name.startswith("fio-") and f"--bs={FIO_SEQ_BS}" in argv else None)
         elapsed = time.monotonic() - t0
+        if pieces is not None:
+            facts["buffer_pieces"] = pieces
         ru1 = os.times()
         facts["child_cpu_s"] = (ru1.children_user - ru0.children_user) + (
             ru1.children_system - ru0.children_system
