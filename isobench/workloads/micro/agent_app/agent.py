@@ -235,8 +235,8 @@ def run_command(argv: list[str], discard_stdout: bool, timeout: float,
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        proc.kill()
-        proc.communicate()
+        proc.kill()  # then wait, not read: a process it left behind may hold the pipes open
+        proc.wait()
         return 127, b"", str(exc).encode(), pieces
     return proc.returncode, out or b"", err or b"", pieces
 
