@@ -480,8 +480,9 @@ def layout_matched(suite: list[float], hand: list[float], suite_pieces: list[int
     c × [suite run]; ``c`` is what the suite adds once the layout is accounted for. The ratio
     is the by-hand throughput over the suite's at the median layout of the by-hand runs,
     (y + c) / y with y = a + b × that median, with its Student-t intervals from c's (n − 3
-    degrees of freedom) and :func:`verdict`. None without the layout of
-    every run or with fewer than 5 runs."""
+    degrees of freedom) and :func:`verdict`. None without the layout of every run or with
+    fewer than 5 runs. The fit leans on its line where the two sides' layouts do not overlap;
+    ``fio_buffer.py`` checks that line from 1 to 256 pieces."""
     on_suite = [float(p) for p in suite_pieces if p is not None]
     on_hand = [float(p) for p in hand_pieces if p is not None]
     if len(on_suite) < len(suite) or len(on_hand) < len(hand) or len(suite) + len(hand) < 5:
