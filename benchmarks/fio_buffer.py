@@ -142,7 +142,7 @@ def main() -> int:
         print(f"{job:6} {statistics.median(res['suite']):12,.0f} "
               f"{statistics.median(res['by_hand']):15,.0f} {res['ratio']:10.2f} "
               f"[{lo:.2f}, {hi:.2f}]   a = {a:.0f} µs, b = {b:.2f} µs per piece, R² = {r2:.2f}, "
-              f"pieces (default buffer) {sorted(x['pieces'] for x in by['malloc'])}")
+              f"pieces (default buffer) {sorted(x['pieces'] for x in by['malloc'] if x['pieces'])}")
         summary[job] = {"runs": by, "huge_over_default": res["ratio"], "ci95": res["ci95"],
                         "fit": {"a_us": a, "b_us_per_piece": b, "r2": r2}}
     args.out.write_text(json.dumps(summary, indent=1))
