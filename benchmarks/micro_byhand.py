@@ -28,7 +28,8 @@ and the ratio (target: within 5 %), and exits 1 when one is beyond.
 fio's 1 MiB sequential figures depend on the physical layout of fio's buffer (how many
 contiguous pieces the kernel gave it, which differs with what ran before fio on that CPU;
 ``benchmarks/fio_buffer.py`` measures by how much). So the script reads the layout of every
-sequential run on both sides (:class:`buffer_layout.PieceWatch`, root) and also compares those
+sequential run on both sides (the suite's agent records its own; the by-hand runs are read
+with :class:`buffer_layout.PieceWatch`, root) and also compares those
 figures at the same layout: a fit over both sides' runs of µs per request = a + b × pieces +
 c × [suite run], whose ``c`` is what the suite adds (:func:`layout_matched`).
 
@@ -408,17 +409,22 @@ def main() -> int:
             # suite first in odd rounds (and whenever no trial's argv is known yet), else by hand
             # first, with the argv of the previous round's trial
             first = "suite" if r % 2 == 0 or bench not in last else "by hand"
-            layouts: dict[str, dict[str, int | None]] = {}
+            hand_layout: dict[str, int | None] = {}
             for side in (("suite", "by hand") if first == "suite" else ("by hand", "suite")):
                 time.sleep(args.pause)
-                with PieceWatch({int(LOADGEN_CPU)}) as watch:
-                    if side == "suite":
-                        last[bench] = suite_trial(bench, out)
-                    else:
+                if side == "suite":
+                    last[bench] = suite_trial(bench, out)
+                elif bench == "fio":  # the suite's agent records its own runs' layout
+                    with PieceWatch({int(LOADGEN_CPU)}) as watch:
                         figures = by_hand(bench, last[bench])
-                if bench == "fio":
-                    layouts[side] = fio_layouts(watch, last[bench]["facts"])
+                    hand_layout = fio_layouts(lambda job: watch.pieces(job["argv"]),
+                                              last[bench]["facts"])
+                else:
+                    figures = by_hand(bench, last[bench])
             info = last[bench]
+            layouts = {} if bench != "fio" else {
+                "suite": fio_layouts(lambda job: job.get("buffer_pieces"), info["facts"]),
+                "by hand": hand_layout}
             for name, value in figures.items():
                 suite.setdefault(name, []).append(float(info["values"][name]))
                 hand.setdefault(name, []).append(float(value))
@@ -461,10 +467,12 @@ def main() -> int:
     return 1 if "differs" in kinds else 0
 
 
-def fio_layouts(watch: PieceWatch, facts: dict[str, Any]) -> dict[str, int | None]:
-    """{fio sequential figure: pieces of the buffer of its measured run} (None: not seen)."""
-    return {f"fio_{job}_mb_s": watch.pieces(facts[bench]["argv"])
-            for bench, job in FIO_JOBS.items() if "seq" in job}
+def fio_layouts(of: Callable[[dict[str, Any]], int | None],
+                facts: dict[str, Any]) -> dict[str, int | None]:
+    """{fio sequential figure: ``of(its job's facts)``}, the pieces of the buffer of its measured
+    run: the suite's as its agent recorded them (``buffer_pieces``), a by-hand run's as
+    :meth:`PieceWatch.pieces` saw them for the same argv; None when not known."""
+    return {f"fio_{job}_mb_s": of(facts[bench]) for bench, job in FIO_JOBS.items() if "seq" in job}
 
 
 def piece_text(layouts: dict[str, dict[str, int | None]], side: str, name: str) -> str:
