@@ -15,6 +15,8 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "isobench" / "workloads" / "micro"
@@ -22,16 +24,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "isobench" / "wo
 
 from agent import buffer_pieces  # the micro agent's own count, as the suite's trials record it
 
+HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
 
-def shm_huge_pieces(pid: int) -> int | None:
+
+def huge_page_pieces(pid: int) -> int | None:
     """1 when process ``pid`` maps a SysV shared memory segment of huge pages (fio's
-    ``--iomem=shmhuge``: the buffer is one physically contiguous piece), else None."""
+    ``--iomem=shmhuge``) or anonymous huge pages (``--iomem=mmaphuge``): its 1 MiB buffer is
+    then one physically contiguous piece; else None."""
     try:
         smaps = Path(f"/proc/{pid}/smaps").read_text()
     except OSError:
         return None
     for block in re.split(r"\n(?=[0-9a-f]+-[0-9a-f]+ )", smaps):
-        if "SYSV" in block.splitlines()[0] and re.search(r"KernelPageSize:\s+2048 kB", block):
+        head = block.splitlines()[0]
+        huge = re.search(r"KernelPageSize:\s+2048 kB", block)
+        if huge and ("SYSV" in head or "anon_hugepage" in head):
             return 1
     return None
 
@@ -80,9 +87,11 @@ class PieceWatch:
                 if self._stop.wait(0.5):  # the job has faulted its buffer in by then
                     return
                 self._done.add(pid)
-                found = buffer_pieces(pid) or shm_huge_pieces(pid)
+                found = buffer_pieces(pid) or huge_page_pieces(pid)
                 if found is not None:
                     self.seen[job_key(argv)] = found
+                else:  # never an earlier run's layout for this one
+                    self.seen.pop(job_key(argv), None)
 
 
 def job_key(argv: list[bytes]) -> tuple[str, str, str]:
@@ -90,3 +99,16 @@ def job_key(argv: list[bytes]) -> tuple[str, str, str]:
         return next((a[len(flag):].decode() for a in argv if a.startswith(flag)), "")
 
     return value(b"--name="), value(b"--filename="), value(b"--runtime=")
+
+
+@contextmanager
+def huge_pages(count: int) -> Iterator[None]:
+    """At least ``count`` huge pages reserved for the block; the host's setting put back."""
+    before = int(HUGEPAGES.read_text())
+    try:
+        HUGEPAGES.write_text(str(max(before, count)))
+        if int(HUGEPAGES.read_text()) < count:
+            raise SystemExit(f"could not reserve {count} huge pages (fix: free some memory)")
+        yield
+    finally:
+        HUGEPAGES.write_text(str(before))

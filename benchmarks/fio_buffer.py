@@ -31,35 +31,19 @@ import json
 import math
 import statistics
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from buffer_layout import PieceWatch
+from buffer_layout import PieceWatch, huge_pages
 from micro_byhand import Chroot, agreement
 
 from isobench.util import paths
 from isobench.workloads.micro.local import FIO_JOBS
 
 SEQ_JOBS = {bench: job for bench, job in FIO_JOBS.items() if "seq" in job}
-HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
-
-
-@contextmanager
-def huge_pages(count: int) -> Iterator[None]:
-    """At least ``count`` huge pages reserved for the block; the host's setting put back."""
-    before = int(HUGEPAGES.read_text())
-    try:
-        HUGEPAGES.write_text(str(max(before, count)))
-        if int(HUGEPAGES.read_text()) < count:
-            raise SystemExit(f"could not reserve {count} huge pages (fix: free some memory)")
-        yield
-    finally:
-        HUGEPAGES.write_text(str(before))
 
 
 def suite_jobs(seconds: int) -> dict[str, list[str]]:

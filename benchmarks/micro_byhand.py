@@ -31,15 +31,20 @@ contiguous pieces the kernel gave it, which differs with what ran before fio on 
 sequential run on both sides (the suite's agent records its own; the by-hand runs are read
 with :class:`buffer_layout.PieceWatch`, root) and also compares those
 figures at the same layout: a fit over both sides' runs of µs per request = a + b × pieces +
-c × [suite run], whose ``c`` is what the suite adds (:func:`layout_matched`).
+c × [suite run], whose ``c`` is what the suite adds (:func:`layout_matched`). With
+``--fio-buffer huge`` both sides give fio the same layout instead (the fio workload's option
+``fio_buffer: huge``: one huge page per buffer; the script reserves 4 huge pages for the run
+and puts the host's setting back), so its figures compare as they are.
 
     flock /tmp/isobench-heavy.lock .venv/bin/python benchmarks/micro_byhand.py --rounds 3
     ... --only redis,postgres
+    ... --only fio --fio-buffer huge
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -61,7 +66,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
-from buffer_layout import PieceWatch
+from buffer_layout import PieceWatch, huge_pages
 from scipy.stats import t as scipy_t
 
 from isobench import plugins
@@ -362,12 +367,22 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
     raise AssertionError(bench)
 
 
-def suite_trial(bench: str, out: Path) -> dict[str, Any]:
+def suite_trial(bench: str, out: Path, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """One native trial of ``bench`` through isobench into ``out``; {"values", "facts",
-    "rootfs", "memory_mb"} of its ok trial."""
-    subprocess.run([sys.executable, "-m", "isobench.cli", "suite", "micro", "--only", bench,
-                    "--runtimes", "native", "--quick", "--trials", "1", "--out", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
+    "rootfs", "memory_mb"} of its ok trial. With workload ``options``, the same trial through
+    ``isobench run`` and a benchfile of the suite's quick settings and those options (the
+    suite command takes no workload options)."""
+    if options:
+        out.mkdir(parents=True, exist_ok=True)
+        benchfile = out / f"{bench}.yaml"
+        benchfile.write_text(json.dumps({**QUICK, "trials": 1, "workload": bench,
+                                         "runtimes": ["native"], "workload_options": options}))
+        argv = ["run", "-f", str(benchfile), "--no-report", "--out", str(out / bench)]
+    else:
+        argv = ["suite", "micro", "--only", bench, "--runtimes", "native", "--quick",
+                "--trials", "1", "--out", str(out)]
+    subprocess.run([sys.executable, "-m", "isobench.cli", *argv], check=True,
+                   stdout=subprocess.DEVNULL)
     manifest = json.loads((out / bench / "manifest.json").read_text())
     trials = [json.loads(line) for line in (out / bench / "trials.jsonl").open() if line.strip()]
     ok = [t for t in trials if t.get("status") == "ok" and t.get("load")]
@@ -395,9 +410,19 @@ def main() -> int:
                              "(a database's fsyncs, fio's writes) should not slow the second")
     parser.add_argument("--out", type=Path, default=Path("/tmp/isobench-byhand"),
                         help="where the suite's rounds go")
+    parser.add_argument("--fio-buffer", choices=("default", "huge"), default="default",
+                        help="the fio workload's option fio_buffer on both sides (huge: every "
+                             "fio buffer one huge page, the script reserves them)")
     args = parser.parse_args()
-    # a SIGTERM unwinds like Ctrl-C, so each by-hand server and box is removed on the way out
+    # a SIGTERM unwinds like Ctrl-C: each by-hand server and box is removed, huge pages put back
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    options = {"fio": {"fio_buffer": args.fio_buffer}} if args.fio_buffer != "default" else {}
+    with huge_pages(4) if options else contextlib.nullcontext():
+        return check(args, options)
+
+
+def check(args: argparse.Namespace, options: dict[str, dict[str, Any]]) -> int:
+    """The rounds of :func:`main`'s arguments, the table, and 1 when a figure differs."""
     benchmarks = [b for b in args.only.split(",") if b]
     suite: dict[str, list[float]] = {}
     hand: dict[str, list[float]] = {}
@@ -413,7 +438,7 @@ def main() -> int:
             for side in (("suite", "by hand") if first == "suite" else ("by hand", "suite")):
                 time.sleep(args.pause)
                 if side == "suite":
-                    last[bench] = suite_trial(bench, out)
+                    last[bench] = suite_trial(bench, out, options.get(bench))
                 elif bench == "fio":  # the suite's agent records its own runs' layout
                     with PieceWatch({int(LOADGEN_CPU)}) as watch:
                         figures = by_hand(bench, last[bench])

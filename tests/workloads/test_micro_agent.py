@@ -144,7 +144,7 @@ def test_fio_asks_for_a_volume_and_keeps_the_root_metric_names() -> None:
     workload = local.FioWorkload({"fio_size_mb": 1024})
     spec = workload.launch_spec()
     assert spec.volumes == (local.FIO_VOLUME,) and spec.volume_mb == 1280
-    assert spec.argv[-2:] == ("--volume-dir", local.FIO_VOLUME)
+    assert spec.argv[-4:] == ("--volume-dir", local.FIO_VOLUME, "--fio-iomem", "malloc")
     assert local.FioWorkload().launch_spec().volume_mb == 1024
     names = [m.name for m in workload.metric_specs()]
     assert names[:6] == ["fio_randread_iops", "fio_randwrite_iops", "fio_seqread_mb_s",
@@ -152,6 +152,45 @@ def test_fio_asks_for_a_volume_and_keeps_the_root_metric_names() -> None:
     assert {n.replace("fio_vol_", "fio_") for n in names[6:]} == set(names[:6])
     assert workload.benches[4:] == ("fio-vol-seqread", "fio-vol-seqwrite", "fio-vol-randread",
                                     "fio-vol-randwrite")
+
+
+def test_fio_buffer_option_default_huge_and_refused(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    default = local.FioWorkload()
+    assert default.check() is None and default.iomem() == "malloc"
+    assert "--iomem=malloc" in default.options["parameters"]["buffer"]
+    bad = local.FioWorkload({"fio_buffer": "hugepages"})
+    reason = bad.check()
+    assert reason and "fio_buffer must be one of default, huge, not 'hugepages'" in reason
+    assert "(fix: fio_buffer: default or huge)" in reason
+    huge = local.FioWorkload({"fio_buffer": "huge"})
+    assert huge.launch_spec().argv[-2:] == ("--fio-iomem", "mmaphuge")
+    assert "--iomem=mmaphuge" in huge.options["parameters"]["buffer"]
+    monkeypatch.setattr(local, "free_huge_pages", lambda: 0)
+    assert huge.check() == ("fio_buffer huge needs a free huge page on this host, it has none "
+                            "(fix: sysctl vm.nr_hugepages=4)")
+    monkeypatch.setattr(local, "free_huge_pages", lambda: 2)
+    assert huge.check() is None
+
+
+def test_free_huge_pages_reads_meminfo(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nHugePages_Total:       4\n"
+                       "HugePages_Free:        3\nHugepagesize:       2048 kB\n")
+    assert local.free_huge_pages(str(meminfo)) == 3
+    meminfo.write_text("MemTotal:       24000000 kB\n")
+    assert local.free_huge_pages(str(meminfo)) == 0
+    assert local.free_huge_pages(str(tmp_path / "absent")) == 0
+    assert local.free_huge_pages() >= 0  # this kernel's own line parses
+
+
+def test_agent_gives_fio_a_huge_page_buffer_when_asked(tmp_path: Path) -> None:
+    module = load_agent()
+    module.CONFIG["workdir"] = str(tmp_path)
+    assert not any(a.startswith("--iomem") for a in module.BENCHES["fio-seqread"](3))
+    module.CONFIG["fio_iomem"] = "mmaphuge"
+    for bench in ("fio-seqread", "fio-randwrite"):
+        assert module.BENCHES[bench](3)[-1] == "--iomem=mmaphuge"
 
 
 def test_fio_volume_jobs_write_in_the_volume_and_refuse_without_one(

@@ -74,6 +74,20 @@ FIO_JOBS = {
 
 FIO_VOLUME = "/var/lib/isobench-vol"
 """Where the fio workload asks for its dedicated volume (``LaunchSpec.volumes``)."""
+FIO_BUFFERS = ("default", "huge")
+"""The values of the fio workload's option ``fio_buffer``."""
+
+
+def free_huge_pages(meminfo: str = "/proc/meminfo") -> int:
+    """``HugePages_Free`` of the kernel (0 when it has no such line or cannot be read)."""
+    try:
+        with open(meminfo) as fh:
+            for line in fh:
+                if line.startswith("HugePages_Free:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
 
 
 class FioWorkload(AgentWorkload):
@@ -89,6 +103,17 @@ class FioWorkload(AgentWorkload):
     ``fio_<job>_direct``: 1 when the job ran direct), with the filesystem holding its file
     (``facts[job]["filesystem"]``, as the runtime shows it) beside the runtime's own account of
     the volume (the instance's ``facts["volumes"]``).
+
+    Option ``fio_buffer`` says where fio's I/O buffer comes from. ``default``: fio's own
+    (``--iomem=malloc``, 4 KiB pages wherever the kernel puts them); a 1 MiB job records how many
+    physically contiguous pieces it got (``facts[job]["buffer_pieces"]``), because where the disk
+    path costs something per piece (a virtual disk, as on this project's host) the sequential
+    figures follow that layout, which changes from run to run (``benchmarks/fio_buffer.py``).
+    ``huge``: one 2 MiB huge page (``--iomem=mmaphuge``), so every job's buffer is one piece and
+    the sequential figures no longer draw a layout; fio needs a free huge page in the kernel it
+    runs on: native and Docker share the host's (``sysctl vm.nr_hugepages=4``; :meth:`check`
+    refuses the run when none is free), and in a VM or gVisor without them the fio trials fail
+    with fio's own message.
 
     What each place is differs by runtime, and that is part of what is measured:
 
@@ -134,7 +159,24 @@ class FioWorkload(AgentWorkload):
             "volume_file": f"{FIO_VOLUME}/fio.data", "volume_mb": self.volume_mb(),
             "seq_bs": "1M", "rand_bs": "4k", "ioengine": "psync", "iodepth": 1,
             "direct": "when the filesystem accepts O_DIRECT (recorded per trial)",
+            "buffer": ("one 2 MiB huge page (--iomem=mmaphuge)" if self.iomem() == "mmaphuge"
+                       else "fio's default (--iomem=malloc; 1 MiB jobs record its layout)"),
         }
+
+    def iomem(self) -> str:
+        """fio's ``--iomem`` for option ``fio_buffer`` (anything else than the two values is
+        refused by :meth:`check`)."""
+        return "mmaphuge" if str(self.options.get("fio_buffer", "default")) == "huge" else "malloc"
+
+    def check(self) -> str | None:
+        buffer = str(self.options.get("fio_buffer", "default"))
+        if buffer not in FIO_BUFFERS:
+            return (f"fio_buffer must be one of {', '.join(FIO_BUFFERS)}, not {buffer!r} "
+                    "(fix: fio_buffer: default or huge)")
+        if buffer == "huge" and free_huge_pages() < 1:
+            return ("fio_buffer huge needs a free huge page on this host, it has none "
+                    "(fix: sysctl vm.nr_hugepages=4)")
+        return None
 
     def volume_mb(self) -> int:
         """The volume's size: the fio file and 256 MiB for the filesystem's own blocks, at
@@ -143,7 +185,8 @@ class FioWorkload(AgentWorkload):
 
     def launch_spec(self) -> LaunchSpec:
         base = super().launch_spec()
-        return replace(base, argv=(*base.argv, "--volume-dir", FIO_VOLUME),
+        return replace(base, argv=(*base.argv, "--volume-dir", FIO_VOLUME,
+                                   "--fio-iomem", self.iomem()),
                        volumes=(FIO_VOLUME,), volume_mb=self.volume_mb())
 
     def parse(self, bench: str, answer: Mapping[str, Any]) -> dict[str, float]:

@@ -15,6 +15,9 @@ mounted there). Each fio job decides direct I/O and records the filesystem for i
 a 1 MiB job also records how many physically contiguous pieces its buffer got
 (``buffer_pieces``, where the runtime lets the agent read page frame numbers): a sequential
 figure depends on it where the disk path has a cost per piece (``benchmarks/fio_buffer.py``).
+With ``--fio-iomem mmaphuge`` every fio job's buffer is one huge page instead (fio's
+``--iomem=mmaphuge``: one piece by construction, so no layout is read); fio then needs a free
+huge page in the kernel it runs on, and fails with its own message where there is none.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ FIO_RAND_BS = "4k"
 XZ_INPUT_MB = 8
 
 LOCK = threading.Lock()
+FIO_IOMEM = ("malloc", "mmaphuge")  # fio's default buffer, or one huge page
 CONFIG: dict[str, object] = {"workdir": "/var/tmp/isobench-micro", "fio_size_mb": 256,
-                             "volume_dir": ""}
+                             "volume_dir": "", "fio_iomem": "malloc"}
 
 
 def sysbench_cpu(seconds: int) -> list[str]:
@@ -111,7 +115,8 @@ def fio(rw: str, bs: str, place: str = "root") -> Callable[[int], list[str]]:
                 f"--size={CONFIG['fio_size_mb']}M", f"--rw={rw}", f"--bs={bs}",
                 f"--direct={direct}", "--ioengine=psync", "--iodepth=1", "--numjobs=1",
                 f"--runtime={seconds}", "--time_based=1", "--ramp_time=0",
-                "--randrepeat=1", "--end_fsync=0", "--output-format=json"]
+                "--randrepeat=1", "--end_fsync=0", "--output-format=json",
+                *([f"--iomem={CONFIG['fio_iomem']}"] if CONFIG["fio_iomem"] != "malloc" else [])]
 
     return argv
 
@@ -259,7 +264,8 @@ def run_bench(name: str, seconds: int) -> dict[str, object]:
         ru0 = os.times()
         code, out, err, pieces = run_command(
             argv, name in DISCARD_STDOUT, max(seconds, 1) * 4 + 300,
-            seconds / 2 if name.startswith("fio-") and f"--bs={FIO_SEQ_BS}" in argv else None)
+            seconds / 2 if name.startswith("fio-") and f"--bs={FIO_SEQ_BS}" in argv
+            and not any(a.startswith("--iomem=") for a in argv) else None)
         elapsed = time.monotonic() - t0
         if pieces is not None:
             facts["buffer_pieces"] = pieces
@@ -327,10 +333,12 @@ def main() -> None:
     ap.add_argument("--workdir", default=CONFIG["workdir"])
     ap.add_argument("--fio-size-mb", type=int, default=CONFIG["fio_size_mb"])
     ap.add_argument("--volume-dir", default="")
+    ap.add_argument("--fio-iomem", choices=FIO_IOMEM, default=CONFIG["fio_iomem"])
     args = ap.parse_args()
     CONFIG["workdir"] = args.workdir
     CONFIG["fio_size_mb"] = args.fio_size_mb
     CONFIG["volume_dir"] = args.volume_dir
+    CONFIG["fio_iomem"] = args.fio_iomem
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()
