@@ -191,6 +191,15 @@ def test_agent_gives_fio_a_huge_page_buffer_when_asked(tmp_path: Path) -> None:
     module.CONFIG["fio_iomem"] = "mmaphuge"
     for bench in ("fio-seqread", "fio-randwrite"):
         assert module.BENCHES[bench](3)[-1] == "--iomem=mmaphuge"
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("HugePages_Total:       0\nHugePages_Free:        0\n")
+    argv = module.BENCHES["fio-seqread"](3)
+    assert module.huge_page_hint(argv, str(meminfo)) == (
+        "fio_buffer huge: the kernel fio ran on has no huge page reserved "
+        "(vm.nr_hugepages is 0 there)")
+    meminfo.write_text("HugePages_Total:       4\nHugePages_Free:        4\n")
+    assert module.huge_page_hint(argv, str(meminfo)) == ""
+    assert module.huge_page_hint(["fio", "--iomem=malloc"], str(tmp_path / "absent")) == ""
 
 
 def test_fio_volume_jobs_write_in_the_volume_and_refuse_without_one(

@@ -112,8 +112,9 @@ class FioWorkload(AgentWorkload):
     ``huge``: one 2 MiB huge page (``--iomem=mmaphuge``), so every job's buffer is one piece and
     the sequential figures no longer draw a layout; fio needs a free huge page in the kernel it
     runs on: native and Docker share the host's (``sysctl vm.nr_hugepages=4``; :meth:`check`
-    refuses the run when none is free), and in a VM or gVisor without them the fio trials fail
-    with fio's own message.
+    refuses the run when none is free). gVisor's sentry accepts the mapping and backs it with
+    memory of its own (its fio figures go through its page cache either way); a VM's guest
+    reserves no huge page, so its fio trials fail, saying so (checked under TCG).
 
     What each place is differs by runtime, and that is part of what is measured:
 

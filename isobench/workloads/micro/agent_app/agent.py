@@ -246,6 +246,24 @@ def run_command(argv: list[str], discard_stdout: bool, timeout: float,
     return proc.returncode, out or b"", err or b"", pieces
 
 
+def huge_page_hint(argv: list[str], meminfo: str = "/proc/meminfo") -> str:
+    """For a failed fio run with a huge-page buffer (``--iomem=mmaphuge``) on a kernel that has
+    no huge page reserved: a line saying so (fio itself reports only the failed I/O, e.g.
+    "Bad address"), else ""."""
+    if "--iomem=mmaphuge" not in argv:
+        return ""
+    try:
+        with open(meminfo) as fh:
+            total = next((int(line.split()[1]) for line in fh
+                          if line.startswith("HugePages_Total:")), 0)
+    except (OSError, ValueError, IndexError):
+        total = 0
+    if total:
+        return ""
+    return ("fio_buffer huge: the kernel fio ran on has no huge page reserved "
+            "(vm.nr_hugepages is 0 there)")
+
+
 def run_bench(name: str, seconds: int) -> dict[str, object]:
     """Run the whitelisted command of ``name``; the caller has checked the name."""
     os.makedirs(str(CONFIG["workdir"]), exist_ok=True)
@@ -267,6 +285,9 @@ def run_bench(name: str, seconds: int) -> dict[str, object]:
             seconds / 2 if name.startswith("fio-") and f"--bs={FIO_SEQ_BS}" in argv
             and not any(a.startswith("--iomem=") for a in argv) else None)
         elapsed = time.monotonic() - t0
+        hint = huge_page_hint(argv) if code != 0 else ""
+        if hint:  # the last line of stderr is what a failed trial says
+            err = err.rstrip(b"\n") + b"\n" + hint.encode()
         if pieces is not None:
             facts["buffer_pieces"] = pieces
         ru1 = os.times()
