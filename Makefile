@@ -27,7 +27,7 @@ demo: setup
 test: setup
 	$(PY) -m ruff check isobench tests benchmarks
 	$(PY) -m mypy isobench
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 tests
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=15 tests
 
 unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider -m "not integration" tests
