@@ -17,7 +17,8 @@ a 1 MiB job also records how many physically contiguous pieces its buffer got
 figure depends on it where the disk path has a cost per piece (``benchmarks/fio_buffer.py``).
 With ``--fio-iomem mmaphuge`` every fio job's buffer is one huge page instead (fio's
 ``--iomem=mmaphuge``: one piece by construction, so no layout is read); fio then needs a free
-huge page in the kernel it runs on, and fails with its own message where there is none.
+huge page in the kernel it runs on; where there is none it fails, and the agent adds a line
+saying so to its stderr (fio itself reports only the failed I/O).
 """
 
 from __future__ import annotations
