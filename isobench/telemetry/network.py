@@ -15,6 +15,11 @@ Why counters and not per-socket ``ss -ti`` figures: a socket's ``bytes_received`
 vanish when it closes, so every connection that opens and closes between two polls is lost
 (``benchmarks/telemetry.py`` measures it); a counter sees every packet. Both count headers
 (IP level for nftables, link level for interfaces), so small requests show their real overhead.
+Both count what was sent, as nethogs and ``ip -s link`` do: a segment TCP retransmits crosses the
+boundary again and is counted again. That is not rare on loopback: segments reordered between
+the two CPUs' backlogs trigger spurious fast retransmits (on the 2-core host, 6 of 20 rounds of
+a 5 MB response resent 1-40 segments, up to +27 %), so a byte figure above the payload is not a
+counting error (the tests bound it by the kernel's ``RetransSegs``, ``tests/fixtures/retrans.py``).
 """
 
 from __future__ import annotations
