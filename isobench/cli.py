@@ -276,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--only", type=_csv, help="some of the suite's benchmarks, e.g. redis,fio")
     suite.add_argument("--quick", action="store_true", help="3 trials of 3 s (a first look)")
     suite.add_argument("--trials", type=int, help="trials per runtime and benchmark")
+    suite.add_argument("--option", action="append", default=[], metavar="BENCH.OPTION=VALUE",
+                       help="a benchmark's workload option, e.g. fio.fio_buffer=huge "
+                            "(repeatable; refused before anything runs if the benchmark has "
+                            "no such option)")
     suite.add_argument("--out", type=Path, help="suite directory (default isobench-runs/<time>)")
 
     clean = sub.add_parser("clean", help="remove what dead isobench runs left (containers, VMs...)")
@@ -521,7 +525,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     for name in args.runtimes or []:
         plugins.load("runtime", name)  # unknown names fail here, before anything is made
     plan = plan_suite(args.suite, args.runtimes, args.only, args.out or default_run_dir(),
-                      quick=args.quick, trials=args.trials)
+                      quick=args.quick, trials=args.trials, options=args.option)
     console.print(f"[bold]isobench suite {plan.suite}[/]: {', '.join(plan.benchmarks)} on "
                   f"{', '.join(plan.runtimes)} → {plan.out}")
     try:

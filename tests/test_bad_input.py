@@ -80,6 +80,16 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
     "duration 0s": _bench("workload: burn\nruntimes: [native]\n", "--duration", "0s"),
     "1m30s is a duration everywhere, but 'soon' is not": _bench(
         "workload: burn\nruntimes: [native]\nduration: soon\n"),
+    "misspelt workload option": _bench(
+        "workload: fio\nruntimes: [native]\nworkload_options: {fio_bufer: huge}\n"),
+    "suite option misspelt": lambda tmp: ["suite", "micro", "--only", "fio", "--runtimes",
+                                          "native", "--option", "fio.fio_bufer=huge",
+                                          "--out", str(tmp / "suite")],
+    "suite option without a benchmark": lambda tmp: ["suite", "micro", "--option",
+                                                     "fio_buffer=huge", "--out", str(tmp / "s")],
+    "suite option for a benchmark left out": lambda tmp: [
+        "suite", "micro", "--only", "xz", "--option", "fio.fio_buffer=huge",
+        "--out", str(tmp / "suite")],
     "report on a file": lambda tmp: ["report", "/etc/passwd"],
     "report on a missing dir": lambda tmp: ["report", str(tmp / "nope")],
     "report on a binary trials.jsonl": _binary_trials,

@@ -189,6 +189,7 @@ class RunOrchestrator:
     def load_workload(self, options: dict[str, Any] | None = None) -> Workload:
         cls = plugins.load("workload", self.bench.workload)
         opts = self.bench.workload_options if options is None else options
+        cls.check_options(opts)
         workload: Workload = cls(opts)
         reason = workload.check()
         if reason:

@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,62 @@ SUITE_VERSION = 1
 
 @dataclass(frozen=True)
 class SuitePlan:
-    """What ``isobench suite`` runs: benchmarks × runtimes, and each run's benchfile overrides."""
+    """What ``isobench suite`` runs: benchmarks × runtimes, each run's benchfile overrides, and
+    the workload options of the benchmarks that have some (``--option fio.fio_buffer=huge``)."""
 
     suite: str
     benchmarks: tuple[str, ...]
     runtimes: tuple[str, ...]
     out: Path
     overrides: Mapping[str, Any]
+    workload_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def benchfile_data(self, benchmark: str) -> dict[str, Any]:
-        return {**self.overrides, "workload": benchmark, "runtimes": list(self.runtimes)}
+        data = {**self.overrides, "workload": benchmark, "runtimes": list(self.runtimes)}
+        if self.workload_options.get(benchmark):
+            data["workload_options"] = dict(self.workload_options[benchmark])
+        return data
+
+
+def parse_options(items: Sequence[str], known: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["fio.fio_buffer=huge", "redis.clients=100"]`` → ``{"fio": {"fio_buffer": "huge"},
+    "redis": {"clients": 100}}`` (each value read as a YAML scalar, as in a benchfile), or a
+    one-line ConfigError naming the form or the benchmarks ``known``. Pure."""
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, eq, raw = item.partition("=")
+        bench, dot, key = target.partition(".")
+        if not (eq and dot and bench and key):
+            raise ConfigError(f"--option {item!r} is not BENCHMARK.OPTION=VALUE",
+                              fix="e.g. --option fio.fio_buffer=huge")
+        if bench not in known:
+            raise ConfigError(f"--option {item!r}: no benchmark {bench!r} in this suite",
+                              fix=f"one of: {', '.join(known)}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        out.setdefault(bench, {})[key] = value
+    return out
+
+
+def check_options(options: Mapping[str, Mapping[str, Any]], benchmarks: Sequence[str]) -> None:
+    """A one-line ConfigError, before anything is built, when a benchmark's options are not
+    its workload's (:meth:`Workload.check_options`), name a benchmark the run leaves out, or
+    cannot run here (its ``check()``, e.g. ``fio_buffer: huge`` with no huge page free)."""
+    from isobench import plugins
+
+    for bench, opts in options.items():
+        if bench not in benchmarks:
+            raise ConfigError(f"--option names {bench}, which this run leaves out",
+                              fix=f"add {bench} to --only or drop its --option")
+        cls = plugins.load("workload", bench)
+        cls.check_options(opts)
+        reason = cls(opts).check()
+        if reason:
+            raise ConfigError(f"{bench}: {reason}")
 
 
 def plan_suite(
@@ -53,8 +99,11 @@ def plan_suite(
     quick: bool = False,
     trials: int | None = None,
     extra: Mapping[str, Any] | None = None,
+    options: Sequence[str] = (),
 ) -> SuitePlan:
-    """Validate the request (unknown suite/benchmark → ConfigError naming the valid ones)."""
+    """Validate the request (unknown suite/benchmark → ConfigError naming the valid ones;
+    ``options``, ``BENCHMARK.OPTION=VALUE`` items, as :func:`parse_options` and
+    :func:`check_options` take them)."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}'", fix=f"use one of: {', '.join(SUITES)}")
     known = SUITES[suite]
@@ -67,7 +116,10 @@ def plan_suite(
     if trials is not None:
         overrides["trials"] = trials
     overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
-    return SuitePlan(suite, benchmarks, tuple(runtimes or DEFAULT_RUNTIMES), out, overrides)
+    workload_options = parse_options(options, known)
+    check_options(workload_options, benchmarks)
+    return SuitePlan(suite, benchmarks, tuple(runtimes or DEFAULT_RUNTIMES), out, overrides,
+                     workload_options)
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -190,6 +242,11 @@ def markdown(table: Mapping[str, Any]) -> str:
         "inconclusive (neither: more trials would decide). Whether higher or lower is better "
         "depends on the metric (ops/s, MB/s: higher; latency, seconds: lower).",
     ]
+    options = table.get("workload_options") or {}
+    if options:
+        notes.append("Workload options (`--option`): " + "; ".join(
+            f"{bench}: " + ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))
+            for bench, opts in sorted(options.items())) + ".")
     if emulated:
         notes.append(f"{', '.join(emulated)}: emulated (no hardware virtualisation here, TCG): "
                      "figures shown, no claim made.")
@@ -271,6 +328,7 @@ def run_suite(
     table["suite"] = plan.suite
     table["wall_s"] = {"total": time.time() - started, **walls}
     table["settings"] = dict(plan.overrides)
+    table["workload_options"] = {b: dict(o) for b, o in plan.workload_options.items()}
     table["runs"] = {b: r.get("dir") for b, r in runs.items()}
     atomic_write_json(plan.out / "suite.json", table)
     atomic_write_text(plan.out / "suite.md", markdown(table))

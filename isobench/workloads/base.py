@@ -93,8 +93,27 @@ class Workload(ABC):
     """The metric whose comparison with the baseline is each runtime's headline verdict (every
     other metric is secondary); see :meth:`primary_metric_for` and ``isobench.analysis.stats``."""
 
+    option_names: ClassVar[frozenset[str] | None] = None
+    """The ``workload_options`` keys this workload reads; None when it does not declare them
+    (any key passes). A workload that declares them refuses any other key in
+    :meth:`check_options`, so a misspelt option is an error, not a setting silently ignored."""
+
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """A one-line ConfigError naming the keys this workload reads when ``options`` (what the
+        user gave, before the workload adds its own records) has any other."""
+        if cls.option_names is None:
+            return
+        unknown = sorted(set(options) - cls.option_names)
+        if unknown:
+            from isobench.errors import ConfigError
+
+            known = ", ".join(sorted(cls.option_names)) or "none"
+            raise ConfigError(f"workload {cls.name} has no option {', '.join(unknown)}",
+                              fix=f"its options: {known}")
 
     @abstractmethod
     def rootfs_spec(self) -> RootfsSpec:

@@ -42,6 +42,7 @@ class BurnWorkload(Workload):
     """
 
     name = "burn"
+    option_names = frozenset({"payload_bytes", "work_units"})
     primary_metric = "rps"
     description = "stdlib HTTP app that burns CPU, holds memory and serves payloads on demand"
 

@@ -212,6 +212,9 @@ class ImageWorkload(Workload):
     """The user's own image (built from a Dockerfile or already local), in every runtime."""
 
     name: ClassVar[str] = "image"
+    option_names: ClassVar[frozenset[str] | None] = frozenset({
+        "dockerfile", "image", "context", "port", "ready_path", "load_path", "env", "cmd",
+        "writable", "requirements"})
     primary_metric: ClassVar[str] = "rps"
     description: ClassVar[str] = "your own app from a Dockerfile or a local image"
 

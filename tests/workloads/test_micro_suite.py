@@ -17,7 +17,13 @@ from isobench.errors import ConfigError, StartError
 from isobench.report.rundata import metric_specs_from_manifest
 from isobench.results import TrialRecord
 from isobench.results_model import Analysis
-from isobench.run.suite import MICRO_BENCHMARKS, build_table, markdown, plan_suite
+from isobench.run.suite import (
+    MICRO_BENCHMARKS,
+    build_table,
+    markdown,
+    parse_options,
+    plan_suite,
+)
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.burn import BurnWorkload
 from isobench.workloads.micro import servers
@@ -73,6 +79,12 @@ def test_table_rows_cells_and_emulated_column() -> None:
     assert "0.80 [" in md and "worse" in md
     assert "redis: did not run: redis-benchmark is not installed" in md
     assert "sysbench-cpu: failed trials (gvisor 1)" in md
+
+
+def test_the_table_names_the_workload_options_it_ran_with() -> None:
+    table = {**build_table({}, ["native"]), "workload_options": {"fio": {"fio_buffer": "huge"}}}
+    assert "Workload options (`--option`): fio: fio_buffer=huge." in markdown(table)
+    assert "Workload options" not in markdown(build_table({}, ["native"]))
 
 
 def test_a_runtime_without_trials_shows_no_figure() -> None:
@@ -251,6 +263,47 @@ def test_agent_names_the_filesystem_it_writes_to(tmp_path: Path) -> None:
 
     fs = load_agent().filesystem_of(str(tmp_path))
     assert " on /" in fs and not fs.startswith("unknown")
+
+
+def test_suite_options_reach_their_benchmark_only() -> None:
+    plan = plan_suite("micro", ["native"], ["redis", "postgres"], Path("/tmp/x"),
+                      options=["redis.clients=10", "redis.pipelined_factor=4",
+                               "postgres.clients=2"])
+    assert plan.workload_options == {"redis": {"clients": 10, "pipelined_factor": 4},
+                                     "postgres": {"clients": 2}}
+    assert plan.benchfile_data("redis")["workload_options"] == {"clients": 10,
+                                                                "pipelined_factor": 4}
+    plain = plan_suite("micro", ["native"], ["redis", "xz"], Path("/tmp/x"),
+                       options=["redis.clients=10"])
+    assert "workload_options" not in plain.benchfile_data("xz")
+    assert parse_options(["fio.fio_buffer=huge", "redis.clients=1e2"], MICRO_BENCHMARKS) == {
+        "fio": {"fio_buffer": "huge"}, "redis": {"clients": "1e2"}}  # YAML 1.1: not a number
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("fio.fio_bufer=huge", "workload fio has no option fio_bufer .*fio_buffer, fio_size_mb"),
+    ("fio.fio_buffer=hug", "fio_buffer must be one of default, huge"),
+    ("xz.level=9", "workload xz has no option level .*its options: none"),
+    ("redis.clients", "not BENCHMARK.OPTION=VALUE"),
+    ("clients=3", "not BENCHMARK.OPTION=VALUE"),
+    ("nope.clients=3", "no benchmark 'nope'"),
+    ("postgres.clients=3", "names postgres, which this run leaves out"),
+    ("redis.clients=1e2", "option clients must be a positive integer, not '1e2'"),
+    ("redis.clients=0", "option clients must be a positive integer, not 0"),
+    ("fio.fio_size_mb=true", "option fio_size_mb must be a positive integer, not True"),
+])
+def test_suite_options_are_refused_before_anything_runs(item: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plan_suite("micro", ["native"], ["fio", "xz", "redis"], Path("/tmp/x"), options=[item])
+
+
+def test_misspelt_options_are_refused_by_declaring_workloads_only() -> None:
+    from isobench.workloads.micro.local import FioWorkload
+
+    FioWorkload.check_options({"fio_buffer": "huge", "fio_size_mb": 64})
+    with pytest.raises(ConfigError, match="has no option parameters"):
+        FioWorkload.check_options({"parameters": {}})  # the workload's own record, not an input
+    BurnWorkload.check_options({"anything": 1})  # undeclared: any key passes
 
 
 def test_cli_suite_parses_and_refuses_unknown_benchmarks() -> None:

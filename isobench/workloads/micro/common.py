@@ -18,11 +18,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from isobench.analysis.stats import MetricSpec
 from isobench.config.benchfile import parse_duration
-from isobench.errors import IsobenchError, StartError
+from isobench.errors import ConfigError, IsobenchError, StartError
 from isobench.images.spec import WORKLOAD_DIR, RootfsSpec
 from isobench.util.clientnet import ClientPath, require_local
 from isobench.workloads.base import LaunchSpec, Workload
@@ -195,6 +195,20 @@ class MicroWorkload(Workload):
     """A micro benchmark: the shared rootfs, a duration-only scenario, its own metrics."""
 
     metrics: tuple[MetricSpec, ...] = ()
+    option_names: ClassVar[frozenset[str] | None] = frozenset()
+    count_options: ClassVar[frozenset[str]] = frozenset()
+    """The options that are counts (clients, threads, MiB...): positive integers."""
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """The base's check, and every count option a positive integer (a one-line
+        ConfigError before the workload is made, instead of a failure in the middle of a run)."""
+        super().check_options(options)
+        for key in sorted(cls.count_options & set(options)):
+            value = options[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"workload {cls.name}: option {key} must be a positive "
+                                  f"integer, not {value!r}", fix=f"e.g. {key}: 8")
 
     def rootfs_spec(self) -> RootfsSpec:
         return micro_rootfs_spec()

@@ -119,6 +119,7 @@ class PostgresWorkload(ServerWorkload):
         figure("pgbench_latency_p50_ms", "ms", "lower", "pgbench latency p50"),
         figure("pgbench_latency_p99_ms", "ms", "lower", "pgbench latency p99"),
     )
+    option_names = count_options = frozenset({"clients"})
     probe = staticmethod(pg_ready)
     probe_what = "PostgreSQL startup"
 
@@ -227,6 +228,7 @@ class MariadbWorkload(ServerWorkload):
         figure("oltp_latency_p95_ms", "ms", "lower", "sysbench OLTP latency p95"),
         figure("oltp_latency_avg_ms", "ms", "lower", "sysbench OLTP latency avg"),
     )
+    option_names = count_options = frozenset({"threads"})
     probe = staticmethod(mysql_ready)
     probe_what = "MariaDB handshake"
 

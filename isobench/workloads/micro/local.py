@@ -138,6 +138,8 @@ class FioWorkload(AgentWorkload):
     description = ("fio sequential and 4k random read/write on the runtime's root filesystem "
                    "and on a dedicated volume")
     benches = tuple(FIO_JOBS)
+    option_names = frozenset({"fio_size_mb", "fio_buffer"})
+    count_options = frozenset({"fio_size_mb"})
     metrics = (
         figure("fio_randread_iops", "IOPS", "higher", "fio 4k random read IOPS"),
         figure("fio_randwrite_iops", "IOPS", "higher", "fio 4k random write IOPS"),

@@ -147,6 +147,8 @@ class RedisWorkload(ServerWorkload):
     name = "redis"
     description = "redis-server inside the runtime, redis-benchmark GET/SET on the host"
     metrics = _redis_metrics()
+    option_names = frozenset({"clients", "requests_per_s", "pipelined_factor", "probe_requests"})
+    count_options = option_names
     probe = staticmethod(redis_pong)
     probe_what = "redis PING"
 

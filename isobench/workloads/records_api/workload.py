@@ -73,6 +73,8 @@ class RecordsApiWorkload(Workload):
     """FastAPI + uvicorn (1 worker) ``GET /records?limit=100`` over SQLite/PostgreSQL/MongoDB."""
 
     name: ClassVar[str] = "records-api"
+    option_names: ClassVar[frozenset[str] | None] = frozenset({
+        "storage", "database_url", "mongodb_uri", "access_log"})
     primary_metric: ClassVar[str] = "rps"
     description: ClassVar[str] = (
         "FastAPI /records (100 companies, ~150 KB per call) from SQLite, PostgreSQL or MongoDB"

@@ -60,6 +60,7 @@ class ValidatorWorkload(Workload):
     """
 
     name = "validator"
+    option_names = frozenset(_OPTION_ENV)
     primary_metric = "block_lag_p95_ms"
     description = "ed25519-verifying validator node with gossip, snapshots and JSON-RPC"
 
