@@ -374,18 +374,18 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
 
 
 def suite_trial(bench: str, out: Path, options: dict[str, Any] | None = None,
-                telemetry: bool = True) -> dict[str, Any]:
+                samplers: list[str] | None = None) -> dict[str, Any]:
     """One native trial of ``bench`` through isobench into ``out``; {"values", "facts",
-    "rootfs", "memory_mb"} of its ok trial. With workload ``options`` or without ``telemetry``
-    (no sampler: isobench's process only waits for the client), the same trial through
-    ``isobench run`` and a benchfile of the suite's quick settings and those settings."""
-    if options or not telemetry:
+    "rootfs", "memory_mb"} of its ok trial. With workload ``options`` or only some telemetry
+    ``samplers`` (``[]``: none, isobench's process only waits for the client), the same trial
+    through ``isobench run`` and a benchfile of the suite's quick settings and those."""
+    if options or samplers is not None:
         out.mkdir(parents=True, exist_ok=True)
         benchfile = out / f"{bench}.yaml"
         data = {**QUICK, "trials": 1, "workload": bench, "runtimes": ["native"],
                 "workload_options": options or {}}
-        if not telemetry:
-            data["telemetry"] = {"samplers": []}
+        if samplers is not None:
+            data["telemetry"] = {"samplers": samplers}
         benchfile.write_text(json.dumps(data))
         argv = ["run", "-f", str(benchfile), "--no-report", "--out", str(out / bench)]
     else:
@@ -456,7 +456,7 @@ def check(args: argparse.Namespace, options: dict[str, dict[str, Any]]) -> int:
                 time.sleep(args.pause)
                 if side == "suite, no telemetry":
                     trial = suite_trial(bench, out / "no-telemetry", options.get(bench),
-                                        telemetry=False)
+                                        samplers=[])
                     quiet_values = trial["values"]
                     last.setdefault(bench, trial)
                 elif side == "suite":
