@@ -36,15 +36,16 @@ c × [suite run], whose ``c`` is what the suite adds (:func:`layout_matched`). W
 ``fio_buffer: huge``: one huge page per buffer; the script reserves 4 huge pages for the run
 and puts the host's setting back), so its figures compare as they are.
 
-With ``--without-telemetry-too`` each round has a third side, the suite's trial with no
-telemetry sampler (a benchfile with ``telemetry: {samplers: []}``), the sides' order rotating:
-it measures what isobench's own sampling (on the load generator's CPU, beside the client)
-costs each figure, and compares by hand with a suite side that only waits for the client.
+The suite runs no telemetry sampler by default (``isobench suite micro --telemetry`` adds
+them). With ``--with-telemetry-too`` each round has a third side, the suite's trial with every
+sampler (a benchfile of the same settings, as ``isobench run`` samples), the sides' order
+rotating: what isobench's own sampling (on the load generator's CPU, beside the client) costs
+each figure.
 
     flock /tmp/isobench-heavy.lock .venv/bin/python benchmarks/micro_byhand.py --rounds 3
     ... --only redis,postgres
     ... --only fio --fio-buffer huge
-    ... --only redis,postgres,mariadb --without-telemetry-too
+    ... --only redis,postgres,mariadb --with-telemetry-too
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -374,18 +375,18 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
 
 
 def suite_trial(bench: str, out: Path, options: dict[str, Any] | None = None,
-                samplers: list[str] | None = None) -> dict[str, Any]:
+                samplers: Sequence[str] | None = ()) -> dict[str, Any]:
     """One native trial of ``bench`` through isobench into ``out``; {"values", "facts",
-    "rootfs", "memory_mb"} of its ok trial. With workload ``options`` or only some telemetry
-    ``samplers`` (``[]``: none, isobench's process only waits for the client), the same trial
-    through ``isobench run`` and a benchfile of the suite's quick settings and those."""
-    if options or samplers is not None:
+    "rootfs", "memory_mb"} of its ok trial: by default ``isobench suite micro`` (no telemetry
+    sampler, as the suite runs). With workload ``options`` or telemetry ``samplers`` (None:
+    every sampler, as ``isobench run`` samples; some names: those), the same trial through
+    ``isobench run`` and a benchfile of the suite's quick settings and those."""
+    if options or samplers is None or samplers:
         out.mkdir(parents=True, exist_ok=True)
         benchfile = out / f"{bench}.yaml"
         data = {**QUICK, "trials": 1, "workload": bench, "runtimes": ["native"],
-                "workload_options": options or {}}
-        if samplers is not None:
-            data["telemetry"] = {"samplers": samplers}
+                "workload_options": options or {},
+                "telemetry": {} if samplers is None else {"samplers": list(samplers)}}
         benchfile.write_text(json.dumps(data))
         argv = ["run", "-f", str(benchfile), "--no-report", "--out", str(out / bench)]
     else:
@@ -420,9 +421,9 @@ def main() -> int:
                              "(a database's fsyncs, fio's writes) should not slow the second")
     parser.add_argument("--out", type=Path, default=Path("/tmp/isobench-byhand"),
                         help="where the suite's rounds go")
-    parser.add_argument("--without-telemetry-too", action="store_true",
-                        help="a third side each round: the suite's trial with no telemetry "
-                             "sampler (what isobench's own sampling costs the figure)")
+    parser.add_argument("--with-telemetry-too", action="store_true",
+                        help="a third side each round: the suite's trial with every telemetry "
+                             "sampler (what isobench's own sampling costs a figure)")
     parser.add_argument("--fio-buffer", choices=("default", "huge"), default="default",
                         help="the fio workload's option fio_buffer on both sides (huge: every "
                              "fio buffer one huge page, the script reserves them)")
@@ -441,8 +442,8 @@ def check(args: argparse.Namespace, options: dict[str, dict[str, Any]]) -> int:
     hand: dict[str, list[float]] = {}
     last: dict[str, dict[str, Any]] = {}  # bench → its newest suite trial (for the argv)
     pieces: dict[str, dict[str, list[int | None]]] = {}  # fio figure → side → per round
-    quiet: dict[str, list[float]] = {}  # the third side: the suite's trial without telemetry
-    sides = ["suite", "by hand"] + (["suite, no telemetry"] if args.without_telemetry_too else [])
+    sampled: dict[str, list[float]] = {}  # the third side: the suite's trial with telemetry
+    sides = ["suite", "by hand"] + (["suite, telemetry"] if args.with_telemetry_too else [])
     for r in range(args.rounds):
         for bench in benchmarks:
             out = args.out / f"round-{r + 1}" / bench
@@ -451,13 +452,13 @@ def check(args: argparse.Namespace, options: dict[str, dict[str, Any]]) -> int:
             order = sides[r % len(sides):] + sides[:r % len(sides)]
             first = order[0]
             hand_layout: dict[str, int | None] = {}
-            quiet_values: dict[str, Any] = {}
+            sampled_values: dict[str, Any] = {}
             for side in order:
                 time.sleep(args.pause)
-                if side == "suite, no telemetry":
-                    trial = suite_trial(bench, out / "no-telemetry", options.get(bench),
-                                        samplers=[])
-                    quiet_values = trial["values"]
+                if side == "suite, telemetry":
+                    trial = suite_trial(bench, out / "telemetry", options.get(bench),
+                                        samplers=None)
+                    sampled_values = trial["values"]
                     last.setdefault(bench, trial)
                 elif side == "suite":
                     last[bench] = suite_trial(bench, out, options.get(bench))
@@ -475,18 +476,18 @@ def check(args: argparse.Namespace, options: dict[str, dict[str, Any]]) -> int:
             for name, value in figures.items():
                 suite.setdefault(name, []).append(float(info["values"][name]))
                 hand.setdefault(name, []).append(float(value))
-                if quiet_values:
-                    quiet.setdefault(name, []).append(float(quiet_values[name]))
+                if sampled_values:
+                    sampled.setdefault(name, []).append(float(sampled_values[name]))
                 for side, layout in layouts.items():
                     pieces.setdefault(name, {}).setdefault(side, []).append(layout.get(name))
             print(f"round {r + 1} {bench} ({first} first): " + ", ".join(
                 f"{n} suite {info['values'][n]:,.4g}{piece_text(layouts, 'suite', n)} "
-                + (f"no telemetry {quiet_values[n]:,.4g} " if quiet_values else "")
+                + (f"with telemetry {sampled_values[n]:,.4g} " if sampled_values else "")
                 + f"by hand {v:,.4g}{piece_text(layouts, 'by hand', n)}"
                 for n, v in figures.items()), flush=True)
         if r >= 1:  # what is known so far, in case the run is cut short
             partial = {name: {**agreement(suite[name], hand[name]),
-                              "no_telemetry": quiet.get(name, [])} for name in suite}
+                              "with_telemetry": sampled.get(name, [])} for name in suite}
             (args.out / "byhand.json").write_text(json.dumps(partial, indent=1))
     print(f"\n{'figure':28} {'suite (median)':>14} {'by hand (median)':>16} "
           f"{'hand/suite [95 % CI]':>24}  verdict (margin ±5 %)")
@@ -510,17 +511,17 @@ def check(args: argparse.Namespace, options: dict[str, dict[str, Any]]) -> int:
                   f"{res['at_pieces']:.0f} pieces {res['ratio']:.3f} [{lo:.3f}, {hi:.3f}]  "
                   f"{res['verdict']}")
             results[name]["same_layout"] = res
-    if quiet:
-        print("\nthe suite's trial without telemetry (no sampler), paired in the same rounds:")
-        print(f"{'figure':28} {'no telemetry ÷ suite [95 % CI]':>32} "
-              f"{'by hand ÷ no telemetry [95 % CI]':>34}")
-        for name in quiet:
-            cost = agreement(suite[name], quiet[name])
-            rest = agreement(quiet[name], hand[name])
+    if sampled:
+        print("\nthe suite's trial with every telemetry sampler, paired in the same rounds:")
+        print(f"{'figure':28} {'with telemetry ÷ suite [95 % CI]':>34} "
+              f"{'by hand ÷ with telemetry [95 % CI]':>36}")
+        for name in sampled:
+            cost = agreement(suite[name], sampled[name])
+            rest = agreement(sampled[name], hand[name])
             print(f"{name:28} {cost['ratio']:9.3f} [{cost['ci95'][0]:.3f}, {cost['ci95'][1]:.3f}] "
                   f"{cost['verdict']:>14} {rest['ratio']:9.3f} [{rest['ci95'][0]:.3f}, "
                   f"{rest['ci95'][1]:.3f}] {rest['verdict']}")
-            results[name]["without_telemetry"] = {"vs_suite": cost, "by_hand_vs_it": rest}
+            results[name]["with_telemetry"] = {"vs_suite": cost, "by_hand_vs_it": rest}
     (args.out / "byhand.json").write_text(json.dumps(results, indent=1))
     kinds = [r["verdict"].split(" ")[0] for r in results.values()]
     print(f"{kinds.count('agrees')}/{len(results)} figures agree within ±5 % "

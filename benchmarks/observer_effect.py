@@ -1,8 +1,9 @@
 """What isobench's own telemetry costs a benchmark's figure, sampler by sampler.
 
 Each round runs one native trial of every ``--only`` micro benchmark once per configuration
-of the telemetry: every sampler (what a run does by default), none (``telemetry: {samplers:
-[]}``: isobench's process only waits for the client), and each ``--samplers`` one alone. The
+of the telemetry: every sampler (what ``isobench run`` does by default), none (what
+``isobench suite micro`` does by default: isobench's process only waits for the client), and
+each ``--samplers`` one alone. The
 configurations' order rotates from round to round, so the host's drift falls on all alike.
 Printed per figure: each configuration ÷ none, the geometric mean of the paired ratios with its
 95 % Student-t interval (below 1: that telemetry lowers the figure). The trials are the suite's
@@ -61,15 +62,17 @@ def main() -> int:
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for bench in [b for b in args.only.split(",") if b]:
+            mine: set[str] = set()
             for config in order:
                 time.sleep(args.pause)
                 out = args.out / f"round-{r + 1}" / bench / config.replace(" ", "-")
                 values = suite_trial(bench, out, samplers=configs[config])["values"]
                 for name, value in values.items():
                     figures.setdefault(name, {}).setdefault(config, []).append(float(value))
+                mine |= set(values)
             print(f"round {r + 1} {bench}: " + "; ".join(
-                f"{name} " + ", ".join(f"{c} {v[-1]:,.4g}" for c, v in by.items())
-                for name, by in figures.items() if len(by.get(NONE, [])) == r + 1), flush=True)
+                f"{name} " + ", ".join(f"{c} {by[c][-1]:,.4g}" for c in names)
+                for name, by in figures.items() if name in mine), flush=True)
         (args.out / "observer.json").write_text(json.dumps(figures, indent=1))
     print(f"\n{'figure':28} " + " ".join(f"{c + ' ÷ none':>28}" for c in names if c != NONE))
     for name, by in figures.items():

@@ -280,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a benchmark's workload option, e.g. fio.fio_buffer=huge "
                             "(repeatable; refused before anything runs if the benchmark has "
                             "no such option)")
+    suite.add_argument("--telemetry", action="store_true",
+                       help="also sample CPU, memory, network and disk during the trials (the "
+                            "CPU split per run); off by default: the sampling shares the clients' "
+                            "CPU and costs server figures a few per cent")
     suite.add_argument("--out", type=Path, help="suite directory (default isobench-runs/<time>)")
 
     clean = sub.add_parser("clean", help="remove what dead isobench runs left (containers, VMs...)")
@@ -525,7 +529,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
     for name in args.runtimes or []:
         plugins.load("runtime", name)  # unknown names fail here, before anything is made
     plan = plan_suite(args.suite, args.runtimes, args.only, args.out or default_run_dir(),
-                      quick=args.quick, trials=args.trials, options=args.option)
+                      quick=args.quick, trials=args.trials, options=args.option,
+                      telemetry=args.telemetry)
     console.print(f"[bold]isobench suite {plan.suite}[/]: {', '.join(plan.benchmarks)} on "
                   f"{', '.join(plan.runtimes)} → {plan.out}")
     try:

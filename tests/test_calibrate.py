@@ -206,6 +206,8 @@ def test_arm_options_merge_over_the_run_options() -> None:
 class _ByOption(BurnWorkload):
     """A workload whose rootfs depends on an option (as a storage back end might)."""
 
+    option_names = frozenset({"flavour", *(BurnWorkload.option_names or ())})
+
     def rootfs_spec(self) -> RootfsSpec:
         return RootfsSpec(name=f"burn-{self.options.get('flavour', 'plain')}")
 

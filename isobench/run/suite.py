@@ -100,10 +100,16 @@ def plan_suite(
     trials: int | None = None,
     extra: Mapping[str, Any] | None = None,
     options: Sequence[str] = (),
+    telemetry: bool = False,
 ) -> SuitePlan:
     """Validate the request (unknown suite/benchmark → ConfigError naming the valid ones;
     ``options``, ``BENCHMARK.OPTION=VALUE`` items, as :func:`parse_options` and
-    :func:`check_options` take them)."""
+    :func:`check_options` take them).
+
+    Without ``telemetry`` the trials run no sampler: the table holds only the benchmarks' own
+    figures, and isobench's sampling (on the load generator's CPUs, beside the clients) cost
+    the server figures 3-5 % on the 2-core host (``benchmarks/observer_effect.py``). With it,
+    each benchmark's run directory also gets the CPU split and resource figures."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}'", fix=f"use one of: {', '.join(SUITES)}")
     known = SUITES[suite]
@@ -113,6 +119,8 @@ def plan_suite(
         raise ConfigError(f"suite {suite} has no benchmark {', '.join(bad)}",
                           fix=f"--only takes some of: {', '.join(known)}")
     overrides: dict[str, Any] = dict(QUICK if quick else FULL)
+    if not telemetry:
+        overrides["telemetry"] = {"samplers": []}
     if trials is not None:
         overrides["trials"] = trials
     overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
@@ -242,6 +250,13 @@ def markdown(table: Mapping[str, Any]) -> str:
         "inconclusive (neither: more trials would decide). Whether higher or lower is better "
         "depends on the metric (ops/s, MB/s: higher; latency, seconds: lower).",
     ]
+    sampled = (table.get("settings") or {}).get("telemetry", {}).get("samplers") != []
+    if "settings" in table:
+        notes.append("Telemetry: " + (
+            "on (each benchmark's run directory has its CPU split and resource figures; "
+            "isobench's sampling shares the load generator's CPUs with the clients)." if sampled
+            else "off (no sampler ran during the trials: the figures are the benchmarks' own, "
+            "undisturbed; --telemetry adds the CPU split and resource figures)."))
     options = table.get("workload_options") or {}
     if options:
         notes.append("Workload options (`--option`): " + "; ".join(

@@ -85,6 +85,9 @@ def test_the_table_names_the_workload_options_it_ran_with() -> None:
     table = {**build_table({}, ["native"]), "workload_options": {"fio": {"fio_buffer": "huge"}}}
     assert "Workload options (`--option`): fio: fio_buffer=huge." in markdown(table)
     assert "Workload options" not in markdown(build_table({}, ["native"]))
+    quiet = {**build_table({}, ["native"]), "settings": {"telemetry": {"samplers": []}}}
+    assert "Telemetry: off (no sampler ran" in markdown(quiet)
+    assert "Telemetry: on" in markdown({**build_table({}, ["native"]), "settings": {}})
 
 
 def test_a_runtime_without_trials_shows_no_figure() -> None:
@@ -100,6 +103,10 @@ def test_plan_suite_validates_and_applies_quick() -> None:
     assert data["workload"] == "redis" and data["runtimes"] == ["native", "vm"]
     assert data["trials"] == 3 and data["duration"] == "3s"
     assert plan_suite("micro", None, None, Path("/tmp/x"), trials=7).overrides["trials"] == 7
+    # no sampler by default (isobench's sampling costs server figures a few per cent)
+    assert data["telemetry"] == {"samplers": []}
+    sampled = plan_suite("micro", ["native"], ["redis"], Path("/tmp/x"), telemetry=True)
+    assert "telemetry" not in sampled.benchfile_data("redis")
     assert plan_suite("micro", None, None, Path("/tmp/x")).benchmarks == MICRO_BENCHMARKS
     with pytest.raises(ConfigError, match="no benchmark nope"):
         plan_suite("micro", None, ["redis", "nope"], Path("/tmp/x"))
@@ -303,7 +310,13 @@ def test_misspelt_options_are_refused_by_declaring_workloads_only() -> None:
     FioWorkload.check_options({"fio_buffer": "huge", "fio_size_mb": 64})
     with pytest.raises(ConfigError, match="has no option parameters"):
         FioWorkload.check_options({"parameters": {}})  # the workload's own record, not an input
-    BurnWorkload.check_options({"anything": 1})  # undeclared: any key passes
+    with pytest.raises(ConfigError, match="workload burn has no option payload_byte "):
+        BurnWorkload.check_options({"payload_byte": 1})
+
+    class Undeclared(BurnWorkload):
+        option_names = None
+
+    Undeclared.check_options({"anything": 1})  # a plug-in that declares nothing: any key
 
 
 def test_cli_suite_parses_and_refuses_unknown_benchmarks() -> None:
