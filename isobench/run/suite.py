@@ -108,8 +108,9 @@ def plan_suite(
 
     Without ``telemetry`` the trials run no sampler: the table holds only the benchmarks' own
     figures, and isobench's sampling (on the load generator's CPUs, beside the clients) cost
-    the server figures 3-5 % on the 2-core host (``benchmarks/observer_effect.py``). With it,
-    each benchmark's run directory also gets the CPU split and resource figures."""
+    the server figures 3-7 % on the 2-core host (``benchmarks/micro_byhand.py
+    --with-telemetry-too``, ``benchmarks/observer_effect.py``). With it, each benchmark's run
+    directory also gets the CPU split and resource figures."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}'", fix=f"use one of: {', '.join(SUITES)}")
     known = SUITES[suite]
