@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from isobench.errors import ConfigError
 from isobench.images.spec import RootfsSpec
 
 if TYPE_CHECKING:
@@ -109,8 +110,6 @@ class Workload(ABC):
             return
         unknown = sorted(set(options) - cls.option_names)
         if unknown:
-            from isobench.errors import ConfigError
-
             known = ", ".join(sorted(cls.option_names)) or "none"
             raise ConfigError(f"workload {cls.name} has no option {', '.join(unknown)}",
                               fix=f"its options: {known}")
@@ -260,8 +259,6 @@ class Workload(ABC):
         """
         if len(endpoints) == 1:
             return self.drive(endpoints[0], scenario, cpus=cpus, on_progress=on_progress)
-        from isobench.errors import ConfigError
-
         raise ConfigError(
             f"workload '{self.name}' does not support replicas", fix="run it with --replicas 1"
         )
