@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,21 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from micro_byhand import suite_trial
-from scipy.stats import t as scipy_t
+from micro_byhand import agreement, suite_trial
 
 ALL = "all samplers"
 NONE = "none"
-
-
-def ratio(values: list[float], base: list[float]) -> tuple[float, float, float]:
-    """Geometric mean of ``values[i] / base[i]`` and its 95 % Student-t interval."""
-    logs = [math.log(v / b) for v, b in zip(values, base, strict=True)]
-    mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return math.exp(mean), math.nan, math.nan
-    half = scipy_t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
 def main() -> int:
@@ -80,8 +67,9 @@ def main() -> int:
         for config in names:
             if config == NONE:
                 continue
-            est, lo, hi = ratio(by[config], by[NONE])
-            cells.append(f"{est:.3f} [{lo:.3f}, {hi:.3f}]".rjust(28))
+            paired = agreement(by[NONE], by[config])  # config ÷ none, paired by round
+            lo, hi = paired["ci95"]
+            cells.append(f"{paired['ratio']:.3f} [{lo:.3f}, {hi:.3f}]".rjust(28))
         print(f"{name:28} " + " ".join(cells))
     print(f"({args.rounds} rounds; trials in {args.out})")
     return 0
