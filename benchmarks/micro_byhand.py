@@ -456,10 +456,8 @@ def check(args: argparse.Namespace, options: dict[str, dict[str, Any]]) -> int:
             for side in order:
                 time.sleep(args.pause)
                 if side == "suite, telemetry":
-                    trial = suite_trial(bench, out / "telemetry", options.get(bench),
-                                        samplers=None)
-                    sampled_values = trial["values"]
-                    last.setdefault(bench, trial)
+                    sampled_values = suite_trial(bench, out / "telemetry", options.get(bench),
+                                                 samplers=None)["values"]
                 elif side == "suite":
                     last[bench] = suite_trial(bench, out, options.get(bench))
                 elif bench == "fio":  # the suite's agent records its own runs' layout

@@ -251,8 +251,8 @@ def markdown(table: Mapping[str, Any]) -> str:
         "inconclusive (neither: more trials would decide). Whether higher or lower is better "
         "depends on the metric (ops/s, MB/s: higher; latency, seconds: lower).",
     ]
-    sampled = (table.get("settings") or {}).get("telemetry", {}).get("samplers") != []
     if "settings" in table:
+        sampled = table["settings"].get("telemetry", {}).get("samplers") != []
         notes.append("Telemetry: " + (
             "on (each benchmark's run directory has its CPU split and resource figures; "
             "isobench's sampling shares the load generator's CPUs with the clients)." if sampled
