@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Register Debian's runsc (gVisor) with Docker as runtime "runsc": idempotent, merges with an
 # existing /etc/docker/daemon.json, reloads dockerd with SIGHUP and waits until `docker info`
-# lists it. runsc here only runs with host networking (`docker run --runtime runsc --network host`)
-# and the ptrace platform (its kvm platform hangs on this host kind).
+# lists it. runsc here only runs with host networking (`docker run --runtime runsc --network host`):
+# its own network stack refuses to start on kernels from 6.11 on (it takes any network namespace
+# for the root one, gVisor issue 10704, fixed after Debian's releases). The platform is gVisor's
+# default since mid-2023, systrap, where the release has it; ptrace on older releases (20221219).
+# Its kvm platform hangs on this host kind.
 set -euo pipefail
 
 conf=/etc/docker/daemon.json
@@ -19,15 +22,20 @@ registered() {
 }
 
 mkdir -p "$(dirname "$conf")"
-changed="$(python3 - "$conf" "$runsc_path" <<'PY'
+# systrap came with gVisor's releases of mid-2023 (runsc --version: "0.0~YYYYMMDD.N" in Debian)
+release="$("$runsc_path" --version 2>/dev/null | sed -n 's/^runsc version 0\.0~\([0-9]\{8\}\).*/\1/p' || true)"
+platform=systrap
+if [ -n "$release" ] && [ "$release" -lt 20230601 ]; then platform=ptrace; fi
+
+changed="$(python3 - "$conf" "$runsc_path" "$platform" <<'PY'
 import json, os, sys, tempfile
-conf, path = sys.argv[1], sys.argv[2]
+conf, path, platform = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     with open(conf) as fh:
         data = json.load(fh) if os.path.getsize(conf) else {}
 except FileNotFoundError:
     data = {}
-want = {"path": path, "runtimeArgs": ["--network=host", "--platform=ptrace"]}
+want = {"path": path, "runtimeArgs": ["--network=host", f"--platform={platform}"]}
 runtimes = data.setdefault("runtimes", {})
 if runtimes.get("runsc") == want:
     print("no")
@@ -53,7 +61,7 @@ say "wrote $conf; reloading dockerd (pid $pid)"
 kill -HUP $pid
 for _ in $(seq 1 40); do
   if registered; then
-    say "runsc registered with Docker ($runsc_path, --network=host --platform=ptrace)"
+    say "runsc registered with Docker ($runsc_path, --network=host --platform=$platform)"
     exit 0
   fi
   sleep 0.25

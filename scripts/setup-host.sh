@@ -29,7 +29,6 @@ need=(
   "nginx:nginx-light"
   "chromium:chromium"
   "ps:procps"
-  "runsc:runsc"
   "pg_ctlcluster:postgresql"
   "nft:nftables"
   "podman:podman"
@@ -67,6 +66,41 @@ if [ "${#missing[@]}" -gt 0 ]; then
   own_policy=0
 else
   say "Debian packages present"
+fi
+
+# --- gVisor: runsc from bookworm-backports ---------------------------------------------------
+# bookworm's own runsc (20221219) breaks iperf3 under its host network (a read of the control
+# connection returns EAGAIN where Linux blocks); bookworm-backports' (20240729) runs it. Debian's
+# backports install only what is named with -t: nothing else on the host moves.
+runsc_wanted=20240729
+runsc_date() { runsc --version 2>/dev/null | sed -n 's/^runsc version 0\.0~\([0-9]\{8\}\).*/\1/p'; }
+codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+have="$(runsc_date || true)"
+if [ "$codename" != bookworm ] && [ -z "$have" ]; then
+  say "installing runsc (gVisor)"
+  apt-get update -q >"$log_dir/apt-update.log" 2>&1 || die "apt-get update failed (see $log_dir/apt-update.log)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends runsc \
+    >"$log_dir/apt-runsc.log" 2>&1 || die "apt-get install runsc failed (see $log_dir/apt-runsc.log)"
+elif [ "$codename" = bookworm ] && { [ -z "$have" ] || [ "$have" -lt "$runsc_wanted" ]; }; then
+  ours=/etc/apt/sources.list.d/isobench-bookworm-backports.sources
+  if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      >"$ours"
+  fi
+  say "installing runsc (gVisor) $runsc_wanted from bookworm-backports (have: ${have:-none})"
+  if ! { apt-get update -q >"$log_dir/apt-update.log" 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            -t bookworm-backports runsc >"$log_dir/apt-runsc.log" 2>&1; }; then
+    # backports unreachable: bookworm's own runsc still runs every runtime test (not iperf3)
+    say "warning: runsc from bookworm-backports failed (see $log_dir/apt-*.log); keeping bookworm's"
+    rm -f "$ours"
+    if [ -z "$have" ]; then
+      apt-get update -q >"$log_dir/apt-update.log" 2>&1 || die "apt-get update failed (see $log_dir/apt-update.log)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends runsc \
+        >>"$log_dir/apt-runsc.log" 2>&1 || die "apt-get install runsc failed (see $log_dir/apt-runsc.log)"
+    fi
+  fi
+  say "runsc $(runsc_date || true)"
 fi
 
 # --- Python environment ----------------------------------------------------------------------

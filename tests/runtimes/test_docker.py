@@ -77,6 +77,36 @@ def test_check_reports_engine_down_and_missing_runsc() -> None:
     assert reason and "register-runsc.sh" in reason
 
 
+@pytest.mark.parametrize(("args", "problem"), [
+    (["--network=host", "--platform=systrap"], None),
+    (["--network=host", "--platform=ptrace"], None),
+    (["--network=host", "--platform=kvm"], "platform kvm"),
+    (["--network=host"], "platform runsc's default"),
+    (["--platform=systrap"], "without --network=host"),
+])
+def test_gvisor_check_names_network_and_platform(args: list[str], problem: str | None) -> None:
+    info = json.dumps({"Runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": args}}})
+    reason = GvisorRuntime(RuntimeContext(runner=FakeRunner({"docker info": (0, info)}))).check()
+    if problem is None:
+        assert reason is None
+    else:
+        assert reason and problem in reason and "register-runsc.sh" in reason
+
+
+def test_gvisor_facts_name_the_runsc_release() -> None:
+    """The manifest says which runsc ran: gVisor's figures depend on its release."""
+    info = json.dumps({"Runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": [
+        "--network=host", "--platform=systrap"]}}})
+    runner = FakeRunner({"docker info": (0, info),
+                         "/usr/bin/runsc --version": (0, "runsc version 0.0~20240729.0\n"
+                                                         "spec: 1.0.2-dev\n")})
+    facts = GvisorRuntime(RuntimeContext(runner=runner)).facts()
+    assert facts["gvisor_version"] == "0.0~20240729.0"
+    assert facts["gvisor_platform"] == "systrap"
+    gone = FakeRunner({"docker info": (0, info), "/usr/bin/runsc --version": (127, "")})
+    assert GvisorRuntime(RuntimeContext(runner=gone)).facts()["gvisor_version"] is None
+
+
 def test_run_failure_on_taken_port_is_clear() -> None:
     from isobench.util.proc import CommandResult
 

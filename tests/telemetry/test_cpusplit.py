@@ -131,7 +131,7 @@ def test_qemu_threads_split_the_workload_and_add_up_to_it() -> None:
 
 
 def test_gvisor_processes_split_the_workload_by_argv0() -> None:
-    roles = {"runsc-sandbox": "sentry", "runsc-gofer": "gofer", "*": "ptrace-stubs-and-other"}
+    roles = {"runsc-sandbox": "sentry", "runsc-gofer": "gofer", "*": "stubs-and-other"}
     t = SplitTracker({}, {}, {0}, {1}, opened_at=0.0, process_roles=roles)
     names = {30: "runsc-sandbox", 31: "runsc-gofer", 32: ""}
     cpus0, cpus1 = proc_stat((0.0, 0.0, 0.0, 0.0)), proc_stat((3.0, 0.0, 0.0, 0.0))
@@ -141,7 +141,7 @@ def test_gvisor_processes_split_the_workload_by_argv0() -> None:
     out = t.update(Poll(workload=2.4, members=m1, names=names, cpus=cpus1))
     assert out["cpu_split_within__sentry_seconds"] == pytest.approx(0.8)
     assert out["cpu_split_within__gofer_seconds"] == pytest.approx(0.1)
-    assert out["cpu_split_within__ptrace-stubs-and-other_seconds"] == pytest.approx(1.5)
+    assert out["cpu_split_within__stubs-and-other_seconds"] == pytest.approx(1.5)
 
 
 def test_load_generator_counts_its_whole_life_in_the_window_and_its_final_total() -> None:

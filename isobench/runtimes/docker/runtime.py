@@ -542,18 +542,27 @@ class DockerHostRuntime(DockerRuntime):
 
 
 class GvisorRuntime(DockerRuntime):
-    """gVisor's runsc under Docker, host network, ptrace platform."""
+    """gVisor's runsc under Docker, host network, systrap platform (ptrace on old releases).
+
+    The host network (``--network=host``: the sentry makes the application's socket calls on the
+    host's kernel) because runsc's own network stack refuses to start on kernels from 6.11 on:
+    it takes every network namespace for the root one (gVisor issue 10704), in each Debian
+    release. The platform is the one ``scripts/register-runsc.sh`` registered: systrap, gVisor's
+    default since mid-2023, where the release has it, else ptrace; the manifest records it
+    (``gvisor_platform``) with the release (``gvisor_version``).
+    """
 
     name = "gvisor"
-    description = "gVisor (runsc, ptrace platform) under Docker, host network"
+    description = "gVisor (runsc, systrap platform) under Docker, host network"
     bind = "127.0.0.1"
     network_path = "host-network"
     oci_runtime = "runsc"
+    platforms: ClassVar[tuple[str, ...]] = ("systrap", "ptrace")
     # runsc re-executes itself (comm "exe"): the sentry is argv[0] runsc-sandbox, the gofer
-    # runsc-gofer, both in the container's cgroup; under ptrace the application runs in stub
-    # processes (children of the sentry, no argv), counted with the rest
+    # runsc-gofer, both in the container's cgroup; the application runs in stub processes
+    # (children of the sentry, no argv; under systrap and ptrace alike), counted with the rest
     process_roles: ClassVar[dict[str, str]] = {
-        "runsc-sandbox": "sentry", "runsc-gofer": "gofer", "*": "ptrace-stubs-and-other"}
+        "runsc-sandbox": "sentry", "runsc-gofer": "gofer", "*": "stubs-and-other"}
 
     def check(self) -> str | None:
         reason, info = self._engine()
@@ -563,15 +572,43 @@ class GvisorRuntime(DockerRuntime):
         if runsc is None:
             return ("Docker has no 'runsc' runtime registered "
                     "(fix: apt-get install runsc && scripts/register-runsc.sh)")
-        args = runsc.get("runtimeArgs") or runsc.get("runtimeargs") or []
+        args = self._runsc_args(info)
         if "--network=host" not in args:
             return ("runsc is registered without --network=host, which it needs here "
                     "(fix: scripts/register-runsc.sh)")
-        if any(a.startswith("--platform=") and a != "--platform=ptrace" for a in args):
-            return "runsc must use the ptrace platform here (fix: scripts/register-runsc.sh)"
+        if self._platform(info) not in self.platforms:
+            return (f"runsc is registered with platform {self._platform(info)}, not one of "
+                    f"{', '.join(self.platforms)} (fix: scripts/register-runsc.sh)")
         return None
 
     def facts(self) -> dict[str, Any]:
         facts = super().facts()
-        facts["gvisor_platform"] = "ptrace"
+        _, info = self._engine()
+        facts["gvisor_platform"] = self._platform(info)
+        facts["gvisor_version"] = self._runsc_version(info)
         return facts
+
+    @staticmethod
+    def _runsc_args(info: dict[str, Any]) -> list[str]:
+        runsc = info.get("Runtimes", {}).get("runsc") or {}
+        return list(runsc.get("runtimeArgs") or runsc.get("runtimeargs") or [])
+
+    @classmethod
+    def _platform(cls, info: dict[str, Any]) -> str:
+        """The platform the registered arguments name; none named: runsc's default, which
+        ``register-runsc.sh`` never leaves implicit (it differs between releases)."""
+        named = [a.split("=", 1)[1] for a in cls._runsc_args(info) if a.startswith("--platform=")]
+        return named[-1] if named else "runsc's default (unnamed)"
+
+    def _runsc_version(self, info: dict[str, Any]) -> str | None:
+        """``runsc --version``'s first line of the binary Docker runs as ``runsc`` (its figures
+        depend on the release: e.g. 20221219's host network fails iperf3, 20240729's does not)."""
+        path = (info.get("Runtimes", {}).get("runsc") or {}).get("path")
+        if not path:
+            return None
+        try:
+            result = self.ctx.runner.run([path, "--version"], check=False, timeout=20)
+        except (OSError, Exception):
+            return None
+        lines = result.stdout.strip().splitlines() if result.ok else []
+        return lines[0].removeprefix("runsc version ").strip() if lines else None

@@ -120,9 +120,9 @@ class FioWorkload(AgentWorkload):
 
     - root filesystem: native writes to an overlay whose upper layer is in the state directory
       (``/run/isobench``: a tmpfs on many hosts, on disk on this one), Docker to overlay2 on
-      the host's disk; gVisor's root goes through its gofer (runsc 20221219 shows ``9p`` with
-      ``cache=fscache``, the sentry's page cache; newer runsc keep an overlay upper layer in
-      the sandbox's memory by default): it accepts O_DIRECT but no direct I/O reaches a disk;
+      the host's disk; gVisor's root is an overlay whose upper layer is in the sandbox's memory
+      (runsc 20240729's default, ``/`` shows ``overlay``; 20221219 went through its gofer,
+      ``9p`` with ``cache=fscache``): it accepts O_DIRECT but no direct I/O reaches a disk;
       the VM's root is an overlay whose upper layer is a tmpfs in guest memory.
     - volume: native bind-mounts a host directory on disk; Docker (runc) mounts a Docker volume
       (``/var/lib/docker/volumes``, the host's disk); gVisor mounts the same kind of volume, but

@@ -227,13 +227,11 @@ class Iperf3Workload(ServerWorkload):
     the server's answer to a test cookie: a TCP connect alone is accepted by QEMU's user
     network on the host before the guest has booted.
 
-    Under gVisor with the host network (runsc ``--network=host``, Debian's 20221219) the server
-    fails the test at its start: its read of the client's parameters on the control connection
-    returns EAGAIN ("unable to receive parameters from client: Resource temporarily
-    unavailable") where Linux would block, so it closes the control connection and the client
-    reports "control socket has closed unexpectedly" (or, later in the test, "Broken pipe").
-    It depends on timing: with runsc's ``--strace`` slowing the server, the parameters arrive
-    before the read and the test passes. The trials are recorded as failed with that message.
+    Under gVisor with the host network, Debian bookworm's runsc (20221219) failed the test at
+    its start: the server's read of the client's parameters on the control connection returned
+    EAGAIN where Linux would block, so it closed the control connection ("control socket has
+    closed unexpectedly", or "Broken pipe"); bookworm-backports' runsc (20240729), which the
+    setup installs, runs it.
     """
 
     name = "iperf3"
@@ -286,12 +284,12 @@ class SockperfWorkload(ServerWorkload):
     Readiness is the server's pong to one ping message (a TCP connect alone is accepted by
     QEMU's user network before the guest has booted).
 
-    Under gVisor with the host network (runsc ``--network=host``, Debian's 20221219) the server
-    cannot run: sockperf passes ``MSG_NOSIGNAL`` to every ``recvfrom()`` (hard-coded in its
-    ``msg_recvfrom``), and gVisor's host-network socket accepts only ``MSG_DONTWAIT``,
-    ``MSG_PEEK`` and ``MSG_TRUNC`` there, so the first receive fails with EINVAL and the server
-    exits ("recvfrom() Failed receiving ... errno=22"). Its trials are recorded as failed with
-    that message; no sockperf option avoids the flag.
+    Under gVisor with the host network (runsc ``--network=host``; Debian's 20221219 and
+    20240729 alike) the server cannot run: sockperf passes ``MSG_NOSIGNAL`` to every
+    ``recvfrom()`` (hard-coded in its ``msg_recvfrom``), and gVisor's host-network socket
+    accepts only ``MSG_DONTWAIT``, ``MSG_PEEK`` and ``MSG_TRUNC`` there, so the first receive
+    fails with EINVAL and the server exits ("recvfrom() Failed receiving ... errno=22"). Its
+    trials are recorded as failed with that message; no sockperf option avoids the flag.
     """
 
     name = "sockperf"
