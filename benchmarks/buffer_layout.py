@@ -21,10 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "isobench" / "workloads" / "micro"
                        / "agent_app"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent import buffer_pieces  # the micro agent's own count, as the suite's trials record it
 
-HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+from tests.fixtures.hugepages import reserved_huge_pages
 
 
 def huge_page_pieces(pid: int) -> int | None:
@@ -103,12 +104,8 @@ def job_key(argv: list[bytes]) -> tuple[str, str, str]:
 
 @contextmanager
 def huge_pages(count: int) -> Iterator[None]:
-    """At least ``count`` huge pages reserved for the block; the host's setting put back."""
-    before = int(HUGEPAGES.read_text())
-    try:
-        HUGEPAGES.write_text(str(max(before, count)))
-        if int(HUGEPAGES.read_text()) < count:
+    """``count`` huge pages reserved for the block; the host's setting put back."""
+    with reserved_huge_pages(count) as reached:
+        if not reached:
             raise SystemExit(f"could not reserve {count} huge pages (fix: free some memory)")
         yield
-    finally:
-        HUGEPAGES.write_text(str(before))

@@ -375,22 +375,24 @@ def by_hand_local(bench: str, rootfs: Path, facts: dict[str, Any],
 
 
 def suite_trial(bench: str, out: Path, options: dict[str, Any] | None = None,
-                samplers: Sequence[str] | None = ()) -> dict[str, Any]:
-    """One native trial of ``bench`` through isobench into ``out``; {"values", "facts",
+                samplers: Sequence[str] | None = (), runtime: str = "native",
+                through_run: bool = False) -> dict[str, Any]:
+    """One ``runtime`` trial of ``bench`` through isobench into ``out``; {"values", "facts",
     "rootfs", "memory_mb"} of its ok trial: by default ``isobench suite micro`` (no telemetry
     sampler, as the suite runs). With workload ``options`` or telemetry ``samplers`` (None:
     every sampler, as ``isobench run`` samples; some names: those), the same trial through
-    ``isobench run`` and a benchfile of the suite's quick settings and those."""
-    if options or samplers is None or samplers:
+    ``isobench run`` and a benchfile of the suite's quick settings and those (``through_run``:
+    always that way, e.g. to compare telemetry on and off through the same command)."""
+    if through_run or options or samplers is None or samplers:
         out.mkdir(parents=True, exist_ok=True)
         benchfile = out / f"{bench}.yaml"
-        data = {**QUICK, "trials": 1, "workload": bench, "runtimes": ["native"],
+        data = {**QUICK, "trials": 1, "workload": bench, "runtimes": [runtime],
                 "workload_options": options or {},
                 "telemetry": {} if samplers is None else {"samplers": list(samplers)}}
         benchfile.write_text(json.dumps(data))
         argv = ["run", "-f", str(benchfile), "--no-report", "--out", str(out / bench)]
     else:
-        argv = ["suite", "micro", "--only", bench, "--runtimes", "native", "--quick",
+        argv = ["suite", "micro", "--only", bench, "--runtimes", runtime, "--quick",
                 "--trials", "1", "--out", str(out)]
     subprocess.run([sys.executable, "-m", "isobench.cli", *argv], check=True,
                    stdout=subprocess.DEVNULL)
@@ -398,7 +400,7 @@ def suite_trial(bench: str, out: Path, options: dict[str, Any] | None = None,
     trials = [json.loads(line) for line in (out / bench / "trials.jsonl").open() if line.strip()]
     ok = [t for t in trials if t.get("status") == "ok" and t.get("load")]
     if not ok:
-        raise SystemExit(f"suite: no ok native trial of {bench} in {out / bench}")
+        raise SystemExit(f"suite: no ok {runtime} trial of {bench} in {out / bench}")
     metrics = ok[-1]["load"]["metrics"]
     return {"values": {k: v["values"]["value"] for k, v in metrics.items()},
             "facts": ok[-1]["load"]["facts"],

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
+from tests.fixtures.hugepages import reserved_huge_pages
 
 pytestmark = pytest.mark.integration
 
@@ -57,14 +58,9 @@ def test_quick_micro_suite_native_and_docker_host(
 @pytest.fixture
 def huge_pages() -> Iterator[None]:
     """Two huge pages reserved for the test; the host's setting put back."""
-    knob = Path("/proc/sys/vm/nr_hugepages")
-    before = int(knob.read_text())
-    try:
-        knob.write_text(str(before + 2))
-        require(int(knob.read_text()) >= before + 2, "the kernel could not reserve 2 huge pages")
+    with reserved_huge_pages(2) as reached:
+        require(reached, "the kernel could not reserve 2 huge pages")
         yield
-    finally:
-        knob.write_text(str(before))
 
 
 def test_fio_with_a_huge_page_buffer_on_native(
