@@ -69,8 +69,9 @@ else
 fi
 
 # --- gVisor: runsc from bookworm-backports ---------------------------------------------------
-# bookworm's own runsc (20221219) breaks iperf3 under its host network (a read of the control
-# connection returns EAGAIN where Linux blocks); bookworm-backports' (20240729) runs it. Debian's
+# bookworm's own runsc (20221219) fails every iperf3 test under its host network (a read of the
+# control connection comes back empty where Linux blocks); bookworm-backports' (20240729) fails
+# fewer (3 of 8 here) and has systrap, gVisor's default platform since mid-2023. Debian's
 # backports install only what is named with -t: nothing else on the host moves.
 runsc_wanted=20240729
 runsc_date() { runsc --version 2>/dev/null | sed -n 's/^runsc version 0\.0~\([0-9]\{8\}\).*/\1/p'; }

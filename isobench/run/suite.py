@@ -210,10 +210,11 @@ def build_table(
                 if rt == baseline:
                     continue
                 comp = analysis.comparison(rt, name)
-                if comp is None:
-                    n_failed = (per_runtime.get(rt) or {}).get("n_failed", 0)
-                    note = f"{n_failed} trials failed" if n_failed else "no trials"
-                    row["cells"][rt] = {"ratio": None, "note": note}
+                n_failed = int((per_runtime.get(rt) or {}).get("n_failed", 0))
+                if comp is None or comp.get("ratio") is None:
+                    n_ok = 0 if comp is None else int((comp.get("n") or [0, 0])[1])
+                    row["cells"][rt] = {"ratio": None, "note": no_figure_note(n_ok, n_failed),
+                                        "n_ok": n_ok, "n_failed": n_failed}
                     continue
                 row["cells"][rt] = {
                     "ratio": comp.get("ratio"), "ci": comp.get("ci"),
@@ -225,6 +226,16 @@ def build_table(
     return {"version": SUITE_VERSION, "baseline": baseline, "runtimes": list(runtimes),
             "emulated": sorted(emulated), "rows": rows, "errors": errors, "failed": failed,
             "complete": not errors and not failed}
+
+
+def no_figure_note(n_ok: int, n_failed: int) -> str:
+    """Why a cell has no ratio: ``3 trials failed`` / ``1 ok trial, 2 failed: too few for a
+    ratio`` / ``no trials``. A ratio needs at least two ok trials on each side."""
+    if n_ok:
+        ok = f"{n_ok} ok trial" + ("s" if n_ok > 1 else "")
+        return f"{ok}, {n_failed} failed: too few for a ratio" if n_failed else \
+            f"{ok}: too few for a ratio"
+    return f"{n_failed} trials failed" if n_failed else "no trials"
 
 
 def column_title(runtime: str, emulated: Sequence[str]) -> str:

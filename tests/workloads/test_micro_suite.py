@@ -21,6 +21,7 @@ from isobench.run.suite import (
     MICRO_BENCHMARKS,
     build_table,
     markdown,
+    no_figure_note,
     parse_options,
     plan_suite,
 )
@@ -92,8 +93,25 @@ def test_the_table_names_the_workload_options_it_ran_with() -> None:
 
 def test_a_runtime_without_trials_shows_no_figure() -> None:
     table = build_table({"sysbench-cpu": {"analysis": cpu_analysis()}}, ["native", "kata"])
-    assert table["rows"][0]["cells"]["kata"] == {"ratio": None, "note": "no trials"}
+    assert table["rows"][0]["cells"]["kata"] == {"ratio": None, "note": "no trials",
+                                                 "n_ok": 0, "n_failed": 0}
     assert "no figure (no trials)" in markdown(table)
+
+
+def test_a_runtime_with_one_ok_trial_says_so_not_no_trials() -> None:
+    """Seen in a real table: gVisor's iperf3 had 1 ok and 2 failed trials, and the cell read
+    "no trials"."""
+    trials = [trial("native", i, 1000.0 + i) for i in range(3)]
+    trials += [trial("gvisor", 0, 800.0),
+               *(TrialRecord("gvisor", i, i, i, "failed", 0.0, 1.0, error="reset")
+                 for i in (1, 2))]
+    analysis = Analysis.from_json(analyze(trials, metrics=SysbenchCpuWorkload().metric_specs()))
+    table = build_table({"sysbench-cpu": {"analysis": analysis}}, ["native", "gvisor"])
+    cell = table["rows"][0]["cells"]["gvisor"]
+    assert cell["ratio"] is None and (cell["n_ok"], cell["n_failed"]) == (1, 2)
+    assert "no figure (1 ok trial, 2 failed: too few for a ratio)" in markdown(table)
+    assert no_figure_note(2, 0) == "2 ok trials: too few for a ratio"
+    assert no_figure_note(0, 3) == "3 trials failed"
 
 
 def test_plan_suite_validates_and_applies_quick() -> None:

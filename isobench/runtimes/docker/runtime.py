@@ -602,7 +602,8 @@ class GvisorRuntime(DockerRuntime):
 
     def _runsc_version(self, info: dict[str, Any]) -> str | None:
         """``runsc --version``'s first line of the binary Docker runs as ``runsc`` (its figures
-        depend on the release: e.g. 20221219's host network fails iperf3, 20240729's does not)."""
+        depend on the release: e.g. 20221219's host network failed every iperf3 test here,
+        20240729's some)."""
         path = (info.get("Runtimes", {}).get("runsc") or {}).get("path")
         if not path:
             return None

@@ -227,11 +227,13 @@ class Iperf3Workload(ServerWorkload):
     the server's answer to a test cookie: a TCP connect alone is accepted by QEMU's user
     network on the host before the guest has booted.
 
-    Under gVisor with the host network, Debian bookworm's runsc (20221219) failed the test at
-    its start: the server's read of the client's parameters on the control connection returned
-    EAGAIN where Linux would block, so it closed the control connection ("control socket has
-    closed unexpectedly", or "Broken pipe"); bookworm-backports' runsc (20240729), which the
-    setup installs, runs it.
+    Under gVisor with the host network the server's read of the client's parameters on the
+    control connection sometimes comes back empty where Linux would block ("unable to receive
+    parameters from client"), and the server exits: that test fails ("control socket has closed
+    unexpectedly", "Connection reset by peer") and the next finds no server ("Connection
+    refused"). Debian bookworm's runsc (20221219, ptrace) failed every trial that way here;
+    bookworm-backports' (20240729), which the setup installs, 5 of 8 on systrap (3 of 3 on
+    ptrace). Each such trial is recorded as failed with the client's message.
     """
 
     name = "iperf3"
