@@ -90,10 +90,8 @@ def main() -> int:
     for runtime in runtimes[1:]:
         print(f"\n{runtime} ÷ native with every sampler, ÷ the same with none (the bias)")
         for name, by in figures.items():
-            with_all = [a / b for a, b in zip(by[label(runtime, ALL, runtimes)],
-                                              by[label("native", ALL, runtimes)], strict=True)]
-            with_none = [a / b for a, b in zip(by[label(runtime, NONE, runtimes)],
-                                               by[label("native", NONE, runtimes)], strict=True)]
+            with_all = to_native(by, runtime, ALL, runtimes)
+            with_none = to_native(by, runtime, NONE, runtimes)
             print(f"{name:28} ratio with none {statistics.geometric_mean(with_none):.3f}, "
                   f"with all {statistics.geometric_mean(with_all):.3f}, "
                   f"bias {cell(agreement(with_none, with_all)).strip()}")
@@ -104,6 +102,13 @@ def main() -> int:
 def label(runtime: str, config: str, runtimes: list[str]) -> str:
     """A side's name: the configuration alone with one runtime (as before), else both."""
     return config if len(runtimes) == 1 else f"{runtime} {config}"
+
+
+def to_native(by: dict[str, list[float]], runtime: str, config: str,
+              runtimes: list[str]) -> list[float]:
+    """Per round: ``runtime`` ÷ native, both with telemetry ``config``."""
+    return [a / b for a, b in zip(by[label(runtime, config, runtimes)],
+                                  by[label("native", config, runtimes)], strict=True)]
 
 
 def cell(paired: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 # existing /etc/docker/daemon.json, reloads dockerd with SIGHUP and waits until `docker info`
 # lists it. runsc here only runs with host networking (`docker run --runtime runsc --network host`):
 # its own network stack refuses to start on kernels from 6.11 on (it takes any network namespace
-# for the root one, gVisor issue 10704, fixed after Debian's releases). The platform is gVisor's
+# for the root one, gVisor issue 10704, reported after Debian's releases). The platform is gVisor's
 # default since mid-2023, systrap, where the release has it; ptrace on older releases (20221219).
 # Its kvm platform hangs on this host kind.
 set -euo pipefail

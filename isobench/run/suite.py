@@ -210,8 +210,8 @@ def build_table(
                 if rt == baseline:
                     continue
                 comp = analysis.comparison(rt, name)
-                n_failed = int((per_runtime.get(rt) or {}).get("n_failed", 0))
                 if comp is None or comp.get("ratio") is None:
+                    n_failed = int((per_runtime.get(rt) or {}).get("n_failed", 0))
                     n_ok = 0 if comp is None else int((comp.get("n") or [0, 0])[1])
                     row["cells"][rt] = {"ratio": None, "note": no_figure_note(n_ok, n_failed),
                                         "n_ok": n_ok, "n_failed": n_failed}
@@ -232,9 +232,8 @@ def no_figure_note(n_ok: int, n_failed: int) -> str:
     """Why a cell has no ratio: ``3 trials failed`` / ``1 ok trial, 2 failed: too few for a
     ratio`` / ``no trials``. A ratio needs at least two ok trials on each side."""
     if n_ok:
-        ok = f"{n_ok} ok trial" + ("s" if n_ok > 1 else "")
-        return f"{ok}, {n_failed} failed: too few for a ratio" if n_failed else \
-            f"{ok}: too few for a ratio"
+        failed = f", {n_failed} failed" if n_failed else ""
+        return f"{n_ok} ok trial{'s' if n_ok > 1 else ''}{failed}: too few for a ratio"
     return f"{n_failed} trials failed" if n_failed else "no trials"
 
 

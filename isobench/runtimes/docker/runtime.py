@@ -568,8 +568,7 @@ class GvisorRuntime(DockerRuntime):
         reason, info = self._engine()
         if reason:
             return reason
-        runsc = info.get("Runtimes", {}).get("runsc")
-        if runsc is None:
+        if self._runsc(info) is None:
             return ("Docker has no 'runsc' runtime registered "
                     "(fix: apt-get install runsc && scripts/register-runsc.sh)")
         args = self._runsc_args(info)
@@ -589,8 +588,14 @@ class GvisorRuntime(DockerRuntime):
         return facts
 
     @staticmethod
-    def _runsc_args(info: dict[str, Any]) -> list[str]:
-        runsc = info.get("Runtimes", {}).get("runsc") or {}
+    def _runsc(info: dict[str, Any]) -> dict[str, Any] | None:
+        """Docker's registration of ``runsc`` (``docker info``'s ``Runtimes``), if any."""
+        runsc: dict[str, Any] | None = info.get("Runtimes", {}).get("runsc")
+        return runsc
+
+    @classmethod
+    def _runsc_args(cls, info: dict[str, Any]) -> list[str]:
+        runsc = cls._runsc(info) or {}
         return list(runsc.get("runtimeArgs") or runsc.get("runtimeargs") or [])
 
     @classmethod
@@ -604,7 +609,7 @@ class GvisorRuntime(DockerRuntime):
         """``runsc --version``'s first line of the binary Docker runs as ``runsc`` (its figures
         depend on the release: e.g. 20221219's host network failed every iperf3 test here,
         20240729's some)."""
-        path = (info.get("Runtimes", {}).get("runsc") or {}).get("path")
+        path = (self._runsc(info) or {}).get("path")
         if not path:
             return None
         try:
