@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Register Debian's runsc (gVisor) with Docker as runtime "runsc": idempotent, merges with an
 # existing /etc/docker/daemon.json, reloads dockerd with SIGHUP and waits until `docker info`
-# lists it. runsc here only runs with host networking (`docker run --runtime runsc --network host`):
-# its own network stack refuses to start on kernels from 6.11 on (it takes any network namespace
+# lists it with these arguments. runsc here only runs with host networking (`docker run
+# --runtime runsc --network host`): its own network stack refuses to start on kernels from 6.11 on (it takes any network namespace
 # for the root one, gVisor issue 10704, reported after Debian's releases). The platform is gVisor's
 # default since mid-2023, systrap, where the release has it; ptrace on older releases (20221219).
 # Its kvm platform hangs on this host kind.
@@ -16,14 +16,20 @@ die() { printf '[runsc] error: %s\n' "$*" >&2; exit 1; }
 runsc_path="$(command -v runsc || true)"
 [ -n "$runsc_path" ] || die "runsc not installed (fix: apt-get install runsc)"
 
-registered() {
-  docker info --format '{{json .Runtimes}}' 2>/dev/null | python3 -c \
-    'import json,sys; sys.exit(0 if "runsc" in json.load(sys.stdin) else 1)'
+# shellcheck source=scripts/runsc-release.sh
+. "$(dirname "$0")/runsc-release.sh"
+
+registered() {  # dockerd lists runsc with exactly this path and these arguments
+  docker info --format '{{json .Runtimes}}' 2>/dev/null | python3 -c '
+import json, sys
+want = {"path": sys.argv[1], "runtimeArgs": ["--network=host", "--platform=" + sys.argv[2]]}
+got = json.load(sys.stdin).get("runsc") or {}
+sys.exit(0 if {k: got.get(k) for k in want} == want else 1)' "$runsc_path" "$platform"
 }
 
 mkdir -p "$(dirname "$conf")"
 # systrap came with gVisor's releases of mid-2023 (runsc --version: "0.0~YYYYMMDD.N" in Debian)
-release="$("$runsc_path" --version 2>/dev/null | sed -n 's/^runsc version 0\.0~\([0-9]\{8\}\).*/\1/p' || true)"
+release="$(runsc_release "$runsc_path")"
 platform=systrap
 if [ -n "$release" ] && [ "$release" -lt 20230601 ]; then platform=ptrace; fi
 

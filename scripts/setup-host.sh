@@ -74,14 +74,18 @@ fi
 # fewer (3 of 8 here) and has systrap, gVisor's default platform since mid-2023. Debian's
 # backports install only what is named with -t: nothing else on the host moves.
 runsc_wanted=20240729
-runsc_date() { runsc --version 2>/dev/null | sed -n 's/^runsc version 0\.0~\([0-9]\{8\}\).*/\1/p'; }
-codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
-have="$(runsc_date || true)"
-if [ "$codename" != bookworm ] && [ -z "$have" ]; then
-  say "installing runsc (gVisor)"
+# shellcheck source=scripts/runsc-release.sh
+. "$here/scripts/runsc-release.sh"
+install_distro_runsc() {  # the distribution's own runsc; dies when apt cannot install it
   apt-get update -q >"$log_dir/apt-update.log" 2>&1 || die "apt-get update failed (see $log_dir/apt-update.log)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends runsc \
-    >"$log_dir/apt-runsc.log" 2>&1 || die "apt-get install runsc failed (see $log_dir/apt-runsc.log)"
+    >>"$log_dir/apt-runsc.log" 2>&1 || die "apt-get install runsc failed (see $log_dir/apt-runsc.log)"
+}
+codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+have="$(runsc_release)"
+if [ "$codename" != bookworm ] && [ -z "$have" ]; then
+  say "installing runsc (gVisor)"
+  install_distro_runsc
 elif [ "$codename" = bookworm ] && { [ -z "$have" ] || [ "$have" -lt "$runsc_wanted" ]; }; then
   ours=/etc/apt/sources.list.d/isobench-bookworm-backports.sources
   if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -95,13 +99,9 @@ elif [ "$codename" = bookworm ] && { [ -z "$have" ] || [ "$have" -lt "$runsc_wan
     # backports unreachable: bookworm's own runsc still runs every runtime test (not iperf3)
     say "warning: runsc from bookworm-backports failed (see $log_dir/apt-*.log); keeping bookworm's"
     rm -f "$ours"
-    if [ -z "$have" ]; then
-      apt-get update -q >"$log_dir/apt-update.log" 2>&1 || die "apt-get update failed (see $log_dir/apt-update.log)"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends runsc \
-        >>"$log_dir/apt-runsc.log" 2>&1 || die "apt-get install runsc failed (see $log_dir/apt-runsc.log)"
-    fi
+    [ -n "$have" ] || install_distro_runsc
   fi
-  say "runsc $(runsc_date || true)"
+  say "runsc $(runsc_release)"
 fi
 
 # --- Python environment ----------------------------------------------------------------------

@@ -181,6 +181,27 @@ def test_arms_choose_their_client_and_own_client_workloads_are_refused(tmp_path:
     redis = Benchfile(workload="redis", runtimes=["native"], client="remote")
     orchestrator = RunOrchestrator(redis, RunStore(tmp_path / "r2"))
     with pytest.raises(ConfigError, match="runs its own client"):
-        orchestrator._check_clients([plugins.load("workload", "redis")({})])
+        orchestrator._check_clients([plugins.load("workload", "redis")({})], {})
+    burn = [plugins.load("workload", "burn")({})]
+    vm = RunOrchestrator(Benchfile(workload="burn", runtimes=["native", "vm"], client="remote"),
+                         RunStore(tmp_path / "r3"))
+    runtimes = {name: plugins.load("runtime", name)() for name in ("native", "vm")}
+    with pytest.raises(ConfigError, match=r"'vm' .*cannot take a remote client") as refused:
+        vm._check_clients(burn, runtimes)
+    assert refused.value.fix == "use --client local, or leave vm out"
+    arms = Benchfile(workload="burn", client="remote",
+                     arms={"n": {"runtime": "native"}, "v": {"runtime": "vm", "client": "local"}})
+    RunOrchestrator(arms, RunStore(tmp_path / "r4"))._check_clients(burn, runtimes)  # VM local
     with pytest.raises(ValueError):
         Benchfile(client="elsewhere")
+
+
+def test_load_may_go_to_loopback_and_isobench_namespaces_only(state: Path) -> None:
+    assert clientnet.own_address("127.0.0.1") and clientnet.own_address("localhost")
+    assert not clientnet.own_address("198.18.0.2")  # in the range, but no namespace of ours
+    assert not clientnet.own_address("10.0.0.5") and not clientnet.own_address("example.org")
+    net = ClientNet(_runner(), "r")
+    net.open()
+    assert clientnet.own_address("198.18.0.2") and not clientnet.own_address("198.18.0.6")
+    net.close()
+    assert not clientnet.own_address("198.18.0.2")

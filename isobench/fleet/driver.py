@@ -45,7 +45,7 @@ from isobench.fleet import layout
 from isobench.fleet.layout import HostStatus
 
 PLAYBOOK = Path(__file__).with_name("playbook.yaml")
-SETUP_SCRIPTS = ("setup-host.sh", "start-dockerd.sh", "register-runsc.sh")
+SETUP_SCRIPTS = ("setup-host.sh", "start-dockerd.sh", "register-runsc.sh", "runsc-release.sh")
 
 
 class FleetError(IsobenchError):

@@ -7,7 +7,7 @@ descendants, and at its cgroups):
 1. **The answering process is ours.** Every TCP socket listening on the instance's
    ``127.0.0.1:<host_port>`` in isobench's own network namespace (bound to 127.0.0.1, 0.0.0.0,
    ``::`` or ``::ffff:127.0.0.1``) must belong to the instance: a process of its tree or of its
-   cgroups (a native app, docker-proxy, QEMU's hostfwd, a sandbox). A socket of any other process
+   cgroups (a native app, docker-proxy, a sandbox). A socket of any other process
    there (a second app on the same fixed port with ``SO_REUSEPORT``, a process that took the port
    meanwhile) means some connections reach someone else: the trial is refused, never measured.
    No listener at all is fine: the port is then reached through a DNAT rule of the instance.
@@ -16,15 +16,15 @@ descendants, and at its cgroups):
    socket on a port outside the ephemeral range, of the instance's processes that lives in
    isobench's network namespace (the host's, where isobench runs there) and is bound to a
    wildcard (0.0.0.0, ``::``) or a non-loopback address can be reached from other machines: the
-   trial is refused with the fix, unless the run
-   allows it (``--allow-exposed``), which records it in the trial's facts instead. Sockets in a
-   namespace of the instance's own (a container's, a VM's guest) are reached only through the
-   127.0.0.1 mapping and are fine. Addresses isobench assigned itself (the host end of a veth it
-   made for a remote client) are allowed: ``Limits.allowed_addresses`` and an instance's
-   ``facts[ALLOWED_FACT]`` (a list of addresses) add to the allowed set.
-   UDP has no "listen": a client's socket is bound to ``0.0.0.0:<ephemeral>`` by its first
-   ``sendto`` (QEMU's user-net NAT does this for a guest's DNS), so only UDP ports a program
-   chose itself (below or above ``ip_local_port_range``: 53, 8125, 443...) count as servers.
+   trial is refused with the fix, unless the run allows it (``--allow-exposed``), which records
+   it in the trial's facts instead. Sockets in a namespace of the instance's own (a container's,
+   a VM's guest) are reached only through the 127.0.0.1 mapping or isobench's own veth and are
+   fine. Addresses isobench assigned itself (the host end of a veth it made for a remote client)
+   are allowed: ``Limits.allowed_addresses`` and an instance's ``facts[ALLOWED_FACT]`` (a list
+   of addresses) add to the allowed set. UDP has no "listen": a client's socket is bound to
+   ``0.0.0.0:<ephemeral>`` by its first ``sendto`` (a resolver's query does this), so only UDP
+   ports a program chose itself (below or above ``ip_local_port_range``: 53, 8125, 443...)
+   count as servers.
 
 Parsing (``parse_proc_net``) and judging (``exposed``, ``foreign``) are pure; the ``/proc``
 readers around them tolerate processes vanishing while they look.

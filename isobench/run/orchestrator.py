@@ -234,7 +234,8 @@ class RunOrchestrator:
             check_same_rootfs(workload, arm, own)
             per_arm[arm] = (own, self._scenario(own)[1])
             own.check_scenario(per_arm[arm][1])
-        self._check_clients([workload, *(w for w, _ in per_arm.values())])
+        self._check_clients([workload, *(w for w, _ in per_arm.values())],
+                            {**runtimes, **arm_runtimes})
         need = {rt.artifact for rt in runtimes.values()}
         need.add("rootfs")
         res = self.bench.resources
@@ -255,10 +256,20 @@ class RunOrchestrator:
         """Arm name → ``local`` or ``remote`` (see ``isobench.util.clientnet``)."""
         return {arm: self.bench.client_for(arm) for arm in arms_for(self.bench)}
 
-    def _check_clients(self, workloads: Sequence[Workload]) -> None:
-        """A remote client needs a workload whose ``drive`` can take it, and one replica."""
-        if "remote" not in self.clients().values():
+    def _check_clients(self, workloads: Sequence[Workload],
+                       runtimes: Mapping[str, Runtime]) -> None:
+        """A remote client needs a workload whose ``drive`` can take it, a runtime that can be
+        reached from it and one replica (``runtimes``: runtime or arm name → its object)."""
+        clients = self.clients()
+        if "remote" not in clients.values():
             return
+        for arm, runtime_name in arms_for(self.bench).items():
+            runtime = runtimes.get(arm) or runtimes.get(runtime_name)
+            if clients[arm] == "remote" and runtime is not None and runtime.remote_client_refused:
+                raise ConfigError(f"arm '{arm}' ({runtime_name}) cannot take a remote client: "
+                                  f"{runtime.remote_client_refused}",
+                                  fix=f"give arm '{arm}' client: local" if self.bench.arms
+                                  else f"use --client local, or leave {runtime_name} out")
         for workload in workloads:
             if not workload.drives_remote():
                 raise ConfigError(f"workload '{workload.name}' runs its own client, which "

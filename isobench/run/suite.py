@@ -212,9 +212,12 @@ def build_table(
                 comp = analysis.comparison(rt, name)
                 if comp is None or comp.get("ratio") is None:
                     n_failed = int((per_runtime.get(rt) or {}).get("n_failed", 0))
-                    n_ok = 0 if comp is None else int((comp.get("n") or [0, 0])[1])
-                    row["cells"][rt] = {"ratio": None, "note": no_figure_note(n_ok, n_failed),
-                                        "n_ok": n_ok, "n_failed": n_failed}
+                    n_base, n_ok = (0, 0) if comp is None else (comp.get("n") or [0, 0])
+                    mine = (((per_runtime.get(rt) or {}).get("metrics") or {}).get(name) or {})
+                    note = no_figure_note(int(n_ok), n_failed, n_base=int(n_base),
+                                          median=mine.get("median"))
+                    row["cells"][rt] = {"ratio": None, "note": note, "n_ok": int(n_ok),
+                                        "n_failed": n_failed}
                     continue
                 row["cells"][rt] = {
                     "ratio": comp.get("ratio"), "ci": comp.get("ci"),
@@ -228,13 +231,20 @@ def build_table(
             "complete": not errors and not failed}
 
 
-def no_figure_note(n_ok: int, n_failed: int) -> str:
+def no_figure_note(n_ok: int, n_failed: int, *, n_base: int = 2,
+                   median: float | None = None) -> str:
     """Why a cell has no ratio: ``3 trials failed`` / ``1 ok trial, 2 failed: too few for a
-    ratio`` / ``no trials``. A ratio needs at least two ok trials on each side."""
-    if n_ok:
+    ratio`` / ``no trials`` / ``median 0: no ratio (a figure of 0 or below)``. A ratio needs
+    at least two ok trials on each side (``n_base``: the baseline's) and figures above 0 (the
+    ratio is estimated on logarithms: 0 retransmits have none)."""
+    if not n_ok:
+        plural = "s" if n_failed != 1 else ""
+        return f"{n_failed} trial{plural} failed" if n_failed else "no trials"
+    if n_ok < 2 or n_base < 2:
         failed = f", {n_failed} failed" if n_failed else ""
         return f"{n_ok} ok trial{'s' if n_ok > 1 else ''}{failed}: too few for a ratio"
-    return f"{n_failed} trials failed" if n_failed else "no trials"
+    where = f"median {median:.3g}: " if median is not None else ""
+    return f"{where}no ratio (a figure of 0 or below on one side)"
 
 
 def column_title(runtime: str, emulated: Sequence[str]) -> str:

@@ -273,6 +273,7 @@ class Trial:
                 "replicas": s.replicas,
                 **listening,
                 **s.client.facts(),
+                "client_target": instances[0].host_address,  # a VM: its own address
             }
             if s.replicas > 1:
                 record.facts["startup_each_s"] = startups

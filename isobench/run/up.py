@@ -1,11 +1,12 @@
 """``isobench up RUNTIME``: one runtime running the workload, until Ctrl-C.
 
 For poking at an app the way a benchmark will run it: the same artifacts, pinning, memory limit
-and port mapping as a trial. Prints the 127.0.0.1 endpoint and how to get inside (``docker exec``,
-a ``chroot`` into the native overlay, the VM's serial console log), waits until Ctrl-C (or
-SIGTERM, or the instance dies), then removes everything it started. It holds the workload's CPU
-locks as a run does (``util.locks.cpu_locks``): a run on the same CPUs is refused naming its pid,
-and it warns when the workload listens beyond loopback (``run.exposure``).
+and port mapping as a trial. Prints the endpoint (127.0.0.1, or a VM's own address) and how to
+get inside (``docker exec``, a ``chroot`` into the native overlay, the VM's serial console log),
+waits until Ctrl-C (or SIGTERM, or the instance dies), then removes everything it started. It
+holds the workload's CPU locks as a run does (``util.locks.cpu_locks``): a run on the same CPUs
+is refused naming its pid, and it warns when the workload listens beyond loopback
+(``run.exposure``).
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def up(runtime_name: str, workload: Workload, resources: Resources, *,
             def exited() -> str | None:
                 return runtime.exited(started)
 
-            took = wait_ready(host_port, spec.ready_path, launched_at=instance.launched_at,
-                              deadline_s=READY_DEADLINE_S, exited=exited)
+            took = wait_ready(instance.host_port, spec.ready_path,
+                              launched_at=instance.launched_at, deadline_s=READY_DEADLINE_S,
+                              exited=exited, host=instance.host_address)
             say(f"{workload.name} is up in {runtime_name} after {took:.2f} s")
             exposed = check_instances([instance], allow_exposed=True).get("exposed")
             if exposed:

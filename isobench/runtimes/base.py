@@ -5,7 +5,7 @@ Lifecycle, called by a trial (run/trial.py) in this order for every trial::
     runtime = RuntimeClass(ctx)
     reason = runtime.check()                     # None, or why it cannot run here (doctor uses it)
     instance = runtime.start(artifacts, spec, resources, host_port)
-    ... the trial polls http://<resources.host_address>:<host_port><ready_path>;
+    ... the trial polls http://<instance.host_address>:<instance.host_port><ready_path>;
         runtime.exited(instance) is polled beside it, so a dead process or VM fails fast
         instead of waiting for the deadline ...
     ... samplers read instance.pids / cgroups / net_iface / vmm_pid ...
@@ -15,8 +15,10 @@ Guarantees a runtime gives:
 - ``start`` returns as soon as the workload was launched (not when it is ready); on failure it
   raises ``StartError`` after removing whatever it created.
 - The workload is reachable only through <resources.host_address>:<host_port> (127.0.0.1 unless
-  the client is remote); nothing listens on any other non-loopback address. ``Instance.
-  host_address`` is that address and ``facts["network_path"]`` names the path traffic takes.
+  the client is remote), or, for a runtime with a network namespace of isobench's own that the
+  host reaches directly (the VM: ``remote_client_refused``), only at its address there;
+  nothing listens on any other non-loopback address. ``Instance.host_address``/``host_port``
+  are where clients reach it and ``facts["network_path"]`` names the path traffic takes.
 - ``stop`` is idempotent and removes everything the instance created (containers, VM processes,
   mounts, cgroups, network namespaces, taps, temporary files). It never raises for "already gone".
 - Each of ``spec.volumes`` is, when the workload starts, an empty root-owned directory on a
@@ -68,7 +70,8 @@ class Resources:
         host_address: the host address the workload is reached on, and the only one it may be
             published or listen on: ``127.0.0.1`` (a local client), or the host end of the
             remote client's veth (``isobench.util.clientnet``). Docker and Podman publish
-            ``host_address:host_port``, QEMU forwards it, host-network servers bind it.
+            ``host_address:host_port``, host-network servers bind it (a VM is reached on its
+            own veth instead: ``Instance.host_address``).
     """
 
     cpus: tuple[int, ...] = (0,)
@@ -79,7 +82,8 @@ class Resources:
 
     @property
     def local(self) -> bool:
-        """True when the workload is reached on loopback (a local client)."""
+        """True when the client is a local one (the workload reached on loopback, or on the
+        runtime's own veth)."""
         return self.host_address == "127.0.0.1"
 
     @property
@@ -109,8 +113,8 @@ class Instance:
             container's veth, a VM's tap), or None when traffic crosses loopback.
         vmm_pid: the virtual machine monitor process (QEMU...) whose threads run a VM's guest;
             samplers report its guest time. None for processes and containers.
-        agent_port: 127.0.0.1 port of an in-instance telemetry agent (the guest's own view of
-            a VM), where the runtime has one.
+        agent_port: port on ``host_address`` of an in-instance telemetry agent (the guest's
+            own view of a VM), where the runtime has one.
         daemon_pids: shared daemons the runtime relies on (dockerd): their CPU is reported apart
             as ``daemon``, since every instance of that runtime shares them.
         helper_roles: how the CPU split names the runtime's helper processes (those of the
@@ -124,7 +128,7 @@ class Instance:
             its ``argv[0]`` (gVisor: ``{"runsc-sandbox": "sentry", "runsc-gofer": "gofer"}``).
             At most one of ``thread_roles`` and ``process_roles``.
         facts: recorded with every trial: ``network_path`` (``loopback``, ``docker-proxy``,
-            ``host-network``, ``qemu-user-net``; remote client: ``veth-host``, ``dnat``...),
+            ``host-network``, ``tap-bridge``; remote client: ``veth-host``, ``dnat``...),
             ``accel`` (``kvm``/``tcg``), ``emulated`` (``true``/``false``), ``pinning``, ids.
         log_path: where the workload's console/stdout went.
         handle: runtime-private state (Popen, container id, ...).
@@ -194,6 +198,9 @@ class Runtime(ABC):
     shares_host_network: ClassVar[bool] = True
     """True when the workload listens on the host's own network (native, ``--network host``);
     False when it has a network of its own reached through a port mapping (bridge, VM)."""
+    remote_client_refused: ClassVar[str] = ""
+    """Why the runtime takes no ``--client remote`` (empty: it takes one): a VM is reached on
+    its own veth, so a client in another namespace would need the host to route between two."""
 
     def __init__(self, ctx: RuntimeContext | None = None) -> None:
         self.ctx = ctx or RuntimeContext()

@@ -1,4 +1,4 @@
-"""The guest's own view of a VM, from the in-guest agent at 127.0.0.1:{agent_port}.
+"""The guest's own view of a VM, from the in-guest agent at {host_address}:{agent_port}.
 
 The agent answers ``GET /cgi-bin/stats`` with sections headed ``==> NAME <==`` (``/proc/stat``,
 ``/proc/meminfo``, ``/proc/loadavg``, ``/proc/net/dev``, ``tasks``). Samples carry
@@ -93,7 +93,7 @@ class GuestSampler(PollingSampler):
         return None
 
     def fetch(self) -> str:
-        url = f"http://127.0.0.1:{self.instance.agent_port}{STATS_PATH}"
+        url = f"http://{self.instance.host_address}:{self.instance.agent_port}{STATS_PATH}"
         timeout = max(2.0, 2 * self.interval)
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             body: bytes = resp.read()

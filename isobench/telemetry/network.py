@@ -1,14 +1,15 @@
 """Network bytes and packets at each runtime's boundary, from the instance's point of view.
 
-* ``instance.net_iface`` set (a container's veth, a VM's tap): that interface's statistics
+* ``instance.net_iface`` set (a container's veth, a VM's own veth): that interface's statistics
   (/sys/class/net/IFACE/statistics, or /proc/PID/net/dev of the instance's processes when the
   interface lives in another network namespace). The host side's rx is what the instance sent,
   so instance rx = iface tx and instance tx = iface rx.
-* Every runtime: exact nftables counters on ``instance.host_port`` on 127.0.0.1, or where a remote
-  client's veth (``instance.client_iface``) carries the load (see
-  :mod:`isobench.telemetry.nftcount`). This is the primary figure (``net_*``) wherever it can be
-  had, because it is the same boundary, counted the same way (IP level), for every runtime; the
-  interface counts of a veth/tap (link level, a few bytes more per packet) are reported beside
+* Every runtime: exact nftables counters on ``instance.host_port`` on 127.0.0.1, or where a
+  remote client's veth (``instance.client_iface``) or the instance's own veth (a VM, reached
+  on its address: ``instance.net_iface``) carries the load (see
+  :mod:`isobench.telemetry.nftcount`). This is the primary figure (``net_*``) wherever it can
+  be had, because it is the same boundary, counted the same way (IP level), for every runtime;
+  the interface counts of a veth (link level, a few bytes more per packet) are reported beside
   it as ``net_iface_*``.
 
 Why counters and not per-socket ``ss -ti`` figures: a socket's ``bytes_received``/``bytes_acked``
@@ -96,6 +97,16 @@ class NetworkSampler(PollingSampler):
             return f"no interface for the instance and {reason}"
         return None
 
+    def iface_counted(self) -> str | None:
+        """Where the port's packets are counted: the remote client's veth, else the instance's
+        own interface when the host reaches the instance on its address (not on loopback),
+        else None (loopback)."""
+        if self.instance.client_iface:
+            return self.instance.client_iface
+        if self.instance.host_address != "127.0.0.1" and self.instance.net_iface:
+            return self.instance.net_iface
+        return None
+
     def open(self) -> None:
         self._iface: IfaceReader | None = None
         if self.instance.net_iface:
@@ -104,8 +115,8 @@ class NetworkSampler(PollingSampler):
                 self._iface = reader
         self._port: nftcount.PortCounter | None = None
         if nftcount.unavailable_reason() is None:
-            counter = nftcount.PortCounter(self.instance.host_port,
-                                           iface=self.instance.client_iface)
+            counter = nftcount.PortCounter(self.instance.host_port, iface=self.iface_counted(),
+                                           server_side=self.instance.client_iface is None)
             try:
                 counter.open()
                 self._port = counter

@@ -133,25 +133,33 @@ class PortCounter:
     With ``iface`` (the host end of a remote client's veth, which carries only the load) the
     packets are counted where they cross it instead: arriving (``prerouting``, before DNAT, so
     ``dport`` is still the published port) and leaving (``postrouting``, after NAT restored the
-    reply's source port), each packet once, headers included, as on loopback.
+    reply's source port), each packet once, headers included, as on loopback. With
+    ``server_side`` the instance, not the client, is behind ``iface`` (a VM's own veth, reached
+    from the host): the load leaves through it (``postrouting``, ``dport``) and the replies
+    arrive on it (``prerouting``, ``sport``).
     """
 
-    def __init__(self, port: int, iface: str | None = None) -> None:
+    def __init__(self, port: int, iface: str | None = None, *, server_side: bool = False) -> None:
         self.port = int(port)
         self.iface = iface
+        self.server_side = server_side
         self.table = f"{TABLE_PREFIX}{os.getpid()}_{next(_seq)}"
         self._open = False
 
     def _veth_script(self) -> str:
         p, i = self.port, self.iface
+        rx, tx = f'dport {p} counter name "rx"', f'sport {p} counter name "tx"'
+        # the client's veth sees the load arrive and the replies leave; the instance's own veth
+        # sees the load leave and the replies arrive
+        arriving, leaving = (tx, rx) if self.server_side else (rx, tx)
         return (
             f"add table inet {self.table}\n"
             f"add counter inet {self.table} rx\n"
             f"add counter inet {self.table} tx\n"
             f"add chain inet {self.table} i {{ type filter hook prerouting priority -300 ; }}\n"
-            f'add rule inet {self.table} i iifname "{i}" tcp dport {p} counter name "rx"\n'
+            f'add rule inet {self.table} i iifname "{i}" tcp {arriving}\n'
             f"add chain inet {self.table} o {{ type filter hook postrouting priority 300 ; }}\n"
-            f'add rule inet {self.table} o oifname "{i}" tcp sport {p} counter name "tx"\n'
+            f'add rule inet {self.table} o oifname "{i}" tcp {leaving}\n'
         )
 
     def open(self) -> None:

@@ -10,7 +10,9 @@ it with its PREROUTING DNAT rules, not with the ``docker-proxy`` relay that answ
 * The /30 comes from 198.18.0.0/15, the range RFC 2544 reserves for benchmarking; a /30 that
   overlaps any address or route on the host (every routing table), or a live run's, is skipped.
 * Every runtime publishes or listens on the host end's address only (``Resources.host_address``):
-  Docker ``-p ADDR:P:C``, QEMU ``hostfwd=tcp:ADDR:P-:C``, native and host-network servers bind it.
+  Docker ``-p ADDR:P:C``, native and host-network servers bind it. The VM takes no remote client:
+  it is reached on a veth of its own, made by :func:`make_namespace` too (role ``vm``,
+  :mod:`isobench.runtimes.qemu.tapnet`), whose records, cleaning and /30s these share.
   No route or forwarding is added: the namespace knows only its /30, and the host answers on it.
   ``route_localnet`` is not needed: it lets the kernel route 127.0.0.0/8, which only the
   loopback path with Docker's userland proxy disabled does (moby/moby#12165); the veth's address
@@ -35,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,8 @@ NETNS_PREFIX = f"{paths.LABEL}-"
 HOST_IFACE_PREFIX = "ibh"
 PEER_IFACE_PREFIX = "ibc"
 CLIENTS = ("local", "remote")
+ROLES = {"client": "remote client's", "vm": "VM's"}
+"""What each role of namespace is called in messages."""
 
 
 class ClientNetError(IsobenchError):
@@ -156,6 +160,18 @@ def recorded_subnets() -> list[ipaddress.IPv4Network]:
     return out
 
 
+def own_address(host: str) -> bool:
+    """True when ``host`` is 127.0.0.1 or an address inside a /30 of one of isobench's own
+    namespaces (a remote client's veth, a VM's): the only places load may go."""
+    if host in (LOCAL_ADDRESS, "localhost"):
+        return True
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return address in SUPERNET and any(address in net for net in recorded_subnets())
+
+
 # --- making and removing --------------------------------------------------------------------
 
 
@@ -235,6 +251,48 @@ def teardown(record: dict[str, Any], runner: CommandRunner) -> list[str]:
     return done
 
 
+Commands = Callable[[str, str, str, ipaddress.IPv4Network], list[list[str]]]
+"""(netns, host_iface, peer_iface, subnet) → the commands that make a namespace and its veth."""
+
+
+def make_namespace(runner: CommandRunner, run_id: str, role: str, commands: Commands, *,
+                   host_prefix: str = HOST_IFACE_PREFIX, peer_prefix: str = PEER_IFACE_PREFIX,
+                   ) -> dict[str, Any]:
+    """A namespace of isobench's own joined to the host by a veth on a free /30; its record.
+
+    Under the namespace lock a fresh name (``isobench-<8 hex>``) and the first /30 of
+    :data:`SUPERNET` used by no host address or route and no other record are chosen, and the
+    record (``netns``, ``host_iface``, ``peer_iface``, ``subnet``, ``run_id``, ``role``: who
+    made it, e.g. ``client`` or ``vm``) is written with its owner before anything exists; then
+    ``commands(netns, host_iface, peer_iface, subnet)`` run in order. However they end short
+    (a failed command, Ctrl-C), what was made and the record are removed before this returns.
+
+    Raises:
+        ClientNetError: a command failed (what was made and the record are removed first).
+    """
+    token = secrets.token_hex(4)
+    netns = f"{NETNS_PREFIX}{token}"
+    host_iface, peer_iface = f"{host_prefix}{token}", f"{peer_prefix}{token}"
+    with file_lock(paths.state_dir() / "locks" / "netns.lock"):  # no two runs pick one /30
+        subnet = pick_subnet([*host_networks(runner), *recorded_subnets()])
+        record = {"netns": netns, "host_iface": host_iface, "peer_iface": peer_iface,
+                  "subnet": str(subnet), "run_id": run_id, "role": role,
+                  "forward_rules": role == "client"}
+        write_record(RECORDS, netns, record, Owner.current(run_id))
+    try:
+        for argv in commands(netns, host_iface, peer_iface, subnet):
+            runner.run(argv, timeout=30)
+    except (CommandFailed, OSError) as exc:
+        teardown(record, runner)
+        raise ClientNetError(f"cannot make the {ROLES.get(role, role)} namespace {netns}: {exc}",
+                             fix="run as root with iproute2 installed; `isobench doctor`"
+                             ) from exc
+    except BaseException:
+        teardown(record, runner)
+        raise
+    return record
+
+
 @dataclass
 class ClientNet:
     """A remote client's namespace and veth for the lifetime of a run; ``close()`` removes them.
@@ -255,19 +313,11 @@ class ClientNet:
         Raises:
             ClientNetError: a command failed (what was made is removed first).
         """
-        token = secrets.token_hex(4)
-        netns = f"{NETNS_PREFIX}{token}"
-        host_iface, peer_iface = f"{HOST_IFACE_PREFIX}{token}", f"{PEER_IFACE_PREFIX}{token}"
-        with file_lock(paths.state_dir() / "locks" / "netns.lock"):  # no two runs pick one /30
-            subnet = pick_subnet([*host_networks(self.runner), *recorded_subnets()])
-            record = {"netns": netns, "host_iface": host_iface, "peer_iface": peer_iface,
-                      "subnet": str(subnet), "run_id": self.run_id, "forward_rules": True}
-            write_record(RECORDS, netns, record, Owner.current(self.run_id))
+        record = make_namespace(self.runner, self.run_id, "client", create_commands)
         self._record = record
         try:
-            for argv in create_commands(netns, host_iface, peer_iface, subnet):
-                self.runner.run(argv, timeout=30)
-            self.forward_accept = add_forward_rules(netns, host_iface, self.runner)
+            self.forward_accept = add_forward_rules(record["netns"], record["host_iface"],
+                                                    self.runner)
         except (CommandFailed, OSError) as exc:
             self.close()
             raise ClientNetError(f"cannot make the remote client's namespace: {exc}",
@@ -276,11 +326,13 @@ class ClientNet:
         except BaseException:
             self.close()
             raise
+        subnet = ipaddress.IPv4Network(record["subnet"])
         host_ip, peer_ip = list(subnet.hosts())[:2]
         self.path = ClientPath(kind="remote", address=str(host_ip),
-                               prefix=("ip", "netns", "exec", netns), netns=netns,
-                               host_iface=host_iface, client_address=str(peer_ip),
-                               subnet=str(subnet), forward_accept=self.forward_accept)
+                               prefix=("ip", "netns", "exec", record["netns"]),
+                               netns=record["netns"], host_iface=record["host_iface"],
+                               client_address=str(peer_ip), subnet=str(subnet),
+                               forward_accept=self.forward_accept)
         return self.path
 
     def close(self) -> list[str]:
@@ -301,7 +353,7 @@ def leftovers(live: Live, runner: CommandRunner) -> Cleaned:
     done = Cleaned()
     for path, data in read_records(RECORDS):
         netns = data.get("netns") or path.stem
-        what = f"client netns {netns}"
+        what = f"{data.get('role') or 'client'} netns {netns}"
         if done.keeps(what, Owner.from_json(data.get("owner")), live):
             continue
         removed = teardown({**data, "netns": netns}, runner)
@@ -318,14 +370,10 @@ def check_clients(clients: Sequence[str]) -> None:
             raise IsobenchError(f"unknown client {kind!r}", fix="use --client local or remote")
 
 
-def require_local(client: ClientPath | str | None, what: str) -> None:
+def require_local(client: ClientPath | None, what: str) -> None:
     """Raise a one-line ConfigError when ``what`` (a workload running its own client) is asked
     to use a remote client it cannot start in the namespace yet (the orchestrator refuses it first;
-    this keeps a direct caller from measuring the local path under a remote label). ``client``
-    is the path, or the host a readiness probe was told to reach (anything but 127.0.0.1 is a
-    remote client's address)."""
-    if isinstance(client, str):
-        client = None if client == LOCAL_ADDRESS else ClientPath("remote", client)
+    this keeps a direct caller from measuring the local path under a remote label)."""
     if client is not None and client.remote:
         from isobench.errors import ConfigError
 

@@ -65,8 +65,9 @@ def wait_ready(
 ) -> float:
     """Poll until GET path answers 200; return seconds since ``launched_at`` (monotonic).
 
-    Polls with sub-second timeouts (QEMU's user-net accepts connections even while the guest is
-    hung) and checks ``exited()`` between polls, so a dead instance fails at once with its reason.
+    Polls with sub-second timeouts (a forwarder can accept connections while the server behind
+    it is hung) and checks ``exited()`` between polls, so a dead instance fails at once with its
+    reason.
     """
     end = launched_at + deadline_s
     while True:

@@ -1,7 +1,8 @@
 """Users' own images in every runtime, for real: Docker builds, containers, chroot and QEMU.
 
 The hello-image example (``FROM isobench/base``) reports its environment and working directory;
-each runtime must show the image's Env and WorkingDir to the app, reached through 127.0.0.1.
+each runtime must show the image's Env and WorkingDir to the app, reached through 127.0.0.1 (a VM:
+its own address).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def base_image(need_docker: None) -> str:
     return ensure_base_image(cache=paths.cache_dir(), runner=SubprocessRunner())
 
 
-def get(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+def get(endpoint: str, path: str) -> Any:
+    with urllib.request.urlopen(f"{endpoint}{path}", timeout=30) as resp:
         return json.loads(resp.read())
 
 
@@ -71,9 +72,10 @@ def run_once(workload: ImageWorkload, runtime_name: str, path: str, tmp_path: Pa
     port = host_port_for(runtime, spec)
     instance = runtime.start(arts, spec, Resources(), port)
     try:
-        wait_ready(port, spec.ready_path, launched_at=instance.launched_at, deadline_s=deadline,
-                   exited=lambda: runtime.exited(instance))
-        body = get(port, path)
+        wait_ready(instance.host_port, spec.ready_path, launched_at=instance.launched_at,
+                   deadline_s=deadline, exited=lambda: runtime.exited(instance),
+                   host=instance.host_address)
+        body = get(instance.endpoint, path)
     finally:
         runtime.stop(instance)
     return body, runtime, run_id

@@ -1,4 +1,5 @@
-"""The spine, for real: the records API built once, fetched through 127.0.0.1 in every runtime."""
+"""The spine, for real: the records API built once, fetched through 127.0.0.1 in every runtime
+(the VM: on its own address, over isobench's veth)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def artifacts(need_docker: None, need_qemu: None) -> Artifacts:
     return build_artifacts(spec, {"rootfs", "docker_image", "vm"})
 
 
-def _get_json(port: int, path: str) -> tuple[int, object, int]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as resp:
+def _get_json(endpoint: str, path: str) -> tuple[int, object, int]:
+    with urllib.request.urlopen(f"{endpoint}{path}", timeout=60) as resp:
         body = resp.read()
         return resp.status, json.loads(body), len(body)
 
@@ -65,21 +66,22 @@ def test_records_through_loopback(name: str, artifacts: Artifacts, tmp_path) -> 
     try:
         deadline = 240.0 if runtime.emulated else 60.0
         startup = wait_ready(
-            port,
+            instance.host_port,
             spec.ready_path,
             launched_at=instance.launched_at,
             deadline_s=deadline,
             exited=lambda: runtime.exited(instance),
+            host=instance.host_address,
         )
         assert startup > 0
-        status, body, size = _get_json(port, "/records?limit=100")
+        status, body, size = _get_json(instance.endpoint, "/records?limit=100")
         assert status == 200
         assert isinstance(body, list) and len(body) == 100
         first = body[0]
         assert set(first["_id"]) == {"$oid"} and "$date" in first["created_at"]
         assert 100_000 < size < 250_000, f"{size} bytes for 100 records"
         with pytest.raises(urllib.error.HTTPError) as err:
-            _get_json(port, "/records?limit=0")
+            _get_json(instance.endpoint, "/records?limit=0")
         assert err.value.code == 422
         if name == "vm":
             assert instance.facts.get("accel") in {"kvm", "tcg"}

@@ -2,13 +2,14 @@
 
 Each test runs ``isobench run --workload burn --runtimes R --trials 2 --duration 6s --warmup 0``
 and, from a thread of the test, kills that run's own workload during trial 1 (found by the run
-id: its container label, its native state record, its QEMU command line; nothing else is ever
+id: its container label, its native state record, its VM state record; nothing else is ever
 touched). Then:
 
 - trial 1 is recorded ``failed`` with a reason naming the death (and no figure is printed for it);
 - the run goes on: trial 2 is ``ok`` and is the only trial the statistics use;
 - ``isobench run`` exits 1 (a run with a failed trial exits 1; 0 only when every trial counted);
-- nothing of the run is left behind (containers, QEMU processes, native state, mounts).
+- nothing of the run is left behind (containers, QEMU processes and their namespaces, native
+  state, mounts).
 
 Whole file: about 2 minutes (native ~15 s, docker-bridge ~20 s, gvisor ~25 s, vm under TCG
 ~40 s including two boots). Run under the heavy lock::
@@ -19,6 +20,7 @@ Whole file: about 2 minutes (native ~15 s, docker-bridge ~20 s, gvisor ~25 s, vm
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -35,7 +37,8 @@ from typing import Any
 import psutil
 import pytest
 
-from isobench.util import paths
+from isobench.util import clientnet, paths
+from isobench.util.locks import read_records
 from isobench.util.netutil import http_status
 
 pytestmark = pytest.mark.integration
@@ -91,6 +94,40 @@ def qemu_pids(marker: str) -> list[int]:
     return out
 
 
+def vm_records(run_id: str) -> list[dict[str, Any]]:
+    """The VM runtime's state records of this run (each names its QEMU pid, work dir, network)."""
+    found = []
+    for path in (paths.state_dir() / "vm").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text())
+            if data.get("run_id") == run_id and data.get("pid") and data.get("net"):
+                found.append(data)
+    return found
+
+
+def vm_of(run_id: str, out: Path) -> tuple[str, int] | None:
+    """(QEMU pid, the burn app's port in the guest) of this run's live VM."""
+    for data in vm_records(run_id):
+        pid = int(data["pid"])
+        if pid not in qemu_pids(str(out)):
+            continue
+        with contextlib.suppress(OSError):
+            match = re.search(r"--port (\d+)", (Path(data["work_dir"]) / "launch.sh").read_text())
+            if match:
+                return str(pid), int(match.group(1))
+    return None
+
+
+def vm_address(pid: str) -> str:
+    """The guest's address of the VM with this QEMU pid: the second of its /30."""
+    for path in (paths.state_dir() / "vm").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            data = json.loads(path.read_text())
+            if str(data.get("pid")) == pid:
+                return str(list(ipaddress.IPv4Network(data["net"]["subnet"]).hosts())[1])
+    return "127.0.0.1"
+
+
 def _cmdline_port(pid: int, pattern: str) -> int | None:
     with contextlib.suppress(psutil.Error):
         match = re.search(pattern, " ".join(psutil.Process(pid).cmdline()))
@@ -103,8 +140,10 @@ class Victim:
     """How to find and kill one runtime's instance of a given run."""
 
     def __init__(self, find: Callable[[], tuple[str, int] | None],
-                 kill: Callable[[str], None]) -> None:
+                 kill: Callable[[str], None], host: Callable[[str], str] = lambda h: "127.0.0.1",
+                 ) -> None:
         self.find = find  # → (handle, port) once the instance exists
+        self.host = host  # handle → the address its port answers on
         self.kill = kill
 
 
@@ -119,14 +158,8 @@ def victim_for(runtime: str, run_id: str, out: Path) -> Victim:
 
         return Victim(find_native, lambda pid: os.kill(int(pid), signal.SIGKILL))
     if runtime == "vm":
-        def find_vm() -> tuple[str, int] | None:
-            for pid in qemu_pids(str(out)):
-                port = _cmdline_port(pid, r"hostfwd=tcp:127\.0\.0\.1:(\d+)-")
-                if port:
-                    return str(pid), port
-            return None
-
-        return Victim(find_vm, lambda pid: os.kill(int(pid), signal.SIGKILL))
+        return Victim(lambda: vm_of(run_id, out), lambda pid: os.kill(int(pid), signal.SIGKILL),
+                      host=vm_address)
 
     def find_container() -> tuple[str, int] | None:
         for cid in run_containers(run_id):
@@ -149,7 +182,7 @@ def _kill_during_first_trial(victim: Victim, proc: subprocess.Popen[str],
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             found = victim.find()
-            if found and http_status(found[1], "/healthz") == 200:
+            if found and http_status(found[1], "/healthz", host=victim.host(found[0])) == 200:
                 time.sleep(KILL_AFTER_S)
                 victim.kill(found[0])
                 done["killed"] = found[0]
@@ -216,6 +249,8 @@ def assert_nothing_left(run_id: str, out: Path) -> None:
     assert qemu_pids(str(out)) == []
     assert list((paths.state_dir() / "native").glob(f"{run_id}-*")) == []
     assert [m for m in Path("/proc/mounts").read_text().splitlines() if run_id in m] == []
+    assert vm_records(run_id) == []
+    assert [r for _, r in read_records(clientnet.RECORDS) if r.get("run_id") == run_id] == []
 
 
 # -- the faults ---------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ def wait_ready(runtime, instance, deadline_s: float = 30.0) -> float:
     return netutil.wait_ready(
         instance.host_port, "/healthz", launched_at=instance.launched_at,
         deadline_s=deadline_s, exited=lambda: runtime.exited(instance),
+        host=instance.host_address,
     )
 
 

@@ -1,17 +1,22 @@
 """Every runtime publishes or listens on ``Resources.host_address`` and nowhere else: the
 command lines each builds for a remote client (address 198.18.0.1), checked without starting
-anything (``tests/e2e/test_remote_client.py`` runs it for real)."""
+anything (``tests/e2e/test_remote_client.py`` runs it for real); the VM takes no remote client."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
 
+import pytest
+
+from isobench.errors import StartError
+from isobench.images.spec import Artifacts
 from isobench.runtimes.base import Resources, RuntimeContext
 from isobench.runtimes.docker import DockerBridgeRuntime, DockerHostRuntime, GvisorRuntime
 from isobench.runtimes.podman.command import Ulimits, container_labels, run_argv
-from isobench.runtimes.qemu import VmConfig, qemu_argv
+from isobench.runtimes.qemu import QemuRuntime
 from isobench.runtimes.qemu.image import VmArtifacts
+from isobench.runtimes.qemu.kvm_probe import ProbeResult
 from isobench.util.locks import Owner
 from isobench.util.proc import FakeRunner
 from tests.runtimes.conftest import echo_launch
@@ -49,12 +54,15 @@ def test_podman_bridge_publishes_on_the_veth_address() -> None:
     assert ("--publish", "198.18.0.1:8080:8080") in set(itertools.pairwise(argv))
 
 
-def test_qemu_forwards_from_the_veth_address_only_for_the_workload() -> None:
+def test_the_vm_refuses_a_remote_client_before_making_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The VM is reached on its own veth (``tests/vm/test_tapnet.py``), never on a remote
+    client's address: asked to, it makes nothing and says why."""
+    monkeypatch.setenv("ISOBENCH_STATE", str(tmp_path / "state"))
     vm = VmArtifacts(Path("/c/disk"), Path("/c/vmlinuz"), Path("/c/initrd"), "6.1")
-    cfg = VmConfig(vm=vm, accel="tcg", machine="q35", memory_mb=512, vcpus=1, host_port=8080,
-                   guest_port=8080, agent_port=9200, launch_file=Path("/w/l"),
-                   serial_log=Path("/w/s"), pidfile=Path("/w/p"), name="x",
-                   host_address="198.18.0.1")
-    netdev = next(a for a in qemu_argv(cfg) if a.startswith("user,"))
-    assert "hostfwd=tcp:198.18.0.1:8080-:8080" in netdev
-    assert "hostfwd=tcp:127.0.0.1:9200-" in netdev  # the telemetry agent stays on loopback
+    runner = FakeRunner()
+    runtime = QemuRuntime(RuntimeContext(runner=runner, work_dir=tmp_path, run_id="r"),
+                          prober=lambda k, i: ProbeResult(False, "no kvm", 0.0))
+    with pytest.raises(StartError, match="remote client"):
+        runtime.start(Artifacts("k", tmp_path, built={"vm": vm}), echo_launch(), REMOTE, 8080)
+    assert runner.calls == [] and not list(tmp_path.iterdir())

@@ -224,11 +224,13 @@ def test_native_volume_outside_the_instance_dir_is_removed_by_teardown(
 
 
 VM = VmArtifacts(Path("/c/disk.ext4"), Path("/c/vmlinuz"), Path("/c/initrd.img"), "6.1.0-1-cloud")
+GUEST_IP = "198.18.0.2/30"
 
 
 def _cfg(machine: str) -> VmConfig:
-    return VmConfig(vm=VM, accel="tcg", machine=machine, memory_mb=1024, vcpus=1, host_port=1,
-                    guest_port=1, agent_port=2, launch_file=Path("/w/l"), serial_log=Path("/w/s"),
+    return VmConfig(vm=VM, accel="tcg", machine=machine, memory_mb=1024, vcpus=1,
+                    netdev="tap,id=n0,ifname=tap0,script=no,downscript=no",
+                    mac="52:54:00:00:00:01", launch_file=Path("/w/l"), serial_log=Path("/w/s"),
                     pidfile=Path("/w/p"), name="n", volumes=(Path("/w/vol0.img"),))
 
 
@@ -243,11 +245,11 @@ def test_vm_gets_one_read_write_disk_per_volume(machine: str, device: str) -> No
 
 
 def test_vm_launch_fragment_names_serial_and_path() -> None:
-    text = render_launch(spec_with(VOL, "/data"))
+    text = render_launch(spec_with(VOL, "/data"), GUEST_IP)
     assert f"ISB_VOLUMES='isbvol0:{VOL} isbvol1:/data'" in text
     with pytest.raises(StartError):
-        render_launch(spec_with("/tmp/x"))  # inside the writable /tmp
-    assert "ISB_VOLUMES=''" in render_launch(LaunchSpec(argv=("/bin/true",)))
+        render_launch(spec_with("/tmp/x"), GUEST_IP)  # inside the writable /tmp
+    assert "ISB_VOLUMES=''" in render_launch(LaunchSpec(argv=("/bin/true",)), GUEST_IP)
 
 
 def test_vm_volume_image_is_sparse_ext4_and_removed(tmp_path: Path) -> None:
@@ -272,5 +274,5 @@ def test_vm_leftovers_remove_a_fallback_volume_dir(tmp_path: Path,
     record = qemu.vm_dir() / "abc.json"
     record.write_text("{}")
     qemu._remove_vm(record, {"pid": None, "name": "n", "volume_dir": str(vol_dir),
-                             "work_dir": str(tmp_path / "run" / "vm-abc")})
+                             "work_dir": str(tmp_path / "run" / "vm-abc")}, FakeRunner())
     assert not vol_dir.exists() and not record.exists()

@@ -32,7 +32,7 @@ def _get(inst: Instance, path: str, timeout: float = 120) -> Any:
 
 def _wait_ready(rt: Runtime, inst: Instance, deadline_s: float) -> None:
     wait_ready(inst.host_port, "/healthz", launched_at=inst.launched_at, deadline_s=deadline_s,
-               exited=lambda: rt.exited(inst))
+               exited=lambda: rt.exited(inst), host=inst.host_address)
 
 
 def _run(name: str) -> tuple[Instance, dict[str, float], dict[str, Any]]:

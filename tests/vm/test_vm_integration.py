@@ -54,12 +54,17 @@ def runtime(tmp_path: Path) -> QemuRuntime:
     return QemuRuntime(RuntimeContext(work_dir=tmp_path / "work", run_id="t-vm"))
 
 
+def namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
+
+
 def qemu_gone(pid: int) -> bool:
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def stats_sections(port: int) -> dict[str, str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/cgi-bin/stats", timeout=5) as resp:
+def stats_sections(host: str, port: int) -> dict[str, str]:
+    with urllib.request.urlopen(f"http://{host}:{port}/cgi-bin/stats", timeout=5) as resp:
         assert resp.status == 200
         body = resp.read().decode()
     sections: dict[str, str] = {}
@@ -81,7 +86,10 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
     instance = vm.start(vm_artifacts, echo_launch(user="nobody"), Resources(), port)
     try:
         assert instance.vmm_pid and instance.pids == [instance.vmm_pid]
-        assert instance.facts["network_path"] == "qemu-user-net"
+        assert instance.facts["network_path"] == "tap-bridge"
+        netns, veth = instance.facts["vm_netns"], instance.facts["vm_veth"]
+        assert instance.net_iface == veth and instance.host_address == instance.facts["vm_address"]
+        assert netns in namespaces() and Path(f"/sys/class/net/{veth}").exists()
         assert (state / "vm" / f"{instance.facts['vm_id']}.json").is_file()
         seconds = wait_ready(vm, instance, deadline_s=90)
         print(f"\n[bench] vm launch → first 200: {seconds:.2f} s ({instance.facts['accel']})")
@@ -94,7 +102,7 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
         for thread in psutil.Process(instance.vmm_pid).threads():
             assert os.sched_getaffinity(thread.id) == {0}
         assert instance.agent_port
-        sections = stats_sections(instance.agent_port)
+        sections = stats_sections(instance.host_address, instance.agent_port)
         assert list(sections) == SECTIONS
         assert sections["/proc/stat"].startswith("cpu ")
         assert "MemTotal:" in sections["/proc/meminfo"]
@@ -102,8 +110,12 @@ def test_vm_runs_echo_app_with_env_workdir_user_and_agent(
         assert "eth0:" in sections["/proc/net/dev"]
         assert int(sections["tasks"].strip()) > 5
         assert vm.exited(instance) is None
+        listening = {c.laddr.port for c in psutil.net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN}
+        assert port not in listening and 9100 not in listening  # nothing on the host for it
     finally:
         vm.stop(instance)
+    assert netns not in namespaces() and not Path(f"/sys/class/net/{veth}").exists()
     assert instance.vmm_pid is not None and qemu_gone(instance.vmm_pid)
     assert not (state / "vm" / f"{instance.facts['vm_id']}.json").exists()
     assert not (instance.log_path.parent / "launch.sh").exists()  # type: ignore[union-attr]
@@ -132,6 +144,7 @@ def test_vm_http_server_then_clean_vms_kills_leftover(
                 assert time.monotonic() < deadline, "http.server never answered"
                 time.sleep(0.05)
         assert clean_vms() == [instance.facts["vm_id"]]
+        assert instance.facts["vm_netns"] not in namespaces()  # its namespace went with it
         time.sleep(0.2)
         assert vm.exited(instance) is not None
         assert instance.vmm_pid is not None and qemu_gone(instance.vmm_pid)

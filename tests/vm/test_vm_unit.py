@@ -24,8 +24,9 @@ VM = VmArtifacts(Path("/c/disk.ext4"), Path("/c/vmlinuz"), Path("/c/initrd.img")
 
 def config(**kw: object) -> VmConfig:
     base: dict[str, object] = dict(
-        vm=VM, accel="tcg", machine="q35", memory_mb=1024, vcpus=1, host_port=8080,
-        guest_port=8080, agent_port=9200, launch_file=Path("/w/launch.sh"),
+        vm=VM, accel="tcg", machine="q35", memory_mb=1024, vcpus=1,
+        netdev="tap,id=n0,ifname=tap0,script=no,downscript=no", mac="52:54:00:12:ab:cd",
+        launch_file=Path("/w/launch.sh"),
         serial_log=Path("/w/serial.log"), pidfile=Path("/w/qemu.pid"), name="isobench-vm-x",
     )  # fmt: skip
     base.update(kw)
@@ -42,10 +43,9 @@ def test_argv_tcg_q35() -> None:
     assert after(argv, "-M") == ["q35"]
     assert after(argv, "-m") == ["1024"] and after(argv, "-smp") == ["1"]
     assert after(argv, "-drive") == ["file=/c/disk.ext4,format=raw,if=virtio,readonly=on"]
-    netdev = after(argv, "-netdev")[0]
-    assert "hostfwd=tcp:127.0.0.1:8080-:8080" in netdev
-    assert "hostfwd=tcp:127.0.0.1:9200-:9100" in netdev
-    assert "virtio-net-pci,netdev=n0" in after(argv, "-device")
+    assert after(argv, "-netdev") == ["tap,id=n0,ifname=tap0,script=no,downscript=no"]
+    assert "virtio-net-pci,netdev=n0,mac=52:54:00:12:ab:cd" in after(argv, "-device")
+    assert not any("hostfwd" in a or a.startswith("user,") for a in argv)  # no user network
     assert after(argv, "-fw_cfg") == ["name=opt/isobench/launch,file=/w/launch.sh"]
     assert after(argv, "-serial") == ["file:/w/serial.log"]
     assert {"-nodefaults", "-no-reboot"} <= set(argv)
@@ -57,7 +57,7 @@ def test_argv_kvm_microvm_and_cmdline_launch() -> None:
     assert after(argv, "-accel") == ["kvm"] and after(argv, "-cpu") == ["host"]
     assert after(argv, "-M") == ["microvm"] and after(argv, "-smp") == ["2"]
     assert "virtio-blk-device,drive=d0" in after(argv, "-device")
-    assert "virtio-net-device,netdev=n0" in after(argv, "-device")
+    assert "virtio-net-device,netdev=n0,mac=52:54:00:12:ab:cd" in after(argv, "-device")
     assert "readonly=on" in after(argv, "-drive")[0]
     # the launch spec (its environment may hold secrets) never reaches the kernel command line,
     # which any local user reads in `ps`: only fw_cfg, from a file only root can read
@@ -82,8 +82,9 @@ def test_render_launch_quotes_everything() -> None:
         user="nobody",
         writable_paths=("/tmp", "/var/cache/app"),
     ).render("0.0.0.0", 8123)
-    values = parse_fragment(render_launch(spec))
+    values = parse_fragment(render_launch(spec, "198.18.0.2/30"))
     assert values["ISB_USER"] == "nobody"
+    assert values["ISB_IP"] == "198.18.0.2/30" and values["ISB_GW"] == ""  # no default route
     assert values["ISB_WRITABLE"] == "/tmp /var/cache/app"
     assert shlex.split(values["ISB_CMD"]) == [
         "cd", "/opt/my app", "&&", "exec", "/run/isobench/bin/env", "-i",
@@ -93,7 +94,7 @@ def test_render_launch_quotes_everything() -> None:
 
 def test_render_launch_in_a_real_shell(tmp_path: Path) -> None:
     spec = LaunchSpec(argv=("/bin/echo", "x y"), env={"K": "v w"}, workdir=str(tmp_path))
-    frag = render_launch(spec).replace("/run/isobench/bin/env", "/usr/bin/env")
+    frag = render_launch(spec, "198.18.0.2/30").replace("/run/isobench/bin/env", "/usr/bin/env")
     out = subprocess.run(
         ["sh", "-c", frag + '\neval "$ISB_CMD"'], capture_output=True, text=True, check=True
     )
@@ -102,7 +103,7 @@ def test_render_launch_in_a_real_shell(tmp_path: Path) -> None:
 
 def test_render_launch_rejects_relative_writable_path() -> None:
     with pytest.raises(StartError):
-        render_launch(LaunchSpec(argv=("/bin/true",), writable_paths=("tmp",)))
+        render_launch(LaunchSpec(argv=("/bin/true",), writable_paths=("tmp",)), "198.18.0.2/30")
 
 
 def runtime_with(result: ProbeResult) -> tuple[QemuRuntime, list[Path]]:
@@ -125,7 +126,7 @@ def test_accel_tcg_when_probe_fails() -> None:
     facts = vm.facts()
     assert facts["accel"] == "tcg" and facts["emulated"] == "true"
     assert facts["kvm_probe_reason"] == "failed to set MSR 0x10a"
-    assert facts["network_path"] == "qemu-user-net" and facts["machine"] == "q35"
+    assert facts["network_path"] == "tap-bridge" and facts["machine"] == "q35"
     if shutil.which("qemu-system-x86_64"):
         assert facts["qemu_version"] == "7.2.9"
 

@@ -113,9 +113,9 @@ def fake_pg(state: dict[str, str]) -> Callable[[socket.socket], None]:
 def test_postgres_probe_speaks_the_protocol() -> None:
     state = {"mode": "starting"}
     for port in serve_once_each(fake_pg(state)):
-        assert databases.pg_hello(port) is None  # starting up: not ready
+        assert databases.pg_hello("127.0.0.1", port) is None  # starting up: not ready
         state["mode"] = "up"
-        assert databases.pg_hello(port) == {"server_version": "15.18"}
+        assert databases.pg_hello("127.0.0.1", port) == {"server_version": "15.18"}
         startup = databases.PostgresWorkload().ready(
             port, LaunchSpec(argv=("x",)), launched_at=time.monotonic(), deadline_s=5,
             exited=lambda: None)
@@ -127,8 +127,8 @@ def test_a_silent_listener_is_neither_database() -> None:
         srv.bind(("127.0.0.1", 0))
         srv.listen()
         port = srv.getsockname()[1]
-        assert databases.pg_hello(port, timeout=0.2) is None
-        assert databases.mysql_handshake(port, timeout=0.2) is None
+        assert databases.pg_hello("127.0.0.1", port, timeout=0.2) is None
+        assert databases.mysql_handshake("127.0.0.1", port, timeout=0.2) is None
 
 
 def test_mariadb_probe_needs_a_handshake() -> None:
@@ -139,10 +139,10 @@ def test_mariadb_probe_needs_a_handshake() -> None:
         conn.sendall(len(payload).to_bytes(3, "little") + b"\0" + payload)
 
     for port in serve_once_each(handle):
-        assert databases.mysql_handshake(port) is None
+        assert databases.mysql_handshake("127.0.0.1", port) is None
         packets["mode"] = b"\x0a5.5.5-10.11.18-MariaDB\0" + b"\0" * 40
-        assert databases.mysql_handshake(port) == "5.5.5-10.11.18-MariaDB"
-        assert databases.mysql_ready(port)
+        assert databases.mysql_handshake("127.0.0.1", port) == "5.5.5-10.11.18-MariaDB"
+        assert databases.mysql_ready("127.0.0.1", port)
 
 
 def test_postgres_drive_reads_tps_and_percentiles(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,7 +159,8 @@ def test_postgres_drive_reads_tps_and_percentiles(monkeypatch: pytest.MonkeyPatc
         return (DATA / "postgres_pgbench.txt").read_text()
 
     monkeypatch.setattr(databases, "run_client", fake_client)
-    monkeypatch.setattr(databases, "pg_hello", lambda port, timeout=0.5: {"server_version": "15"})
+    monkeypatch.setattr(databases, "pg_hello",
+                        lambda host, port, timeout=0.5: {"server_version": "15"})
     summary = databases.PostgresWorkload({"clients": 4}).drive(
         "http://127.0.0.1:5999", {"duration": "3s"}, cpus=(1,))
     t = TrialRecord("native", 0, 0, 0, "ok", 0.0, 1.0, load=summary)
@@ -177,7 +178,7 @@ def test_postgres_drive_reads_tps_and_percentiles(monkeypatch: pytest.MonkeyPatc
 def test_mariadb_drive_reads_tps_qps_p95(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(databases, "run_client", lambda argv, **kw: (
         DATA / "mariadb_oltp_read_write.txt").read_text())
-    monkeypatch.setattr(databases, "mysql_handshake", lambda port, timeout=0.5: "10.11")
+    monkeypatch.setattr(databases, "mysql_handshake", lambda host, port, timeout=0.5: "10.11")
     summary = databases.MariadbWorkload().drive("http://127.0.0.1:3307", {"duration": "3s"})
     t = TrialRecord("native", 0, 0, 0, "ok", 0.0, 1.0, load=summary)
     assert t.metric("oltp_tps", "value") == 823.35

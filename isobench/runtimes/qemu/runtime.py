@@ -1,4 +1,4 @@
-"""The VM runtime: the rootfs disk booted read-only by QEMU, reached through user-net hostfwd.
+"""The VM runtime: the rootfs disk booted read-only by QEMU, reached on a tap over its own veth.
 
 KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEMU runs under TCG
 (``-accel tcg -cpu max``), ``emulated`` is True and every trial says so. The whole QEMU process
@@ -7,6 +7,12 @@ KVM is used only when :func:`probe_kvm` saw a guest boot under it; otherwise QEM
 (``LaunchSpec.volumes``) is a second virtio disk: a sparse raw file of ``volume_mb`` MiB in the
 VM's work directory, made ext4 on the host, attached read-write with ``cache=none`` and mounted
 by the guest init at its path (found by its serial); removed at ``stop`` and by ``leftovers``.
+
+The network (:mod:`isobench.runtimes.qemu.tapnet`): QEMU runs in a namespace of isobench's own,
+its virtio-net NIC on a tap bridged to a veth whose host end has the /30's first address; the
+guest has the second. Clients (the load, readiness probes, the telemetry agent on port 9100)
+reach the guest's address directly: ``Instance.host_address`` is it and ``host_port`` the
+guest's port. Nothing listens on the host for a VM.
 """
 
 from __future__ import annotations
@@ -32,14 +38,18 @@ from isobench.runtimes.base import HostCheck, Instance, Resources, Runtime, Runt
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.runtimes.qemu.image import VmArtifacts
 from isobench.runtimes.qemu.kvm_probe import ProbeResult, cached_probe, probe_kvm
+from isobench.runtimes.qemu.tapnet import VmNet, open_vm_net
 from isobench.runtimes.volumes import FALLBACK_ROOT, check_paths, disk_dir, require_disk
 from isobench.util import paths
+from isobench.util.clientnet import NETNS_PREFIX, teardown
 from isobench.util.locks import Owner
-from isobench.util.netutil import free_port
-from isobench.util.proc import CommandRunner
+from isobench.util.proc import CommandRunner, SubprocessRunner
 from isobench.workloads.base import LaunchSpec
 
 QEMU = "qemu-system-x86_64"
+TUN = "/dev/net/tun"
+NETWORK_PATH = "tap-bridge"
+"""``facts["network_path"]``: host → veth → bridge → tap → virtio-net (:mod:`.tapnet`)."""
 AGENT_GUEST_PORT = 9100
 GUEST_BIN = "/run/isobench/bin"
 EXIT_MARK = "isobench: workload exited rc="
@@ -56,8 +66,9 @@ def vm_dir() -> Path:
     return path
 
 
-def render_launch(spec: LaunchSpec) -> str:
-    """The guest init's launch fragment for an already rendered spec (shell-quoted assignments)."""
+def render_launch(spec: LaunchSpec, guest_ip: str, gateway: str = "") -> str:
+    """The guest init's launch fragment for an already rendered spec (shell-quoted assignments);
+    ``guest_ip`` is ``ADDR/PREFIXLEN`` for eth0, ``gateway`` the default route's (none if empty)."""
     env = [f"{k}={v}" for k, v in spec.env.items()]
     cmd = " ".join(
         [
@@ -74,8 +85,8 @@ def render_launch(spec: LaunchSpec) -> str:
         "ISB_USER": spec.user or "",
         "ISB_WRITABLE": " ".join(spec.writable_paths),
         "ISB_VOLUMES": " ".join(f"{volume_serial(i)}:{p}" for i, p in enumerate(spec.volumes)),
-        "ISB_IP": "10.0.2.15/24",
-        "ISB_GW": "10.0.2.2",
+        "ISB_IP": guest_ip,
+        "ISB_GW": gateway,
     }
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in lines.items())
 
@@ -127,15 +138,13 @@ class VmConfig:
     machine: str  # "q35" or "microvm"
     memory_mb: int
     vcpus: int
-    host_port: int
-    guest_port: int
-    agent_port: int
+    netdev: str
+    """``-netdev`` value (:meth:`tapnet.VmNet.netdev`)."""
+    mac: str
     launch_file: Path
     serial_log: Path
     pidfile: Path
     name: str
-    host_address: str = "127.0.0.1"
-    """Where ``hostfwd`` listens: ``Resources.host_address``."""
     volumes: tuple[Path, ...] = ()
     """Raw ext4 images, one per ``LaunchSpec.volumes`` entry: extra virtio disks (read-write,
     ``cache=none``: the guest's direct I/O reaches the host's disk, not its page cache)."""
@@ -154,22 +163,18 @@ def qemu_argv(cfg: VmConfig) -> list[str]:
     # readable by root alone; never on the kernel command line, which every local user can read
     # in `ps`
     append = CMDLINE
-    fwd = (
-        f"hostfwd=tcp:{cfg.host_address}:{cfg.host_port}-:{cfg.guest_port},"
-        f"hostfwd=tcp:127.0.0.1:{cfg.agent_port}-:{AGENT_GUEST_PORT}"
-    )
     if cfg.machine == "microvm":
         devices = [
             "-drive", f"id=d0,file={cfg.vm.disk},format=raw,if=none,readonly=on",
             "-device", "virtio-blk-device,drive=d0",
-            "-netdev", f"user,id=n0,{fwd}", "-device", "virtio-net-device,netdev=n0",
+            "-netdev", cfg.netdev, "-device", f"virtio-net-device,netdev=n0,mac={cfg.mac}",
         ]  # fmt: skip
         machine = ["-M", "microvm"]
         blk = "virtio-blk-device"
     else:
         devices = [
             "-drive", f"file={cfg.vm.disk},format=raw,if=virtio,readonly=on",
-            "-netdev", f"user,id=n0,{fwd}", "-device", "virtio-net-pci,netdev=n0",
+            "-netdev", cfg.netdev, "-device", f"virtio-net-pci,netdev=n0,mac={cfg.mac}",
         ]  # fmt: skip
         machine = ["-M", cfg.machine]
         blk = "virtio-blk-pci"
@@ -239,15 +244,18 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def _remove_vm(record: Path, data: dict[str, Any]) -> bool:
-    """Kill one recorded VM (if it still runs), remove its work directory and record; True if a
-    running VM was killed."""
+def _remove_vm(record: Path, data: dict[str, Any], runner: CommandRunner) -> bool:
+    """Kill one recorded VM (if it still runs), remove its namespace, work directory and record;
+    True if a running VM was killed."""
     killed = False
     with contextlib.suppress(KeyError, ValueError, TypeError):
         pid, name = int(data["pid"]), str(data["name"])
         if _alive(pid, name):
             _terminate(pid, name)
             killed = True
+    net = data.get("net")
+    if isinstance(net, dict) and str(net.get("netns", "")).startswith(NETNS_PREFIX):
+        teardown(net, runner)
     volume_dir = data.get("volume_dir")
     if isinstance(volume_dir, str) and Path(volume_dir).name.startswith("vm-"):
         remove_volume_images(Path(volume_dir))
@@ -269,10 +277,11 @@ def _vm_records() -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
-def clean_vms() -> list[str]:
+def clean_vms(runner: CommandRunner | None = None) -> list[str]:
     """Kill every VM recorded under ``state_dir()/vm``, whoever owns it; the ids of those that
     still ran. (``isobench clean`` uses ``QemuRuntime.leftovers``, which spares live runs.)"""
-    return [record.stem for record, data in _vm_records() if _remove_vm(record, data)]
+    runner = runner or SubprocessRunner()
+    return [record.stem for record, data in _vm_records() if _remove_vm(record, data, runner)]
 
 
 class QemuRuntime(Runtime):
@@ -282,8 +291,10 @@ class QemuRuntime(Runtime):
     kind = "vm"
     typical_start_s = 8.0  # a boot under TCG; ~2 s with KVM
     artifact = "vm"
-    description = "QEMU VM from the same rootfs (ext4 disk, read-only), user-mode net hostfwd"
+    description = "QEMU VM from the same rootfs (ext4 disk, read-only), virtio-net on a tap"
     shares_host_network = False
+    remote_client_refused = ("the VM is reached on its own veth from the host (a bridged "
+                             "virtio-net path already)")
 
     def __init__(
         self,
@@ -311,6 +322,10 @@ class QemuRuntime(Runtime):
     def check(self) -> str | None:
         if shutil.which(QEMU) is None:
             return f"{QEMU} not installed (fix: apt-get install qemu-system-x86)"
+        if not Path(TUN).exists():
+            return f"no {TUN} for the VM's tap (fix: modprobe tun)"
+        if shutil.which("ip") is None:
+            return "no `ip` command for the VM's namespace (fix: apt-get install iproute2)"
         return None
 
     def choose_accel(self, vm: VmArtifacts) -> str:
@@ -350,7 +365,7 @@ class QemuRuntime(Runtime):
             "kvm_probe_reason": probe.reason if probe else "not probed yet",
             "qemu_version": self.qemu_version(),
             "machine": self.machine,
-            "network_path": "qemu-user-net",
+            "network_path": NETWORK_PATH,
         }
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -360,46 +375,59 @@ class QemuRuntime(Runtime):
         vm = artifacts.built.get(self.artifact)
         if not isinstance(vm, VmArtifacts):
             raise StartError("no VM artifacts were built", fix="build images with the vm artifact")
+        if not resources.local:
+            raise StartError(f"the VM cannot be reached from a remote client: "
+                             f"{self.remote_client_refused}", fix="use --client local")
         accel = self.choose_accel(vm)
         vm_id = uuid.uuid4().hex[:12]
         name = f"{paths.LABEL}-vm-{vm_id}"
         work = self.ctx.work_dir / self.ctx.run_id / f"vm-{vm_id}"
         work.mkdir(parents=True, exist_ok=True)
-        guest_port = spec.listen_port(host_port)
-        rendered = spec.render("0.0.0.0", guest_port)
-        launch = render_launch(rendered)
-        launch_file = work / "launch.sh"
-        launch_file.touch(mode=0o600)
-        launch_file.chmod(0o600)
-        launch_file.write_text(launch)
         owner = Owner.current(self.ctx.run_id)
         record: dict[str, Any] = {"pid": None, "name": name, "work_dir": str(work),
                                   "started": time.time(), "run_id": self.ctx.run_id,
                                   "owner": owner.to_json()}
+        self._write_record(vm_id, record)
+        net: VmNet | None = None
+        try:
+            net = open_vm_net(self.ctx.runner, self.ctx.run_id)
+            record["net"] = net.record
+            self._write_record(vm_id, record)
+            instance = self._launch(vm, accel, vm_id, name, work, record, net, spec, resources,
+                                    host_port)
+        except BaseException:
+            _remove_vm(vm_dir() / f"{vm_id}.json", record, self.ctx.runner)
+            raise
+        return instance
+
+    def _launch(self, vm: VmArtifacts, accel: str, vm_id: str, name: str, work: Path,
+                record: dict[str, Any], net: VmNet, spec: LaunchSpec, resources: Resources,
+                host_port: int) -> Instance:
+        """Write the launch spec, make the volumes and start QEMU in ``net``'s namespace (what
+        fails here is removed by :meth:`start`)."""
+        guest_port = spec.listen_port(host_port)
+        rendered = spec.render("0.0.0.0", guest_port)
+        launch_file = work / "launch.sh"
+        launch_file.touch(mode=0o600)
+        launch_file.chmod(0o600)
+        launch_file.write_text(render_launch(rendered, f"{net.guest_address}/{net.prefixlen}"))
         volumes: tuple[Path, ...] = ()
         if spec.volumes:
             vol_dir = disk_dir(work, f"vm-{vm_id}")
             record["volume_dir"] = str(vol_dir)
             self._write_record(vm_id, record)
-            try:
-                vol_dir.mkdir(parents=True, exist_ok=True)
-                fs = require_disk(vol_dir, "VM volume directory")
-                volumes = tuple(make_volume_images(vol_dir, len(spec.volumes), spec.volume_mb,
-                                                   self.ctx.runner))
-            except BaseException:
-                remove_volume_images(vol_dir)
-                (vm_dir() / f"{vm_id}.json").unlink(missing_ok=True)
-                shutil.rmtree(work, ignore_errors=True)
-                raise
+            vol_dir.mkdir(parents=True, exist_ok=True)
+            fs = require_disk(vol_dir, "VM volume directory")
+            volumes = tuple(make_volume_images(vol_dir, len(spec.volumes), spec.volume_mb,
+                                               self.ctx.runner))
         cfg = VmConfig(
             vm=vm, accel=accel, machine=self.machine,
             memory_mb=resources.memory_mb, vcpus=resources.vcpus,
-            host_port=host_port, guest_port=guest_port, agent_port=free_port(),
-            host_address=resources.host_address,
-            launch_file=work / "launch.sh", serial_log=work / "serial.log",
+            netdev=net.netdev(), mac=net.mac,
+            launch_file=launch_file, serial_log=work / "serial.log",
             pidfile=work / "qemu.pid", name=name, volumes=volumes,
         )  # fmt: skip
-        argv = ["taskset", "-c", resources.cpuset, *qemu_argv(cfg)]
+        argv = [*net.prefix, "taskset", "-c", resources.cpuset, *qemu_argv(cfg)]
         cfg.serial_log.touch()
         launched_at = time.monotonic()
         try:
@@ -409,20 +437,16 @@ class QemuRuntime(Runtime):
                     start_new_session=True,
                 )  # fmt: skip
         except OSError as exc:
-            remove_volume_images(Path(record.get("volume_dir") or work))
-            (vm_dir() / f"{vm_id}.json").unlink(missing_ok=True)
-            shutil.rmtree(work, ignore_errors=True)
             raise StartError(
                 f"cannot start {QEMU}: {exc}", fix="apt-get install qemu-system-x86"
             ) from exc
         record["pid"] = proc.pid
         self._write_record(vm_id, record)
-        facts = self.facts() | {
+        facts = self.facts() | net.facts() | {
             "accel": accel,
             "emulated": "true" if accel == "tcg" else "false",
             "pinning": f"qemu (all threads) on cpus {resources.cpuset}",
             "vm_id": vm_id,
-            "agent_port": cfg.agent_port,
         }
         if volumes:
             facts["volumes"] = {
@@ -431,12 +455,13 @@ class QemuRuntime(Runtime):
                        "cache=none)")
                 for i, (path, image) in enumerate(zip(spec.volumes, volumes, strict=True))}
         return Instance(
-            runtime=self.name, host_port=host_port, launched_at=launched_at,
-            pids=[proc.pid], vmm_pid=proc.pid, agent_port=cfg.agent_port,
+            runtime=self.name, host_port=guest_port, launched_at=launched_at,
+            pids=[proc.pid], vmm_pid=proc.pid, agent_port=AGENT_GUEST_PORT,
+            net_iface=net.host_iface,
             thread_roles=dict(THREAD_ROLES), facts=facts, log_path=cfg.serial_log,
-            handle={"proc": proc, "id": vm_id, "name": name, "work": work,
+            handle={"proc": proc, "id": vm_id, "name": name, "work": work, "net": net,
                     "volume_dir": Path(record["volume_dir"]) if volumes else None},
-            host_address=resources.host_address,
+            host_address=net.guest_address,
         )  # fmt: skip
 
     @staticmethod
@@ -475,6 +500,9 @@ class QemuRuntime(Runtime):
                 proc.kill()
                 proc.wait()
         work: Path | None = handle.get("work")
+        net: VmNet | None = handle.get("net")
+        if net is not None:
+            net.close(self.ctx.runner)
         remove_volume_images(handle.get("volume_dir"))
         if work is not None:
             for temp in ("launch.sh", "qemu.pid"):
@@ -492,7 +520,7 @@ class QemuRuntime(Runtime):
             what = f"VM {record.stem}"
             if done.keeps(what, Owner.from_json(data.get("owner")), live):
                 continue
-            killed = _remove_vm(record, data)
+            killed = _remove_vm(record, data, runner)
             done.removed.append(f"{what} of run {data.get('run_id', '?')}"
                                 + (" (killed qemu)" if killed else " (record)"))
         return done

@@ -36,7 +36,7 @@ PACKAGES = ("redis-server", "sysbench", "fio", "xz-utils", "iperf3", "sockperf",
 """Debian packages of the one micro rootfs (all benchmarks share it: one build, one cache key)."""
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-Probe = Callable[[int], bool]
+Probe = Callable[[str, int], bool]
 
 
 def micro_rootfs_spec() -> RootfsSpec:
@@ -120,6 +120,7 @@ def client_version(argv: Sequence[str]) -> str:
 
 
 def wait_probe(
+    host: str,
     port: int,
     probe: Probe,
     what: str,
@@ -129,13 +130,13 @@ def wait_probe(
     exited: Callable[[], str | None],
     interval: float = 0.05,
 ) -> float:
-    """Poll ``probe(port)`` until it is True; seconds since ``launched_at`` (monotonic).
+    """Poll ``probe(host, port)`` until it is True; seconds since ``launched_at`` (monotonic).
 
     The same contract as ``isobench.util.netutil.wait_ready`` for a server that does not speak HTTP.
     """
     end = launched_at + deadline_s
     while True:
-        ok = probe(port)
+        ok = probe(host, port)
         now = time.monotonic()
         if ok:
             return now - launched_at
@@ -143,20 +144,20 @@ def wait_probe(
         if reason:
             raise StartError(f"instance exited before it was ready: {reason}")
         if now > end:
-            raise StartError(f"{what} on 127.0.0.1:{port} not ready within {deadline_s:.0f} s",
+            raise StartError(f"{what} on {host}:{port} not ready within {deadline_s:.0f} s",
                              fix="see the instance log in the run directory")
         time.sleep(interval)
 
 
-def answers(port: int, send: bytes, expect: Callable[[bytes], bool], size: int,
+def answers(host: str, port: int, send: bytes, expect: Callable[[bytes], bool], size: int,
             timeout: float = 0.5) -> bool:
-    """Readiness by the server's own protocol: send ``send`` to 127.0.0.1:port and read up to
+    """Readiness by the server's own protocol: send ``send`` to host:port and read up to
     ``size`` bytes within ``timeout``; True when ``expect(reply)``. Not a TCP connect: a
-    forwarder accepts on the server's behalf (QEMU's user network accepts on the host before
-    the guest has even booted, and holds the connection while it retries the guest) but
-    answers nothing, so this is False until the server itself replies."""
+    forwarder may accept on the server's behalf (QEMU's user network accepted on the host
+    before the guest had even booted, and held the connection while it retried the guest) but
+    answer nothing, so this is False until the server itself replies."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(send)
             reply = b""
             while len(reply) < size:
@@ -174,10 +175,10 @@ IPERF3_COOKIE = b"isobenchreadinessprobe" + b"0" * 14 + b"\0"
 IPERF3_PARAM_EXCHANGE = 9
 
 
-def iperf3_answers(port: int) -> bool:
+def iperf3_answers(host: str, port: int) -> bool:
     """iperf3 readiness: the server answers a test cookie with its PARAM_EXCHANGE state byte.
     The probe then hangs up; ``iperf3 -s`` logs the aborted test and serves the next one."""
-    return answers(port, IPERF3_COOKIE, lambda r: r[:1] == bytes([IPERF3_PARAM_EXCHANGE]), 1)
+    return answers(host, port, IPERF3_COOKIE, lambda r: r[:1] == bytes([IPERF3_PARAM_EXCHANGE]), 1)
 
 
 SOCKPERF_PING = struct.pack("!QHI", 1, 3, 14)
@@ -185,9 +186,9 @@ SOCKPERF_PING = struct.pack("!QHI", 1, 3, 14)
 network order as sockperf's ``MsgHeader::hton``; the server echoes it as a pong."""
 
 
-def sockperf_answers(port: int) -> bool:
+def sockperf_answers(host: str, port: int) -> bool:
     """sockperf readiness: the server answers one ping-pong message with a 14-byte pong."""
-    return answers(port, SOCKPERF_PING,
+    return answers(host, port, SOCKPERF_PING,
                    lambda r: len(r) == 14 and struct.unpack("!QHI", r)[0] == 1, 14)
 
 

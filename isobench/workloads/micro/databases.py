@@ -54,7 +54,7 @@ SB_USER = "sbtest"
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
-def pg_hello(port: int, timeout: float = 0.5) -> dict[str, str] | None:
+def pg_hello(host: str, port: int, timeout: float = 0.5) -> dict[str, str] | None:
     """A PostgreSQL startup as user ``postgres``: the server's parameters once it answered
     "authentication ok" (trust) and "ready for query"; None when it refused (starting up, shut
     down), closed, or is not PostgreSQL. Ends the session politely (Terminate)."""
@@ -62,7 +62,7 @@ def pg_hello(port: int, timeout: float = 0.5) -> dict[str, str] | None:
     packet = struct.pack("!ii", len(body) + 8, 196608) + body
     params: dict[str, str] = {}
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(packet)
             buf = b""
             authenticated = False
@@ -98,8 +98,8 @@ def pg_hello(port: int, timeout: float = 0.5) -> dict[str, str] | None:
         return None
 
 
-def pg_ready(port: int) -> bool:
-    return pg_hello(port) is not None
+def pg_ready(host: str, port: int) -> bool:
+    return pg_hello(host, port) is not None
 
 
 class PostgresWorkload(ServerWorkload):
@@ -145,9 +145,10 @@ class PostgresWorkload(ServerWorkload):
         return LaunchSpec(argv=("/bin/sh", DB_SCRIPT, "pg-serve", "{bind}", "{port}"),
                           env={"PATH": PATH}, workdir="/tmp", user="postgres")
 
-    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
+    def measure(self, host: str, port: int, seconds: int,
+                cpus: tuple[int, ...] | None) -> Measured:
         with tempfile.TemporaryDirectory(prefix="isobench-pgbench-") as logs:
-            argv = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+            argv = ["pgbench", "-h", host, "-p", str(port), "-U", "postgres",
                     "-c", str(self.options["clients"]), "-j", "1", "-T", str(seconds),
                     "-l", f"--log-prefix={logs}/tx", "postgres"]
             out = run_client(argv, cpus=cpus, timeout=seconds * 6 + 300, what="pgbench")
@@ -160,7 +161,7 @@ class PostgresWorkload(ServerWorkload):
             "pgbench_latency_p50_ms": gauge(nearest_rank(latencies, 50)),
             "pgbench_latency_p99_ms": gauge(nearest_rank(latencies, 99)),
         }
-        server = pg_hello(port, timeout=2.0) or {}
+        server = pg_hello(host, port, timeout=2.0) or {}
         facts = {"argv": argv, "transactions_logged": len(latencies),
                  "failed_transactions": fig.get("failed", 0.0),
                  "server_version": server.get("server_version", "unknown"),
@@ -180,11 +181,11 @@ def nearest_rank(values: list[float], q: float) -> float:
 # --- MariaDB --------------------------------------------------------------------------------------
 
 
-def mysql_handshake(port: int, timeout: float = 0.5) -> str | None:
-    """The server version of a MySQL/MariaDB initial handshake (protocol 10) on 127.0.0.1:port,
+def mysql_handshake(host: str, port: int, timeout: float = 0.5) -> str | None:
+    """The server version of a MySQL/MariaDB initial handshake (protocol 10) on host:port,
     or None (no handshake, an error packet such as "too many connections", not MySQL)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
             buf = b""
             while len(buf) < 4:
                 chunk = sock.recv(4096)
@@ -205,8 +206,8 @@ def mysql_handshake(port: int, timeout: float = 0.5) -> str | None:
         return None
 
 
-def mysql_ready(port: int) -> bool:
-    return mysql_handshake(port) is not None
+def mysql_ready(host: str, port: int) -> bool:
+    return mysql_handshake(host, port) is not None
 
 
 class MariadbWorkload(ServerWorkload):
@@ -254,8 +255,9 @@ class MariadbWorkload(ServerWorkload):
         return LaunchSpec(argv=("/bin/sh", DB_SCRIPT, "maria-serve", "{bind}", "{port}"),
                           env={"PATH": PATH}, workdir="/tmp")
 
-    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
-        argv = ["sysbench", "oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1",
+    def measure(self, host: str, port: int, seconds: int,
+                cpus: tuple[int, ...] | None) -> Measured:
+        argv = ["sysbench", "oltp_read_write", "--db-driver=mysql", f"--mysql-host={host}",
                 f"--mysql-port={port}", f"--mysql-user={SB_USER}",
                 f"--mysql-password={SB_USER}", f"--mysql-db={SB_USER}",
                 f"--tables={SB_TABLES}", f"--table-size={SB_TABLE_SIZE}",
@@ -268,6 +270,6 @@ class MariadbWorkload(ServerWorkload):
                    "oltp_latency_p95_ms": gauge(fig["latency_p95_ms"]),
                    "oltp_latency_avg_ms": gauge(fig["latency_avg_ms"])}
         facts = {"argv": argv, "ignored_errors": fig["ignored_errors"],
-                 "server_version": mysql_handshake(port, timeout=2.0) or "unknown",
+                 "server_version": mysql_handshake(host, port, timeout=2.0) or "unknown",
                  "client_version": client_version(["sysbench", "--version"])}
         return metrics, {"oltp_read_write": out}, facts

@@ -1,8 +1,9 @@
 """Server micro benchmarks: the server inside the runtime, its real client on the host.
 
-The client runs on the load-generator CPUs (``taskset -c``) against ``127.0.0.1:<host_port>``,
-through the runtime's normal network path (host network, Docker's bridge and proxy, gVisor's
-netstack, QEMU's user network). ``redis`` (redis-benchmark GET/SET, without and with 16-deep
+The client runs on the load-generator CPUs (``taskset -c``) against the instance's address and
+port (``127.0.0.1:<host_port>``, or the VM's own address), through the runtime's normal network
+path (host network, Docker's bridge and proxy, gVisor's sentry on the host network, the VM's
+tap). ``redis`` (redis-benchmark GET/SET, without and with 16-deep
 pipelining), ``iperf3`` (TCP throughput both ways) and ``sockperf`` (TCP ping-pong latency).
 """
 
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from isobench.errors import IsobenchError
 from isobench.util.clientnet import ClientPath, require_local
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.micro import parsers
@@ -32,9 +34,10 @@ from isobench.workloads.micro.common import (
 )
 
 
-def port_of(endpoint: str) -> int:
-    """``http://127.0.0.1:PORT`` → PORT."""
-    return int(endpoint.rsplit(":", 1)[1].rstrip("/"))
+def target_of(endpoint: str) -> tuple[str, int]:
+    """``http://HOST:PORT`` → (HOST, PORT)."""
+    host, port = endpoint.split("://", 1)[-1].rstrip("/").rsplit(":", 1)
+    return host, int(port)
 
 
 Measured = tuple[dict[str, Any], dict[str, str], dict[str, Any]]
@@ -44,21 +47,21 @@ Measured = tuple[dict[str, Any], dict[str, str], dict[str, Any]]
 class ServerWorkload(MicroWorkload):
     """A server benchmark: the server inside the runtime, its real client on the host.
 
-    ``ready`` waits until ``probe(port)`` (a function of the host port, true once the server
-    answers; ``probe_what`` names it in a timeout) and ``drive`` runs ``measure`` (the client
-    against 127.0.0.1, on the load-generator CPUs), recording its wall time in the summary.
-    Both refuse a remote client: the clients here run on the host only (``require_local``).
+    ``ready`` waits until ``probe(host, port)`` (true once the server answers; ``probe_what``
+    names it in a timeout) and ``drive`` runs ``measure`` (the client against the endpoint's
+    host and port, on the load-generator CPUs), recording its wall time in the summary.
+    ``drive`` refuses a remote client: the clients here run on the host only (``require_local``;
+    the orchestrator refuses it before any trial, ``drives_remote``).
     """
 
     probe: Probe
-    """Each benchmark's own: an answer in the server's protocol (a TCP connect alone is
-    accepted by QEMU's user network before the guest has booted)."""
+    """Each benchmark's own: an answer in the server's protocol (a TCP connect alone can be
+    accepted by a forwarder before the server runs, as QEMU's user network did)."""
     probe_what: str
 
     def ready(self, port: int, spec: LaunchSpec, *, launched_at: float, deadline_s: float,
               exited: Callable[[], str | None], host: str = "127.0.0.1") -> float:
-        require_local(host, self.name)
-        return wait_probe(port, self.probe, self.probe_what, launched_at=launched_at,
+        return wait_probe(host, port, self.probe, self.probe_what, launched_at=launched_at,
                           deadline_s=deadline_s, exited=exited)
 
     def drive(
@@ -71,23 +74,24 @@ class ServerWorkload(MicroWorkload):
         client: ClientPath | None = None,
     ) -> dict[str, Any]:
         require_local(client, self.name)
-        port, seconds = port_of(endpoint), seconds_of(scenario)
+        (host, port), seconds = target_of(endpoint), seconds_of(scenario)
         t0 = time.monotonic()
-        metrics, raw, facts = self.measure(port, seconds, cpus)
+        metrics, raw, facts = self.measure(host, port, seconds, cpus)
         return summary(metrics, raw, facts, time.monotonic() - t0)
 
-    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
-        """Run the client against the server on ``port`` for about ``seconds``."""
+    def measure(self, host: str, port: int, seconds: int,
+                cpus: tuple[int, ...] | None) -> Measured:
+        """Run the client against the server on ``host:port`` for about ``seconds``."""
         raise NotImplementedError
 
 
 # --- redis ----------------------------------------------------------------------------------------
 
 
-def redis_command(port: int, command: bytes, timeout: float = 0.5) -> bytes:
-    """Send one inline command to 127.0.0.1:port and return the first reply bytes (b"" if none)."""
+def redis_command(host: str, port: int, command: bytes, timeout: float = 0.5) -> bytes:
+    """Send one inline command to host:port and return the first reply bytes (b"" if none)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(command + b"\r\n")
             data = b""
             while b"\r\n" not in data or (data.startswith(b"$") and data.count(b"\r\n") < 2):
@@ -100,13 +104,13 @@ def redis_command(port: int, command: bytes, timeout: float = 0.5) -> bytes:
         return b""
 
 
-def redis_pong(port: int) -> bool:
+def redis_pong(host: str, port: int) -> bool:
     """Redis readiness: ``PING`` answered ``+PONG`` (not merely an accepted connection)."""
-    return redis_command(port, b"PING").startswith(b"+PONG")
+    return redis_command(host, port, b"PING").startswith(b"+PONG")
 
 
-def redis_version(port: int) -> str:
-    reply = redis_command(port, b"INFO server", timeout=2.0).decode(errors="replace")
+def redis_version(host: str, port: int) -> str:
+    reply = redis_command(host, port, b"INFO server", timeout=2.0).decode(errors="replace")
     for line in reply.splitlines():
         if line.startswith("redis_version:"):
             return line.split(":", 1)[1].strip()
@@ -177,7 +181,8 @@ class RedisWorkload(ServerWorkload):
             workdir="/tmp",
         )
 
-    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
+    def measure(self, host: str, port: int, seconds: int,
+                cpus: tuple[int, ...] | None) -> Measured:
         n = max(1000, int(self.options["requests_per_s"]) * seconds)
         metrics: dict[str, Any] = {}
         raw: dict[str, str] = {}
@@ -185,7 +190,7 @@ class RedisWorkload(ServerWorkload):
         requests = {1: n, 16: n * int(self.options["pipelined_factor"])}
         probes: dict[int, float] = {}
         for pipeline, suffix in ((1, ""), (16, "_p16")):
-            base = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c",
+            base = ["redis-benchmark", "-h", host, "-p", str(port), "-c",
                     str(self.options["clients"]), "-P", str(pipeline), "--csv"]
             probe_n = int(self.options["probe_requests"]) * (1 if pipeline == 1 else 10)
             if probe_n < requests[pipeline]:
@@ -195,7 +200,7 @@ class RedisWorkload(ServerWorkload):
                 rate = parsers.redis_benchmark_csv(probe).get("GET", {}).get("rps", 0.0)
                 probes[pipeline] = rate
                 requests[pipeline] = max(1000, min(requests[pipeline], int(rate * seconds)))
-            argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "set,get",
+            argv = ["redis-benchmark", "-h", host, "-p", str(port), "-t", "set,get",
                     "-n", str(requests[pipeline]), "-c", str(self.options["clients"]),
                     "-P", str(pipeline), "--csv"]
             out = run_client(argv, cpus=cpus, timeout=600, what=f"redis-benchmark -P {pipeline}")
@@ -211,7 +216,7 @@ class RedisWorkload(ServerWorkload):
                     if f"{q}_ms" in row:
                         metrics[f"{key}_{q}_ms"] = gauge(row[f"{q}_ms"])
         facts = {"argv": argvs, "requests": requests, "probe_rps": probes,
-                 "server_version": redis_version(port),
+                 "server_version": redis_version(host, port),
                  "client_version": client_version(["redis-benchmark", "--version"])}
         return metrics, raw, facts
 
@@ -220,12 +225,12 @@ class RedisWorkload(ServerWorkload):
 
 
 class Iperf3Workload(ServerWorkload):
-    """``iperf3 -s`` inside, ``iperf3 -c 127.0.0.1 -J`` on the host, both directions.
+    """``iperf3 -s`` inside, ``iperf3 -c HOST -J`` on the host, both directions.
 
     ``iperf3_to_runtime_gbit_s``: the host sends, the runtime receives; ``..._from_runtime``:
     ``-R``, the runtime sends. One TCP stream, the scenario's duration each way. Readiness is
-    the server's answer to a test cookie: a TCP connect alone is accepted by QEMU's user
-    network on the host before the guest has booted.
+    the server's answer to a test cookie (a TCP connect alone can be accepted by a forwarder
+    before the server runs).
 
     Under gVisor with the host network the server's read of the client's parameters on the
     control connection sometimes comes back empty where Linux would block ("unable to receive
@@ -259,21 +264,50 @@ class Iperf3Workload(ServerWorkload):
         return LaunchSpec(argv=("/usr/bin/iperf3", "-s", "-B", "{bind}", "-p", "{port}"),
                           env={"PATH": PATH}, workdir="/tmp")
 
-    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
+    def measure(self, host: str, port: int, seconds: int,
+                cpus: tuple[int, ...] | None) -> Measured:
         metrics: dict[str, Any] = {}
         raw: dict[str, str] = {}
         argvs: dict[str, list[str]] = {}
+        refused: dict[str, int] = {}
         for flags, way in (([], "to_runtime"), (["-R"], "from_runtime")):
-            argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J",
+            argv = ["iperf3", "-c", host, "-p", str(port), "-t", str(seconds), "-J",
                     *flags]
             argvs[way] = argv
-            out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what=f"iperf3 {way}")
+            out, fig, refused[way] = iperf3_test(argv, cpus, seconds, way)
             raw[way] = out
-            fig = parsers.iperf3_json(out)
             metrics[f"iperf3_{way}_gbit_s"] = gauge(fig["gbit_per_s"])
             metrics[f"iperf3_{way}_retransmits"] = gauge(fig["retransmits"])
-        facts = {"argv": argvs, "client_version": client_version(["iperf3", "--version"])}
+        facts = {"argv": argvs, "client_version": client_version(["iperf3", "--version"]),
+                 "connects_refused": refused}
         return metrics, raw, facts
+
+
+IPERF3_RELISTEN_S = 15.0
+"""How long a refused connection is tried again (see :func:`iperf3_test`)."""
+
+
+def iperf3_test(argv: list[str], cpus: tuple[int, ...] | None, seconds: int,
+                way: str) -> tuple[str, dict[str, float], int]:
+    """One iperf3 client run: its output, its figures and how many connects were refused first.
+
+    ``iperf3 -s`` serves one test at a time and listens again only once it has cleaned up the
+    last one (a readiness probe's, the warm-up's, the other direction's): a connect in between
+    is refused, and under TCG that gap is seconds long. So a refusal is tried again, every
+    0.2 s for up to :data:`IPERF3_RELISTEN_S`; no data moved in a refused run, so nothing is
+    discarded. Anything else (or refusals past the limit) fails the trial.
+    """
+    refused = 0
+    deadline = time.monotonic() + IPERF3_RELISTEN_S
+    while True:
+        try:
+            out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what=f"iperf3 {way}")
+            return out, parsers.iperf3_json(out), refused
+        except IsobenchError as exc:
+            if "Connection refused" not in str(exc) or time.monotonic() > deadline:
+                raise
+        refused += 1
+        time.sleep(0.2)
 
 
 # --- sockperf -------------------------------------------------------------------------------------
@@ -283,8 +317,8 @@ class SockperfWorkload(ServerWorkload):
     """``sockperf server --tcp`` inside, ``sockperf ping-pong --tcp`` on the host.
 
     Figures are sockperf's own: one-way latency (half the round trip) in µs, p50 and p99.
-    Readiness is the server's pong to one ping message (a TCP connect alone is accepted by
-    QEMU's user network before the guest has booted).
+    Readiness is the server's pong to one ping message (a TCP connect alone can be accepted by
+    a forwarder before the server runs).
 
     Under gVisor with the host network (runsc ``--network=host``; Debian's 20221219 and
     20240729 alike) the server cannot run: sockperf passes ``MSG_NOSIGNAL`` to every
@@ -313,8 +347,9 @@ class SockperfWorkload(ServerWorkload):
         return LaunchSpec(argv=("/usr/bin/sockperf", "server", "--tcp", "-i", "{bind}",
                                 "-p", "{port}"), env={"PATH": PATH}, workdir="/tmp")
 
-    def measure(self, port: int, seconds: int, cpus: tuple[int, ...] | None) -> Measured:
-        argv = ["sockperf", "ping-pong", "--tcp", "-i", "127.0.0.1", "-p", str(port),
+    def measure(self, host: str, port: int, seconds: int,
+                cpus: tuple[int, ...] | None) -> Measured:
+        argv = ["sockperf", "ping-pong", "--tcp", "-i", host, "-p", str(port),
                 "-t", str(seconds)]
         out = run_client(argv, cpus=cpus, timeout=seconds * 4 + 120, what="sockperf ping-pong")
         fig = parsers.sockperf_pingpong(out)

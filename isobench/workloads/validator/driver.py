@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from isobench.errors import ConfigError, IsobenchError
+from isobench.util.clientnet import own_address
 from isobench.workloads.validator.ledger import Ledger, derive_key
 from isobench.workloads.validator.node import protocol
 from isobench.workloads.validator.node.chain import verify_sig
@@ -87,12 +88,16 @@ class GossipLink:
         self.writer.close()
 
 
-def _loopback_endpoint(endpoint: str) -> tuple[str, int]:
+def _own_endpoint(endpoint: str) -> tuple[str, int]:
+    """(host, port) of an endpoint on 127.0.0.1 or on an address of isobench's own namespaces
+    (a VM's veth); a ConfigError for any other."""
     parts = urlsplit(endpoint)
-    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
-        raise ConfigError(f"validator endpoint must be http://127.0.0.1:PORT, got {endpoint!r}",
+    if parts.hostname is None or parts.port is None or not own_address(parts.hostname):
+        raise ConfigError(f"validator endpoint must be http://127.0.0.1:PORT (or an address of "
+                          f"isobench's own namespaces), got {endpoint!r}",
                           fix="isobench drives workloads through 127.0.0.1 only")
-    return "127.0.0.1", parts.port
+    host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+    return host, parts.port
 
 
 class ChainDriver:
@@ -105,7 +110,7 @@ class ChainDriver:
 
     def __init__(self, endpoint: str, scenario: ChainScenario,
                  on_progress: Progress | None = None, ledger: Ledger | None = None) -> None:
-        self.host, self.port = _loopback_endpoint(endpoint)
+        self.host, self.port = _own_endpoint(endpoint)
         self.endpoint = endpoint
         self.sc = scenario
         self.on_progress = on_progress
@@ -418,7 +423,7 @@ def run_driver(endpoint: str, scenario: Mapping[str, Any] | ChainScenario, *,
     the chain it finds there and leaves its own in it.
 
     Raises:
-        ConfigError: a bad scenario or a non-loopback endpoint.
+        ConfigError: a bad scenario or an endpoint neither on loopback nor isobench's own.
         ValidatorDriveError: the node cannot be reached or goes away during the run.
     """
     sc = scenario if isinstance(scenario, ChainScenario) else ChainScenario.from_mapping(scenario)

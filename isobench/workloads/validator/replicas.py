@@ -67,14 +67,14 @@ class ReplicaSet:
     """Drives one node per endpoint concurrently; ``await run()`` returns the merged summary.
 
     Args:
-        endpoints: the nodes, ``http://127.0.0.1:PORT`` each (at least one).
+        endpoints: the nodes, ``http://127.0.0.1:PORT`` (or a VM's address) each (at least one).
         scenario: the base scenario (replica ``i`` runs it with ``seed + i``).
         on_progress: called about once a second with the merged progress.
         ledgers: endpoint → chain model of an earlier drive (the warm-up): each replica
             continues the chain its node holds; after the run it holds this run's chains.
 
     Raises:
-        ConfigError: no endpoint, or one that is not on 127.0.0.1.
+        ConfigError: no endpoint, or one neither on 127.0.0.1 nor isobench's own namespaces.
     """
 
     def __init__(self, endpoints: Sequence[str], scenario: ChainScenario,
@@ -166,7 +166,7 @@ def run_replicas(endpoints: Sequence[str], scenario: Mapping[str, Any] | ChainSc
     ``ledgers`` carries each node's chain from one drive to the next (see :class:`ReplicaSet`).
 
     Raises:
-        ConfigError: a bad scenario, no endpoint, or a non-loopback endpoint.
+        ConfigError: a bad scenario, no endpoint, or one neither on loopback nor isobench's own.
         ValidatorDriveError: a node cannot be reached or goes away during the run.
     """
     sc = scenario if isinstance(scenario, ChainScenario) else ChainScenario.from_mapping(scenario)

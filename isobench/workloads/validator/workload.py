@@ -169,7 +169,8 @@ class ValidatorWorkload(Workload):
         digest under ``"replicas"``. Progress dicts are merged (counts summed) about 1/s.
 
         Raises:
-            ConfigError: no endpoint, a non-loopback one, or a bad scenario.
+            ConfigError: no endpoint, one neither on loopback nor isobench's own, or a bad
+                scenario.
             ValidatorDriveError: a node could not be driven (the message names the replica).
         """
         from isobench.workloads.validator.replicas import run_replicas

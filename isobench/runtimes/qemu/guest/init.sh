@@ -3,7 +3,7 @@
 #
 # Mounts the read-only root disk at /newroot, puts tmpfs on the workload's writable paths and /run,
 # mounts each volume's own ext4 virtio disk (found by its serial) at its path,
-# brings up user-mode networking, starts the telemetry agent (busybox httpd on :9100 serving
+# brings up eth0 with the address of its launch spec (ISB_IP; a default route only with ISB_GW), starts the telemetry agent (busybox httpd on :9100 serving
 # /cgi-bin/stats) and runs the workload chrooted into /newroot with exactly the environment, working
 # directory and user of its launch spec. Its output goes to the console prefixed "[workload] ".
 # When it exits: "isobench: workload exited rc=N", then power off.
@@ -54,7 +54,7 @@ elif [ -n "$launch_b64" ]; then
 else
     die "no launch spec (neither fw_cfg opt/isobench/launch nor isb_launch=)"
 fi
-ISB_CMD= ; ISB_USER= ; ISB_WRITABLE= ; ISB_VOLUMES= ; ISB_IP=10.0.2.15/24 ; ISB_GW=10.0.2.2
+ISB_CMD= ; ISB_USER= ; ISB_WRITABLE= ; ISB_VOLUMES= ; ISB_IP= ; ISB_GW=
 . /launch.sh
 [ -n "$ISB_CMD" ] || die "launch spec has no ISB_CMD"
 
@@ -129,8 +129,11 @@ for a in sh env su; do ln -s busybox $NEWROOT/run/isobench/bin/$a; done
 hostname isobench
 ip link set lo up
 ip link set eth0 up || log "no eth0"
+[ -n "$ISB_IP" ] || die "launch spec has no ISB_IP"
 ip addr add "$ISB_IP" dev eth0 || log "cannot set $ISB_IP"
-ip route add default via "$ISB_GW" || log "cannot route via $ISB_GW"
+if [ -n "$ISB_GW" ]; then
+    ip route add default via "$ISB_GW" || log "cannot route via $ISB_GW"
+fi
 
 httpd -p 9100 -h /www || log "telemetry agent did not start"
 

@@ -43,8 +43,8 @@ pg-init)
     runuser -u postgres -- "$BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust \
         --no-locale --encoding=UTF8 >/dev/null
     # Clients come from the host: 127.0.0.1 on the host network, the bridge's gateway
-    # (docker) or the user network's 10.0.2.2 (VM) otherwise. The server listens only where
-    # the runtime binds it (127.0.0.1, or inside its own network reached through 127.0.0.1).
+    # (docker) or the host end of the VM's veth otherwise. The server listens only where
+    # the runtime binds it (127.0.0.1, or inside its own network).
     echo "host all all 0.0.0.0/0 trust" >> "$PG_DATA/pg_hba.conf"
     # shellcheck disable=SC2086
     runuser -u postgres -- "$BIN/pg_ctl" -D "$PG_DATA" -w -l /tmp/isobench-pg-init.log \
