@@ -234,9 +234,9 @@ def build_table(
 def no_figure_note(n_ok: int, n_failed: int, *, n_base: int = 2,
                    median: float | None = None) -> str:
     """Why a cell has no ratio: ``3 trials failed`` / ``1 ok trial, 2 failed: too few for a
-    ratio`` / ``no trials`` / ``median 0: no ratio (a figure of 0 or below)``. A ratio needs
-    at least two ok trials on each side (``n_base``: the baseline's) and figures above 0 (the
-    ratio is estimated on logarithms: 0 retransmits have none)."""
+    ratio`` / ``no trials`` / ``median 0: no ratio (a figure of 0 or below on one side)``. A
+    ratio needs at least two ok trials on each side (``n_base``: the baseline's) and figures
+    above 0 (the ratio is estimated on logarithms: 0 retransmits have none)."""
     if not n_ok:
         plural = "s" if n_failed != 1 else ""
         return f"{n_failed} trial{plural} failed" if n_failed else "no trials"

@@ -2,15 +2,18 @@
 way for all of them (as k6 tests every executor against one shared file):
 
 * start → the workload's readiness probe answers → ``exited()`` is None → the port listens on
-  127.0.0.1 only → ``clean`` (the runtime's own ``leftovers`` hook) sees the live instance and
-  keeps it → ``stop`` twice → the hook then finds nothing of that run left;
+  127.0.0.1 only (or, for a runtime reached on a veth of its own, on nothing of the host's,
+  the instance's address being one of isobench's namespaces) → ``clean`` (the runtime's own
+  ``leftovers`` hook) sees the live instance and keeps it → ``stop`` twice → the hook then
+  finds nothing of that run left;
 * a workload that dies at once is reported by ``exited()`` with a reason, and ``stop`` leaves
   nothing either;
 * a requested volume (``LaunchSpec.volumes``) is empty, writable, not in memory, and its
   host backing store is gone after ``stop``;
 * with a remote client (``Resources.host_address`` = the host end of isobench's veth) the
   workload answers on that address, from the host and from the client's namespace, and listens
-  on no other address.
+  on no other address; a runtime that takes no remote client (``remote_client_refused``)
+  refuses it at ``start`` in one line and leaves nothing.
 
 Nothing here names a runtime: a new runtime package registered in ``plugins.RUNTIMES`` is
 covered by adding it to the registry.
@@ -31,11 +34,12 @@ import psutil
 import pytest
 
 from isobench import plugins
+from isobench.errors import StartError
 from isobench.images.build import build_artifacts
 from isobench.images.spec import Artifacts
 from isobench.runtimes.base import Resources, Runtime, RuntimeContext
 from isobench.runtimes.cleanup import only_run
-from isobench.util.clientnet import ClientNet
+from isobench.util.clientnet import ClientNet, own_address
 from isobench.util.netutil import free_port
 from isobench.util.proc import SubprocessRunner
 from isobench.workloads.burn import BurnWorkload
@@ -74,12 +78,17 @@ def test_start_ready_stop_leaves_nothing(name: str, need_root: None, tmp_path: P
     instance = runtime.start(_artifacts(runtime.artifact), spec, Resources(), port)
     try:
         deadline = 180.0 if runtime.emulated else 60.0
-        workload.ready(port, spec, launched_at=instance.launched_at, deadline_s=deadline,
-                       exited=lambda: runtime.exited(instance))
+        workload.ready(instance.host_port, spec, launched_at=instance.launched_at,
+                       deadline_s=deadline, exited=lambda: runtime.exited(instance),
+                       host=instance.host_address)
         assert runtime.exited(instance) is None
         listeners = [c for c in psutil.net_connections(kind="inet")
-                     if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
-        assert listeners and {c.laddr.ip for c in listeners} == {"127.0.0.1"}, listeners
+                     if c.status == psutil.CONN_LISTEN and c.laddr
+                     and c.laddr.port == instance.host_port]
+        if instance.host_address == "127.0.0.1":
+            assert listeners and {c.laddr.ip for c in listeners} == {"127.0.0.1"}, listeners
+        else:  # reached on a veth of its own (the VM): nothing of the host's listens for it
+            assert own_address(instance.host_address) and not listeners, listeners
         seen = type(runtime).leftovers(lambda owner: True, SubprocessRunner())
         assert seen.kept and not seen.removed, "clean cannot see (or removed) a live instance"
     finally:
@@ -124,6 +133,12 @@ def test_a_remote_client_reaches_it_on_the_veth_address_only(
     port = free_port()
     with ClientNet(SubprocessRunner(), run_id) as path:
         resources = Resources(host_address=path.address)
+        if runtime.remote_client_refused:
+            with pytest.raises(StartError, match="remote client") as refused:
+                runtime.start(_artifacts(runtime.artifact), spec, resources, port)
+            assert "\n" not in str(refused.value)
+            _nothing_left(runtime, run_id)
+            return
         instance = runtime.start(_artifacts(runtime.artifact), spec, resources, port)
         try:
             assert instance.host_address == path.address
@@ -167,9 +182,9 @@ def test_a_volume_is_empty_writable_on_disk_and_gone_after_stop(
     port = free_port()
     instance = runtime.start(_artifacts(runtime.artifact), spec, Resources(), port)
     try:
-        workload.ready(port, spec, launched_at=instance.launched_at,
+        workload.ready(instance.host_port, spec, launched_at=instance.launched_at,
                        deadline_s=180.0 if runtime.emulated else 60.0,
-                       exited=lambda: runtime.exited(instance))
+                       exited=lambda: runtime.exited(instance), host=instance.host_address)
 
         def get(path: str) -> str:
             with urllib.request.urlopen(f"{instance.endpoint}{path}", timeout=10) as resp:

@@ -387,8 +387,7 @@ class QemuRuntime(Runtime):
         record: dict[str, Any] = {"pid": None, "name": name, "work_dir": str(work),
                                   "started": time.time(), "run_id": self.ctx.run_id,
                                   "owner": owner.to_json()}
-        self._write_record(vm_id, record)
-        net: VmNet | None = None
+        self._write_record(vm_id, record)  # first: `clean` finds whatever comes next
         try:
             net = open_vm_net(self.ctx.runner, self.ctx.run_id)
             record["net"] = net.record
