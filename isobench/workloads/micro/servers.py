@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from isobench.errors import IsobenchError
-from isobench.util.clientnet import ClientPath, require_local
+from isobench.errors import ConfigError, IsobenchError
+from isobench.util.clientnet import ClientPath, own_address, require_local
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.micro import parsers
 from isobench.workloads.micro.common import (
@@ -51,7 +51,8 @@ class ServerWorkload(MicroWorkload):
     names it in a timeout) and ``drive`` runs ``measure`` (the client against the endpoint's
     host and port, on the load-generator CPUs), recording its wall time in the summary.
     ``drive`` refuses a remote client: the clients here run on the host only (``require_local``;
-    the orchestrator refuses it before any trial, ``drives_remote``).
+    the orchestrator refuses it before any trial, ``drives_remote``), and any target but
+    127.0.0.1 or an address of isobench's own namespaces (``own_address``).
     """
 
     probe: Probe
@@ -75,6 +76,9 @@ class ServerWorkload(MicroWorkload):
     ) -> dict[str, Any]:
         require_local(client, self.name)
         (host, port), seconds = target_of(endpoint), seconds_of(scenario)
+        if not own_address(host):
+            raise ConfigError(f"{self.name}: {host} is neither 127.0.0.1 nor an address of "
+                              "isobench's own namespaces", fix="drive it through isobench")
         t0 = time.monotonic()
         metrics, raw, facts = self.measure(host, port, seconds, cpus)
         return summary(metrics, raw, facts, time.monotonic() - t0)
