@@ -115,8 +115,10 @@ class NetworkSampler(PollingSampler):
                 self._iface = reader
         self._port: nftcount.PortCounter | None = None
         if nftcount.unavailable_reason() is None:
-            counter = nftcount.PortCounter(self.instance.host_port, iface=self.iface_counted(),
-                                           server_side=self.instance.client_iface is None)
+            iface = self.iface_counted()
+            counter = nftcount.PortCounter(
+                self.instance.host_port, iface=iface,
+                server_side=iface is not None and iface != self.instance.client_iface)
             try:
                 counter.open()
                 self._port = counter

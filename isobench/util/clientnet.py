@@ -40,8 +40,9 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from isobench.errors import IsobenchError
+from isobench.errors import ConfigError, IsobenchError
 from isobench.runtimes.cleanup import Cleaned, Live
 from isobench.util import paths
 from isobench.util.locks import (
@@ -172,24 +173,44 @@ def own_address(host: str) -> bool:
     return address in SUPERNET and any(address in net for net in recorded_subnets())
 
 
+def own_endpoint(endpoint: str, what: str) -> tuple[str, int]:
+    """(host, port) of ``http://HOST:PORT`` when HOST is :func:`own_address` (``localhost`` is
+    given as 127.0.0.1); a one-line ConfigError naming ``what`` for any other endpoint."""
+    parts = urlsplit(endpoint)
+    if parts.hostname is None or parts.port is None or not own_address(parts.hostname):
+        raise ConfigError(f"{what}: {endpoint!r} is neither 127.0.0.1 nor an address of "
+                          "isobench's own namespaces",
+                          fix="isobench drives workloads through 127.0.0.1 or its own veths only")
+    host = LOCAL_ADDRESS if parts.hostname == "localhost" else parts.hostname
+    return host, parts.port
+
+
 # --- making and removing --------------------------------------------------------------------
+
+
+def veth_commands(netns: str, host_iface: str, peer_iface: str,
+                  subnet: ipaddress.IPv4Network) -> list[list[str]]:
+    """The veth into ``netns`` (made already) with the /30's first address on its host end, up,
+    IPv6 off there; the namespace end is left down, for the caller to configure."""
+    return [
+        ["ip", "link", "add", host_iface, "type", "veth", "peer", "name", peer_iface,
+         "netns", netns],
+        ["sysctl", "-qw", f"net.ipv6.conf.{host_iface}.disable_ipv6=1"],
+        ["ip", "addr", "add", f"{next(subnet.hosts())}/{subnet.prefixlen}", "dev", host_iface],
+        ["ip", "link", "set", host_iface, "up"],
+    ]
 
 
 def create_commands(netns: str, host_iface: str, peer_iface: str,
                     subnet: ipaddress.IPv4Network) -> list[list[str]]:
     """The ``ip`` commands that make the namespace and the veth, in order."""
-    host_ip, peer_ip = list(subnet.hosts())[:2]
-    plen = subnet.prefixlen
+    peer_ip = list(subnet.hosts())[1]
     return [
         ["ip", "netns", "add", netns],
-        ["ip", "link", "add", host_iface, "type", "veth", "peer", "name", peer_iface,
-         "netns", netns],
-        ["sysctl", "-qw", f"net.ipv6.conf.{host_iface}.disable_ipv6=1"],
+        *veth_commands(netns, host_iface, peer_iface, subnet),
         ["ip", "netns", "exec", netns, "sysctl", "-qw",
          f"net.ipv6.conf.{peer_iface}.disable_ipv6=1"],
-        ["ip", "addr", "add", f"{host_ip}/{plen}", "dev", host_iface],
-        ["ip", "link", "set", host_iface, "up"],
-        ["ip", "-n", netns, "addr", "add", f"{peer_ip}/{plen}", "dev", peer_iface],
+        ["ip", "-n", netns, "addr", "add", f"{peer_ip}/{subnet.prefixlen}", "dev", peer_iface],
         ["ip", "-n", netns, "link", "set", "lo", "up"],
         ["ip", "-n", netns, "link", "set", peer_iface, "up"],
     ]
@@ -375,7 +396,5 @@ def require_local(client: ClientPath | None, what: str) -> None:
     to use a remote client it cannot start in the namespace yet (the orchestrator refuses it first;
     this keeps a direct caller from measuring the local path under a remote label)."""
     if client is not None and client.remote:
-        from isobench.errors import ConfigError
-
         raise ConfigError(f"{what} runs its own client, which cannot run remote yet",
                           fix="use --client local")

@@ -25,6 +25,7 @@ from isobench.run.suite import (
     parse_options,
     plan_suite,
 )
+from isobench.util import clientnet
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.burn import BurnWorkload
 from isobench.workloads.micro import servers
@@ -304,7 +305,7 @@ def test_iperf3_tries_a_refused_connect_again_while_the_server_relistens(
     monkeypatch.setattr(servers.time, "sleep", lambda s: None)
     with pytest.raises(ConfigError, match=r"neither 127\.0\.0\.1 nor"):  # no namespace of ours
         servers.Iperf3Workload().drive("http://198.18.0.2:5201", {"duration": "2s"})
-    monkeypatch.setattr(servers, "own_address", lambda host: host == "198.18.0.2")  # a VM's
+    monkeypatch.setattr(clientnet, "own_address", lambda host: host == "198.18.0.2")  # a VM's
     summary = servers.Iperf3Workload().drive("http://198.18.0.2:5201", {"duration": "2s"})
     assert summary["facts"]["connects_refused"] == {"to_runtime": 2, "from_runtime": 0}
     assert summary["facts"]["argv"]["to_runtime"][:3] == ["iperf3", "-c", "198.18.0.2"]

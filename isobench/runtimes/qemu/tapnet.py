@@ -28,7 +28,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from isobench.util.clientnet import make_namespace, teardown
+from isobench.util.clientnet import make_namespace, teardown, veth_commands
 from isobench.util.proc import CommandRunner
 
 HOST_PREFIX = "ibv"
@@ -80,17 +80,12 @@ class VmNet:
 def vm_commands(netns: str, host_iface: str, peer_iface: str,
                 subnet: ipaddress.IPv4Network) -> list[list[str]]:
     """The commands that make the namespace, the veth, the bridge and the tap, in order."""
-    host_ip = next(subnet.hosts())
     inside = ["ip", "netns", "exec", netns]
     return [
         ["ip", "netns", "add", netns],
         [*inside, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
          "net.ipv6.conf.default.disable_ipv6=1"],
-        ["ip", "link", "add", host_iface, "type", "veth", "peer", "name", peer_iface,
-         "netns", netns],
-        ["sysctl", "-qw", f"net.ipv6.conf.{host_iface}.disable_ipv6=1"],
-        ["ip", "addr", "add", f"{host_ip}/{subnet.prefixlen}", "dev", host_iface],
-        ["ip", "link", "set", host_iface, "up"],
+        *veth_commands(netns, host_iface, peer_iface, subnet),
         ["ip", "-n", netns, "link", "set", "lo", "up"],
         ["ip", "-n", netns, "link", "add", BRIDGE, "type", "bridge"],
         [*inside, "ip", "tuntap", "add", "dev", TAP, "mode", "tap"],

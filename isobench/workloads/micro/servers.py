@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from isobench.errors import ConfigError, IsobenchError
-from isobench.util.clientnet import ClientPath, own_address, require_local
+from isobench.errors import IsobenchError
+from isobench.util.clientnet import ClientPath, own_endpoint, require_local
 from isobench.workloads.base import LaunchSpec
 from isobench.workloads.micro import parsers
 from isobench.workloads.micro.common import (
@@ -33,13 +33,6 @@ from isobench.workloads.micro.common import (
     wait_probe,
 )
 
-
-def target_of(endpoint: str) -> tuple[str, int]:
-    """``http://HOST:PORT`` → (HOST, PORT)."""
-    host, port = endpoint.split("://", 1)[-1].rstrip("/").rsplit(":", 1)
-    return host, int(port)
-
-
 Measured = tuple[dict[str, Any], dict[str, str], dict[str, Any]]
 """What a server benchmark's client run gives: its metrics, the clients' raw output, facts."""
 
@@ -52,7 +45,7 @@ class ServerWorkload(MicroWorkload):
     host and port, on the load-generator CPUs), recording its wall time in the summary.
     ``drive`` refuses a remote client: the clients here run on the host only (``require_local``;
     the orchestrator refuses it before any trial, ``drives_remote``), and any target but
-    127.0.0.1 or an address of isobench's own namespaces (``own_address``).
+    127.0.0.1 or an address of isobench's own namespaces (``own_endpoint``).
     """
 
     probe: Probe
@@ -75,10 +68,7 @@ class ServerWorkload(MicroWorkload):
         client: ClientPath | None = None,
     ) -> dict[str, Any]:
         require_local(client, self.name)
-        (host, port), seconds = target_of(endpoint), seconds_of(scenario)
-        if not own_address(host):
-            raise ConfigError(f"{self.name}: {host} is neither 127.0.0.1 nor an address of "
-                              "isobench's own namespaces", fix="drive it through isobench")
+        (host, port), seconds = own_endpoint(endpoint, self.name), seconds_of(scenario)
         t0 = time.monotonic()
         metrics, raw, facts = self.measure(host, port, seconds, cpus)
         return summary(metrics, raw, facts, time.monotonic() - t0)

@@ -21,10 +21,9 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from isobench.errors import ConfigError, IsobenchError
-from isobench.util.clientnet import own_address
+from isobench.errors import IsobenchError
+from isobench.util.clientnet import own_endpoint
 from isobench.workloads.validator.ledger import Ledger, derive_key
 from isobench.workloads.validator.node import protocol
 from isobench.workloads.validator.node.chain import verify_sig
@@ -88,18 +87,6 @@ class GossipLink:
         self.writer.close()
 
 
-def _own_endpoint(endpoint: str) -> tuple[str, int]:
-    """(host, port) of an endpoint on 127.0.0.1 or on an address of isobench's own namespaces
-    (a VM's veth); a ConfigError for any other."""
-    parts = urlsplit(endpoint)
-    if parts.hostname is None or parts.port is None or not own_address(parts.hostname):
-        raise ConfigError(f"validator endpoint must be http://127.0.0.1:PORT (or an address of "
-                          f"isobench's own namespaces), got {endpoint!r}",
-                          fix="isobench drives workloads through 127.0.0.1 only")
-    host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
-    return host, parts.port
-
-
 class ChainDriver:
     """Drives one node for one scenario; ``await run()`` returns the k6-style summary.
 
@@ -110,7 +97,7 @@ class ChainDriver:
 
     def __init__(self, endpoint: str, scenario: ChainScenario,
                  on_progress: Progress | None = None, ledger: Ledger | None = None) -> None:
-        self.host, self.port = _own_endpoint(endpoint)
+        self.host, self.port = own_endpoint(endpoint, "validator endpoint")
         self.endpoint = endpoint
         self.sc = scenario
         self.on_progress = on_progress
