@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
@@ -287,16 +288,19 @@ def test_redis_drive_runs_the_client_and_parses(monkeypatch: pytest.MonkeyPatch,
     assert set(summary["raw"]) == {"P1", "P16"}
 
 
-def test_iperf3_tries_a_refused_connect_again_while_the_server_relistens(
+def test_iperf3_tries_a_run_again_that_came_before_the_server_was_ready_and_moved_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """``iperf3 -s`` listens again only after it has cleaned up the last test (seconds under
-    TCG): a refused connect (iperf3 -J exits 0 with an "error") is tried again and counted;
-    any other error fails at once."""
+    """``iperf3 -s`` takes the next test only once it has ended the last one (seconds under
+    TCG): a client refused meanwhile, or whose control connection was reset before any data
+    moved (iperf3 -J exits 0 with an "error"), is tried again and counted by error; a reset
+    after data moved, or any other error, fails at once."""
     data = Path(__file__).parent / "data"
     refused = '{"start": {}, "intervals": [], "end": {}, ' \
         '"error": "unable to connect to server: Connection refused"}'
+    reset = '{"start": {"connected": []}, "intervals": [], "end": {}, ' \
+        '"error": "unable to receive control message: Connection reset by peer"}'
     answers = {"to": [refused, refused, (data / "iperf3_up.json").read_text()],
-               "from": [(data / "iperf3_reverse.json").read_text()]}
+               "from": [reset, (data / "iperf3_reverse.json").read_text()]}
 
     def fake_client(argv: list[str], **kw: object) -> str:
         return answers["from" if "-R" in argv else "to"].pop(0)
@@ -307,14 +311,30 @@ def test_iperf3_tries_a_refused_connect_again_while_the_server_relistens(
         servers.Iperf3Workload().drive("http://198.18.0.2:5201", {"duration": "2s"})
     monkeypatch.setattr(clientnet, "own_address", lambda host: host == "198.18.0.2")  # a VM's
     summary = servers.Iperf3Workload().drive("http://198.18.0.2:5201", {"duration": "2s"})
-    assert summary["facts"]["connects_refused"] == {"to_runtime": 2, "from_runtime": 0}
+    assert summary["facts"]["retried_before_data"] == {
+        "to_runtime": {"iperf3: unable to connect to server: Connection refused": 2},
+        "from_runtime": {"iperf3: unable to receive control message: Connection reset by peer": 1}}
     assert summary["facts"]["argv"]["to_runtime"][:3] == ["iperf3", "-c", "198.18.0.2"]
     t = TrialRecord("vm", 0, 0, 0, "ok", 0.0, 1.0, load=summary)
     assert t.metric("iperf3_to_runtime_gbit_s", "value") > 0
 
-    answers["to"] = ['{"error": "unable to send control message: Bad file descriptor"}']
-    with pytest.raises(IsobenchError, match="Bad file descriptor"):
-        servers.Iperf3Workload().drive("http://198.18.0.2:5201", {"duration": "2s"})
+    moved = json.loads((data / "iperf3_up.json").read_text())
+    moved["error"] = "unable to receive control message: Connection reset by peer"
+    for fails in ('{"error": "unable to send control message: Bad file descriptor"}',
+                  json.dumps(moved)):  # the reset came after the test's data moved
+        answers["to"] = [fails, (data / "iperf3_up.json").read_text()]
+        with pytest.raises(IsobenchError, match=json.loads(fails)["error"].split(":")[-1]):
+            servers.Iperf3Workload().drive("http://198.18.0.2:5201", {"duration": "2s"})
+
+
+def test_iperf3_moved_nothing_reads_the_json() -> None:
+    from isobench.workloads.micro.parsers import iperf3_moved_nothing
+
+    data = Path(__file__).parent / "data"
+    assert iperf3_moved_nothing('{"start": {}, "intervals": [], "end": {}, "error": "x"}')
+    assert not iperf3_moved_nothing((data / "iperf3_up.json").read_text())
+    assert not iperf3_moved_nothing('{"intervals": [], "end": {"sum_sent": {"bytes": 10}}}')
+    assert not iperf3_moved_nothing("iperf3: error - not JSON")
 
 
 def test_marks_say_what_the_test_found() -> None:

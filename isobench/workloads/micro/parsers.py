@@ -154,6 +154,19 @@ def iperf3_json(text: str) -> dict[str, float]:
     return {"gbit_per_s": float(bps) / 1e9, "retransmits": float(sent.get("retransmits", 0))}
 
 
+def iperf3_moved_nothing(text: str) -> bool:
+    """Whether an ``iperf3 -c ... -J`` output shows no data moved: it parses, has no interval,
+    and its end has no sent or received byte (a run that failed before its test started)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(data, dict) or data.get("intervals"):
+        return False
+    end = data.get("end") or {}
+    return not any((end.get(side) or {}).get("bytes") for side in ("sum_sent", "sum_received"))
+
+
 # --- sockperf -------------------------------------------------------------------------------------
 
 
