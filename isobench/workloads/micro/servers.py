@@ -232,7 +232,9 @@ class Iperf3Workload(ServerWorkload):
     unexpectedly", "Connection reset by peer") and the next finds no server ("Connection
     refused"). Debian bookworm's runsc (20221219, ptrace) failed every trial that way here;
     bookworm-backports' (20240729), which the setup installs, 5 of 8 on systrap (3 of 3 on
-    ptrace). Each such trial is recorded as failed with the client's message.
+    ptrace). A reset before any data moved is tried again (:func:`iperf3_test`), but a server
+    that has exited does not come back: each such trial is recorded as failed with the client's
+    message once the retries run out.
     """
 
     name = "iperf3"
