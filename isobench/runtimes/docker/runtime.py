@@ -225,6 +225,10 @@ class DockerRuntime(Runtime):
 
     def facts(self) -> dict[str, Any]:
         _, info = self._engine()
+        return self.engine_facts(info)
+
+    def engine_facts(self, info: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`facts` from one ``docker info`` (``{}`` when the engine did not answer)."""
         return {
             "network_path": self.network_path,
             "docker_server_version": info.get("ServerVersion"),
@@ -580,9 +584,8 @@ class GvisorRuntime(DockerRuntime):
                     f"{', '.join(self.platforms)} (fix: scripts/register-runsc.sh)")
         return None
 
-    def facts(self) -> dict[str, Any]:
-        facts = super().facts()
-        _, info = self._engine()
+    def engine_facts(self, info: dict[str, Any]) -> dict[str, Any]:
+        facts = super().engine_facts(info)
         facts["gvisor_platform"] = self._platform(info)
         facts["gvisor_version"] = self._runsc_version(info)
         return facts

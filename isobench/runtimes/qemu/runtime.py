@@ -66,6 +66,34 @@ def vm_dir() -> Path:
     return path
 
 
+@dataclass
+class VmRecord:
+    """One starting VM's record, ``vm_dir()/<vm_id>.json``: what ``clean_vms`` reads to remove
+    it. Written before anything else is made, and again (atomically: its temporary name does not
+    match ``*.json``, so ``clean`` never reads half a record) each time the start makes more:
+    the network, the volume directory, QEMU's pid."""
+
+    vm_id: str
+    data: dict[str, Any]
+
+    @property
+    def path(self) -> Path:
+        return vm_dir() / f"{self.vm_id}.json"
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def work(self) -> Path:
+        return Path(self.data["work_dir"])
+
+    def save(self, **more: Any) -> None:
+        """Add ``more`` to the record and write it."""
+        self.data.update(more)
+        atomic_write_json(self.path, self.data)
+
+
 def render_launch(spec: LaunchSpec, guest_ip: str, gateway: str = "") -> str:
     """The guest init's launch fragment for an already rendered spec (shell-quoted assignments);
     ``guest_ip`` is ``ADDR/PREFIXLEN`` for eth0, ``gateway`` the default route's (none if empty)."""
@@ -384,26 +412,24 @@ class QemuRuntime(Runtime):
         work = self.ctx.work_dir / self.ctx.run_id / f"vm-{vm_id}"
         work.mkdir(parents=True, exist_ok=True)
         owner = Owner.current(self.ctx.run_id)
-        record: dict[str, Any] = {"pid": None, "name": name, "work_dir": str(work),
+        record = VmRecord(vm_id, {"pid": None, "name": name, "work_dir": str(work),
                                   "started": time.time(), "run_id": self.ctx.run_id,
-                                  "owner": owner.to_json()}
-        self._write_record(vm_id, record)  # first: `clean` finds whatever comes next
+                                  "owner": owner.to_json()})
+        record.save()  # first: `clean` finds whatever comes next
         try:
             net = open_vm_net(self.ctx.runner, self.ctx.run_id)
-            record["net"] = net.record
-            self._write_record(vm_id, record)
-            instance = self._launch(vm, accel, vm_id, name, work, record, net, spec, resources,
-                                    host_port)
+            record.save(net=net.record)
+            instance = self._launch(vm, accel, record, net, spec, resources, host_port)
         except BaseException:
-            _remove_vm(vm_dir() / f"{vm_id}.json", record, self.ctx.runner)
+            _remove_vm(record.path, record.data, self.ctx.runner)
             raise
         return instance
 
-    def _launch(self, vm: VmArtifacts, accel: str, vm_id: str, name: str, work: Path,
-                record: dict[str, Any], net: VmNet, spec: LaunchSpec, resources: Resources,
-                host_port: int) -> Instance:
+    def _launch(self, vm: VmArtifacts, accel: str, record: VmRecord, net: VmNet,
+                spec: LaunchSpec, resources: Resources, host_port: int) -> Instance:
         """Write the launch spec, make the volumes and start QEMU in ``net``'s namespace (what
         fails here is removed by :meth:`start`)."""
+        vm_id, name, work = record.vm_id, record.name, record.work
         guest_port = spec.listen_port(host_port)
         rendered = spec.render("0.0.0.0", guest_port)
         launch_file = work / "launch.sh"
@@ -413,8 +439,7 @@ class QemuRuntime(Runtime):
         volumes: tuple[Path, ...] = ()
         if spec.volumes:
             vol_dir = disk_dir(work, f"vm-{vm_id}")
-            record["volume_dir"] = str(vol_dir)
-            self._write_record(vm_id, record)
+            record.save(volume_dir=str(vol_dir))
             vol_dir.mkdir(parents=True, exist_ok=True)
             fs = require_disk(vol_dir, "VM volume directory")
             volumes = tuple(make_volume_images(vol_dir, len(spec.volumes), spec.volume_mb,
@@ -439,8 +464,7 @@ class QemuRuntime(Runtime):
             raise StartError(
                 f"cannot start {QEMU}: {exc}", fix="apt-get install qemu-system-x86"
             ) from exc
-        record["pid"] = proc.pid
-        self._write_record(vm_id, record)
+        record.save(pid=proc.pid)
         facts = self.facts() | net.facts() | {
             "accel": accel,
             "emulated": "true" if accel == "tcg" else "false",
@@ -459,14 +483,9 @@ class QemuRuntime(Runtime):
             net_iface=net.host_iface,
             thread_roles=dict(THREAD_ROLES), facts=facts, log_path=cfg.serial_log,
             handle={"proc": proc, "id": vm_id, "name": name, "work": work, "net": net,
-                    "volume_dir": Path(record["volume_dir"]) if volumes else None},
+                    "volume_dir": Path(record.data["volume_dir"]) if volumes else None},
             host_address=net.guest_address,
         )  # fmt: skip
-
-    @staticmethod
-    def _write_record(vm_id: str, record: dict[str, Any]) -> None:
-        # atomic (its temporary name does not match `*.json`): `clean` never reads half a record
-        atomic_write_json(vm_dir() / f"{vm_id}.json", record)
 
     def exited(self, instance: Instance) -> str | None:
         handle = instance.handle or {}

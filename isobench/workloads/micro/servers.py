@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -301,7 +302,7 @@ def iperf3_test(argv: list[str], cpus: tuple[int, ...] | None, seconds: int,
     up to :data:`IPERF3_RELISTEN_S`: nothing of it was measured, so nothing is discarded. A run
     that failed after data moved, any other error, or these past the limit fail the trial.
     """
-    retried: dict[str, int] = {}
+    retried: Counter[str] = Counter()
     deadline = time.monotonic() + IPERF3_RELISTEN_S
     while True:
         try:
@@ -309,16 +310,17 @@ def iperf3_test(argv: list[str], cpus: tuple[int, ...] | None, seconds: int,
         except IsobenchError as exc:  # a client that exits non-zero on a refused connect
             if "Connection refused" not in str(exc) or time.monotonic() > deadline:
                 raise
-            retried[str(exc)] = retried.get(str(exc), 0) + 1
+            reason = str(exc)
         else:
             try:
-                return out, parsers.iperf3_json(out), retried
+                return out, parsers.iperf3_json(out), dict(retried)
             except parsers.ParseError as exc:
                 if (not any(e in str(exc) for e in IPERF3_BETWEEN_TESTS)
                         or not parsers.iperf3_moved_nothing(out)
                         or time.monotonic() > deadline):
                     raise
-                retried[str(exc)] = retried.get(str(exc), 0) + 1
+                reason = str(exc)
+        retried[reason] += 1
         time.sleep(0.2)
 
 
