@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isobench.results import atomic_write_json
 from isobench.util.locks import Owner
 from isobench.util.proc import CommandRunner
 
@@ -38,6 +39,15 @@ def read_state_files(directory: Path) -> list[dict[str, Any]]:
             data.setdefault("state_file", str(path))
             states.append(data)
     return states
+
+
+def save_state(state: dict[str, Any], **more: Any) -> None:
+    """Add ``more`` to an instance state record and write it to its ``state_file``, atomically
+    (the temporary name does not match ``*.json``: :func:`read_state_files` never reads half a
+    record). A start writes its record before it makes anything, then again each time it makes
+    more, so a run killed at any step leaves what ``clean`` needs to remove it."""
+    state.update(more)
+    atomic_write_json(Path(state["state_file"]), state)
 
 
 @dataclass

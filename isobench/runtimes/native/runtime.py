@@ -25,10 +25,9 @@ import psutil
 from isobench.errors import StartError
 from isobench.images.rootfs import mounts_under, remove_tree, unmount_all
 from isobench.images.spec import Artifacts
-from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import create_instance_cgroups, kill_cgroup_procs, remove_cgroups
-from isobench.runtimes.cleanup import Cleaned, Live, read_state_files
+from isobench.runtimes.cleanup import Cleaned, Live, read_state_files, save_state
 from isobench.runtimes.overlay import mount_overlay
 from isobench.runtimes.volumes import check_paths, disk_dir, require_disk
 from isobench.util import paths
@@ -188,7 +187,7 @@ class NativeRuntime(Runtime):
                                  "cgroups": {}, "run_id": self.ctx.run_id,
                                  "cgroup_name": f"isobench-{inst_id}",
                                  "owner": Owner.current(self.ctx.run_id).to_json()}
-        atomic_write_json(state_file, state)
+        save_state(state)
         log_path = self.ctx.work_dir / "logs" / f"native-{inst_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         check_paths(rendered.volumes, rendered.writable_paths)
@@ -198,8 +197,7 @@ class NativeRuntime(Runtime):
             groups = create_instance_cgroups(state["cgroup_name"], resources.cpuset,
                                              resources.memory_mb * 1024 * 1024,
                                              resources.cpu_quota)
-            state["cgroups"] = {k: str(v) for k, v in groups.dirs.items()}
-            atomic_write_json(state_file, state)
+            save_state(state, cgroups={k: str(v) for k, v in groups.dirs.items()})
             uid_gid = resolve_user(artifacts.rootfs, rendered.user) if rendered.user else None
             argv = launch_argv(merged, rendered, resources.cpuset, uid_gid, groups.procs_files())
             launched = time.monotonic()
@@ -209,7 +207,7 @@ class NativeRuntime(Runtime):
             state["pid"] = proc.pid
             with contextlib.suppress(psutil.Error):
                 state["pid_create_time"] = psutil.Process(proc.pid).create_time()
-            atomic_write_json(state_file, state)
+            save_state(state)
         except BaseException as exc:
             teardown_native(state, runner)
             if isinstance(exc, StartError):
@@ -262,7 +260,7 @@ class NativeRuntime(Runtime):
             source = base / f"v{i}"
             if str(base) not in state.setdefault("volume_dirs", []):
                 state["volume_dirs"].append(str(base))
-                atomic_write_json(Path(state["state_file"]), state)
+                save_state(state)
             source.mkdir(parents=True, mode=0o755)
             source.chmod(0o755)
             fs = require_disk(source, "volume directory")

@@ -33,10 +33,9 @@ import psutil
 from isobench.errors import StartError
 from isobench.images.rootfs import mounts_under, remove_tree, unmount_all
 from isobench.images.spec import Artifacts
-from isobench.results import atomic_write_json
 from isobench.runtimes.base import Instance, Resources, Runtime
 from isobench.runtimes.cgroups import CONTROLLERS, cgroup_dirs, v1_mounts
-from isobench.runtimes.cleanup import Cleaned, Live, read_state_files
+from isobench.runtimes.cleanup import Cleaned, Live, read_state_files, save_state
 from isobench.runtimes.docker import host_veth
 from isobench.runtimes.overlay import mount_overlay
 from isobench.runtimes.podman.command import (
@@ -199,7 +198,7 @@ class PodmanRuntime(Runtime):
         state: dict[str, Any] = {"id": name, "container": name, "dir": str(inst_dir),
                                  "state_file": str(state_file), "run_id": self.ctx.run_id,
                                  "owner": me.to_json(), "runtime": self.name}
-        atomic_write_json(state_file, state)
+        save_state(state)
         ulimits = container_ulimits()
         check_paths(rendered.volumes, rendered.writable_paths)
         try:
@@ -212,8 +211,7 @@ class PodmanRuntime(Runtime):
             if not result.ok:
                 raise self._start_error(host_port, stderr_tail(result.stdout, result.stderr))
             container_id = (result.stdout.strip().splitlines() or [name])[-1]
-            state["container_id"] = container_id
-            atomic_write_json(state_file, state)
+            save_state(state, container_id=container_id)
             instance = self._describe(state, host_port, launched, resources)
             if rendered.volumes:
                 out = runner.run(podman("inspect", "--format", "{{json .Mounts}}",
